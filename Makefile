@@ -1,0 +1,55 @@
+# Driftlock. `make test` and `make demo` set up everything they need on a
+# fresh machine (PostgreSQL and Chromium from Debian's packages, tools from the
+# Go module proxy).
+GO        ?= go
+PG_DIR    ?= $(CURDIR)/.pg
+BIN       ?= $(CURDIR)/bin
+GOBIN     ?= $(shell $(GO) env GOPATH)/bin
+STATICCHECK_VERSION ?= 2025.1.1
+TEST_TIMEOUT ?= 45m
+PKGS      ?= ./...
+
+.PHONY: all test test-short bench lint build eval fuzz deps pg-start pg-stop clean
+
+all: lint test
+
+deps:
+	@scripts/deps
+
+# Unit and integration tests with the race detector, against a throwaway
+# PostgreSQL started (and stopped) here.
+test: deps
+	@set -e; eval "$$(scripts/pg start $(PG_DIR))"; \
+	trap 'scripts/pg stop $(PG_DIR)' EXIT; \
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+# Fast tests without the database or the race detector.
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$(GOBIN):$$PATH" staticcheck $(PKGS)
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/driftlock ./cmd/driftlock
+
+# Detection quality on the labeled data in ../shared (BGL, NAB, loghub).
+eval: build
+	$(BIN)/driftlock eval
+
+pg-start:
+	@scripts/pg start $(PG_DIR)
+
+pg-stop:
+	@scripts/pg stop $(PG_DIR)
+
+clean:
+	scripts/pg clean $(PG_DIR)
+	rm -rf $(BIN)

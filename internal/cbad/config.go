@@ -1,0 +1,133 @@
+package cbad
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Compressor names accepted in Config.Compressor.
+const (
+	// CompressorNgram is an adaptive token n-gram model (PPM-style code length).
+	CompressorNgram = "ngram"
+	// CompressorZstd encodes each record with zstd using the baseline as a raw dictionary.
+	CompressorZstd = "zstd"
+	// CompressorS2 encodes each record with s2 using the baseline as a dictionary.
+	CompressorS2 = "s2"
+)
+
+// Sentinel errors returned by Config.Validate, wrapped with the field's details.
+var (
+	ErrCompressor     = errors.New("compressor must be one of ngram, zstd, s2")
+	ErrBaselineSize   = errors.New("baseline_size out of range")
+	ErrHop            = errors.New("hop out of range")
+	ErrCalibration    = errors.New("calibration_size out of range")
+	ErrPValue         = errors.New("p_value out of range")
+	ErrMinEffect      = errors.New("min_effect out of range")
+	ErrMaxStreams     = errors.New("max_streams out of range")
+	ErrIdleTimeout    = errors.New("idle_timeout must not be negative")
+	ErrDriftWindows   = errors.New("drift_windows out of range")
+	ErrPermutations   = errors.New("permutations out of range")
+	ErrWarmup         = errors.New("warmup out of range")
+	ErrMaxRecordBytes = errors.New("max_record_bytes out of range")
+)
+
+// Config tunes a Detector. The zero value is not valid: start from
+// DefaultConfig and change what you need.
+type Config struct {
+	// Compressor chooses the per-record cost model.
+	Compressor string `mapstructure:"compressor"`
+	// BaselineSize is how many recent normal records a stream keeps.
+	BaselineSize int `mapstructure:"baseline_size"`
+	// Hop is the window length in records: window drift is tested, and
+	// dictionary compressors are rebuilt, every Hop records.
+	Hop int `mapstructure:"hop"`
+	// CalibrationSize is how many recent normal scores back the p-value.
+	CalibrationSize int `mapstructure:"calibration_size"`
+	// Warmup is how many records a stream must see before it may flag.
+	Warmup int `mapstructure:"warmup"`
+	// PValue is the significance level for flagging a record.
+	PValue float64 `mapstructure:"p_value"`
+	// MinEffect is the minimum score excess over the calibration median.
+	MinEffect float64 `mapstructure:"min_effect"`
+	// MaxStreams bounds the number of live streams (least recently used evicted).
+	MaxStreams int `mapstructure:"max_streams"`
+	// IdleTimeout evicts streams not seen for this long (by record time); 0 disables.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// DriftWindows is how many consecutive drifting windows rebase a stream.
+	DriftWindows int `mapstructure:"drift_windows"`
+	// Permutations caps the permutation test's shuffles.
+	Permutations int `mapstructure:"permutations"`
+	// Seed makes the permutation test reproducible.
+	Seed uint64 `mapstructure:"seed"`
+	// MaxRecordBytes truncates records before scoring.
+	MaxRecordBytes int `mapstructure:"max_record_bytes"`
+	// Canonicalize masks volatile tokens before scoring.
+	Canonicalize bool `mapstructure:"canonicalize"`
+	// UseSeverity lets a record's severity weigh on its score.
+	UseSeverity bool `mapstructure:"use_severity"`
+}
+
+// DefaultConfig returns the defaults shared by the processor and the CLI.
+func DefaultConfig() Config {
+	return Config{
+		Compressor:      CompressorNgram,
+		BaselineSize:    512,
+		Hop:             64,
+		CalibrationSize: 512,
+		Warmup:          128,
+		PValue:          0.01,
+		MinEffect:       1.0,
+		MaxStreams:      10000,
+		IdleTimeout:     time.Hour,
+		DriftWindows:    4,
+		Permutations:    200,
+		Seed:            1,
+		MaxRecordBytes:  16 << 10,
+		Canonicalize:    true,
+		UseSeverity:     true,
+	}
+}
+
+// Validate reports the first out-of-range field.
+func (c Config) Validate() error {
+	switch c.Compressor {
+	case CompressorNgram, CompressorZstd, CompressorS2:
+	default:
+		return fmt.Errorf("%w: got %q", ErrCompressor, c.Compressor)
+	}
+	if c.BaselineSize < 16 || c.BaselineSize > 65536 {
+		return fmt.Errorf("%w: got %d, want 16..65536", ErrBaselineSize, c.BaselineSize)
+	}
+	if c.Hop < 4 || c.Hop > c.BaselineSize {
+		return fmt.Errorf("%w: got %d, want 4..baseline_size (%d)", ErrHop, c.Hop, c.BaselineSize)
+	}
+	if c.CalibrationSize < 16 || c.CalibrationSize > 65536 {
+		return fmt.Errorf("%w: got %d, want 16..65536", ErrCalibration, c.CalibrationSize)
+	}
+	if c.Warmup < 1 || c.Warmup > 1<<20 {
+		return fmt.Errorf("%w: got %d, want 1..1048576", ErrWarmup, c.Warmup)
+	}
+	if !(c.PValue > 0 && c.PValue < 1) {
+		return fmt.Errorf("%w: got %v, want 0 < p_value < 1", ErrPValue, c.PValue)
+	}
+	if c.MinEffect < 0 || c.MinEffect > 64 {
+		return fmt.Errorf("%w: got %v, want 0..64", ErrMinEffect, c.MinEffect)
+	}
+	if c.MaxStreams < 1 || c.MaxStreams > 10_000_000 {
+		return fmt.Errorf("%w: got %d, want 1..10000000", ErrMaxStreams, c.MaxStreams)
+	}
+	if c.IdleTimeout < 0 {
+		return fmt.Errorf("%w: got %v", ErrIdleTimeout, c.IdleTimeout)
+	}
+	if c.DriftWindows < 1 || c.DriftWindows > 1000 {
+		return fmt.Errorf("%w: got %d, want 1..1000", ErrDriftWindows, c.DriftWindows)
+	}
+	if c.Permutations < 0 || c.Permutations > 100000 {
+		return fmt.Errorf("%w: got %d, want 0..100000", ErrPermutations, c.Permutations)
+	}
+	if c.MaxRecordBytes < 64 || c.MaxRecordBytes > 16<<20 {
+		return fmt.Errorf("%w: got %d, want 64..16777216", ErrMaxRecordBytes, c.MaxRecordBytes)
+	}
+	return nil
+}
