@@ -1,0 +1,181 @@
+package driftlockprocessor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/driftlock/driftlock/internal/cbad"
+)
+
+// Annotation modes accepted in Config.Annotate.
+const (
+	// AnnotateAnomalies writes driftlock.* attributes only on anomalous
+	// records and on records that closed a drifting window.
+	AnnotateAnomalies = "anomalies"
+	// AnnotateAll writes the score (or the calibrating flag) on every record.
+	AnnotateAll = "all"
+)
+
+// Bounds of the options that are not the detector's.
+const (
+	minCheckpointInterval = time.Second
+	maxCheckpointInterval = 24 * time.Hour
+	maxStreamBy           = 16
+	maxAttributes         = 64
+)
+
+// Sentinel errors returned by Config.Validate, wrapped with the offending
+// value and the allowed range so that the Collector's error names them.
+var (
+	ErrAnnotate           = errors.New("annotate must be one of anomalies, all")
+	ErrNoSignal           = errors.New("at least one of logs.enabled, traces.enabled, metrics.enabled must be true")
+	ErrStreamBy           = errors.New("stream_by is invalid")
+	ErrAttributes         = errors.New("attributes list is invalid")
+	ErrCheckpointInterval = errors.New("checkpoint_interval out of range")
+	ErrQuantile           = errors.New("metrics.histogram_quantile out of range")
+	ErrMaxSeries          = errors.New("metrics.max_series out of range")
+	ErrDetector           = errors.New("detector is invalid")
+)
+
+// Config is the driftlock processor's configuration.
+type Config struct {
+	// Detector holds the CBAD detector settings (see internal/cbad), under the
+	// `detector:` key so that they cannot collide with the processor's own.
+	Detector cbad.Config `mapstructure:"detector"`
+
+	// StreamBy lists the attribute keys that partition records into streams.
+	// Each key is looked up on the record first, then on its resource.
+	StreamBy []string `mapstructure:"stream_by"`
+	// IncludeScopeName adds the instrumentation scope name to the stream key.
+	IncludeScopeName bool `mapstructure:"include_scope_name"`
+	// Annotate chooses which records carry driftlock.* attributes.
+	Annotate string `mapstructure:"annotate"`
+	// IncludeConfigHash writes driftlock.config_hash (a hash of the effective
+	// configuration) on anomalous records, so a store can tell which settings
+	// produced a verdict.
+	IncludeConfigHash bool `mapstructure:"include_config_hash"`
+
+	Logs    LogsConfig    `mapstructure:"logs"`
+	Traces  TracesConfig  `mapstructure:"traces"`
+	Metrics MetricsConfig `mapstructure:"metrics"`
+
+	// Storage names a storage extension (e.g. file_storage) that keeps the
+	// detector's state across restarts. Nil keeps state in memory only.
+	Storage *component.ID `mapstructure:"storage"`
+	// CheckpointInterval is how often state is written to Storage; 0 writes
+	// only on shutdown.
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+}
+
+// LogsConfig configures log scoring.
+type LogsConfig struct {
+	// Enabled turns scoring on; when false logs pass through untouched.
+	Enabled bool `mapstructure:"enabled"`
+	// Attributes are record attribute keys appended to the canonical record
+	// (after the severity and the body), in this order.
+	Attributes []string `mapstructure:"attributes"`
+}
+
+// TracesConfig configures span scoring.
+type TracesConfig struct {
+	// Enabled turns scoring on; when false spans pass through untouched.
+	Enabled bool `mapstructure:"enabled"`
+	// Attributes are span attribute keys appended to the canonical span.
+	Attributes []string `mapstructure:"attributes"`
+}
+
+// MetricsConfig configures metric scoring.
+type MetricsConfig struct {
+	// Enabled turns scoring on; when false metrics pass through untouched.
+	Enabled bool `mapstructure:"enabled"`
+	// AnnotateDataPoints writes driftlock.* attributes on the data points
+	// themselves. Off by default: new attributes create new series in most
+	// backends, so companion metrics are emitted instead.
+	AnnotateDataPoints bool `mapstructure:"annotate_data_points"`
+	// HistogramQuantile is the quantile estimated from histogram buckets
+	// and scored as its own series.
+	HistogramQuantile float64 `mapstructure:"histogram_quantile"`
+	// MaxSeries bounds the per-series state kept to turn cumulative sums
+	// and histograms into deltas.
+	MaxSeries int `mapstructure:"max_series"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Detector: cbad.DefaultConfig(),
+		StreamBy: []string{"service.name"},
+		Annotate: AnnotateAnomalies,
+		Logs:     LogsConfig{Enabled: true},
+		Traces: TracesConfig{
+			Enabled: true,
+			Attributes: []string{
+				"http.request.method", "http.route", "http.response.status_code",
+				"db.system", "db.operation.name", "rpc.service", "rpc.method",
+				"messaging.system", "messaging.operation.name",
+			},
+		},
+		Metrics: MetricsConfig{
+			Enabled:           true,
+			HistogramQuantile: 0.95,
+			MaxSeries:         100000,
+		},
+		CheckpointInterval: time.Minute,
+	}
+}
+
+// Validate checks the configuration; every error names the field and the
+// allowed values.
+func (c *Config) Validate() error {
+	if err := c.Detector.Validate(); err != nil {
+		return fmt.Errorf("%w: detector.%w", ErrDetector, err)
+	}
+	switch c.Annotate {
+	case AnnotateAnomalies, AnnotateAll:
+	default:
+		return fmt.Errorf("%w: got %q", ErrAnnotate, c.Annotate)
+	}
+	if !c.Logs.Enabled && !c.Traces.Enabled && !c.Metrics.Enabled {
+		return ErrNoSignal
+	}
+	if err := validateKeys("stream_by", c.StreamBy, 1, maxStreamBy, ErrStreamBy); err != nil {
+		return err
+	}
+	if err := validateKeys("logs.attributes", c.Logs.Attributes, 0, maxAttributes, ErrAttributes); err != nil {
+		return err
+	}
+	if err := validateKeys("traces.attributes", c.Traces.Attributes, 0, maxAttributes, ErrAttributes); err != nil {
+		return err
+	}
+	if !(c.Metrics.HistogramQuantile > 0 && c.Metrics.HistogramQuantile < 1) {
+		return fmt.Errorf("%w: got %v, want 0 < histogram_quantile < 1", ErrQuantile, c.Metrics.HistogramQuantile)
+	}
+	if c.Metrics.MaxSeries < 1 || c.Metrics.MaxSeries > 10_000_000 {
+		return fmt.Errorf("%w: got %d, want 1..10000000", ErrMaxSeries, c.Metrics.MaxSeries)
+	}
+	if c.CheckpointInterval != 0 && (c.CheckpointInterval < minCheckpointInterval || c.CheckpointInterval > maxCheckpointInterval) {
+		return fmt.Errorf("%w: got %v, want 0 (shutdown only) or %v..%v", ErrCheckpointInterval, c.CheckpointInterval, minCheckpointInterval, maxCheckpointInterval)
+	}
+	return nil
+}
+
+func validateKeys(field string, keys []string, minN, maxN int, sentinel error) error {
+	if len(keys) < minN || len(keys) > maxN {
+		return fmt.Errorf("%w: %s has %d entries, want %d..%d", sentinel, field, len(keys), minN, maxN)
+	}
+	seen := make(map[string]struct{}, len(keys))
+	for i, k := range keys {
+		if k == "" {
+			return fmt.Errorf("%w: %s[%d] is empty", sentinel, field, i)
+		}
+		if _, dup := seen[k]; dup {
+			return fmt.Errorf("%w: %s[%d] %q is listed twice", sentinel, field, i, k)
+		}
+		seen[k] = struct{}{}
+	}
+	return nil
+}

@@ -1,0 +1,249 @@
+package driftlockprocessor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/driftlock/driftlock/internal/cbad"
+	"github.com/driftlock/driftlock/processor/driftlockprocessor/internal/metadata"
+)
+
+// Signal names: the first segment of every stream id and the value of the
+// `signal` attribute on the processor's own telemetry.
+const (
+	signalLogs    = "logs"
+	signalTraces  = "traces"
+	signalMetrics = "metrics"
+)
+
+// Attributes the processor owns. It writes these and nothing else.
+const (
+	attrAnomaly          = "driftlock.anomaly"
+	attrScore            = "driftlock.score"
+	attrPValue           = "driftlock.p_value"
+	attrStream           = "driftlock.stream"
+	attrExplanation      = "driftlock.explanation"
+	attrCalibrating      = "driftlock.calibrating"
+	attrNCD              = "driftlock.ncd"
+	attrCompressionRatio = "driftlock.compression_ratio"
+	attrEntropy          = "driftlock.entropy"
+	attrDrift            = "driftlock.drift"
+	attrConfigHash       = "driftlock.config_hash"
+	attrStatistic        = "driftlock.statistic"
+	attrMetricName       = "metric.name"
+)
+
+// engine is one signal's detector with its telemetry and checkpointing. Each
+// signal pipeline gets its own engine: stream ids are prefixed by the signal,
+// so nothing would be gained by sharing one detector.
+type engine struct {
+	cfg        *Config
+	signal     string
+	id         component.ID
+	logger     *zap.Logger
+	det        *cbad.Detector
+	keys       *internTable
+	configHash string
+	annotAll   bool
+
+	tb      *metadata.TelemetryBuilder
+	sigAttr metric.MeasurementOption
+
+	ckpt   *checkpointer
+	series *seriesTable // previous points of cumulative metric series
+}
+
+func newEngine(set processor.Settings, cfg *Config, signal string) (*engine, error) {
+	det, err := cbad.New(cfg.Detector)
+	if err != nil {
+		return nil, fmt.Errorf("driftlock: %w", err)
+	}
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("driftlock: telemetry: %w", err)
+	}
+	e := &engine{
+		cfg:        cfg,
+		signal:     signal,
+		id:         set.ID,
+		logger:     set.Logger,
+		det:        det,
+		keys:       newInternTable(2 * cfg.Detector.MaxStreams),
+		configHash: configHash(cfg),
+		annotAll:   cfg.Annotate == AnnotateAll,
+		tb:         tb,
+		sigAttr:    metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal))),
+	}
+	obs := metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal)))
+	err = errors.Join(
+		tb.RegisterProcessorDriftlockActiveStreamsCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(det.Stats().ActiveStreams), obs)
+			return nil
+		}),
+		tb.RegisterProcessorDriftlockEvictedStreamsCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(det.Stats().EvictedStreams), obs) //nolint:gosec // a counter of evictions never nears 2^63
+			return nil
+		}),
+	)
+	if err != nil {
+		tb.Shutdown()
+		return nil, fmt.Errorf("driftlock: telemetry: %w", err)
+	}
+	if signal == signalMetrics {
+		e.series = newSeriesTable(cfg.Metrics.MaxSeries)
+	}
+	if cfg.Storage != nil {
+		e.ckpt = newCheckpointer(e)
+	}
+	return e, nil
+}
+
+func (e *engine) start(ctx context.Context, host component.Host) error {
+	if e.ckpt == nil {
+		return nil
+	}
+	return e.ckpt.start(ctx, host)
+}
+
+func (e *engine) shutdown(ctx context.Context) error {
+	var err error
+	if e.ckpt != nil {
+		err = e.ckpt.shutdown(ctx)
+	}
+	e.tb.Shutdown()
+	return err
+}
+
+// configHash identifies the effective configuration on stored verdicts. It
+// runs once per processor, so fmt is fine here.
+func configHash(cfg *Config) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%+v|%v|%v|%s|%v|%v|%+v", cfg.Detector, cfg.StreamBy, cfg.IncludeScopeName,
+		cfg.Annotate, cfg.Logs.Attributes, cfg.Traces.Attributes, cfg.Metrics)
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// detectorHash identifies the detector settings a checkpoint was taken with:
+// a snapshot is only restored into a detector configured the same way.
+func detectorHash(c cbad.Config) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%+v", c)
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// tally accumulates one batch's counts so telemetry is recorded once per
+// batch instead of once per record.
+type tally struct {
+	start       time.Time
+	scored      int64
+	anomalies   int64
+	calibrating int64
+	drift       int64
+}
+
+func (e *engine) newTally() tally { return tally{start: time.Now()} }
+
+func (t *tally) add(r *cbad.Result) {
+	t.scored++
+	if r.Anomaly {
+		t.anomalies++
+	}
+	if r.Calibrating {
+		t.calibrating++
+	}
+	if r.Window != nil && r.Window.Drift {
+		t.drift++
+	}
+}
+
+func (e *engine) record(ctx context.Context, t *tally) {
+	if t.scored == 0 {
+		return
+	}
+	elapsed := time.Since(t.start).Seconds()
+	e.tb.ProcessorDriftlockRecordsScored.Add(ctx, t.scored, e.sigAttr)
+	e.tb.ProcessorDriftlockScoringDuration.Record(ctx, elapsed/float64(t.scored), e.sigAttr)
+	if t.anomalies > 0 {
+		e.tb.ProcessorDriftlockAnomalies.Add(ctx, t.anomalies, e.sigAttr)
+	}
+	if t.calibrating > 0 {
+		e.tb.ProcessorDriftlockCalibratingRecords.Add(ctx, t.calibrating, e.sigAttr)
+	}
+	if t.drift > 0 {
+		e.tb.ProcessorDriftlockDriftEvents.Add(ctx, t.drift, e.sigAttr)
+	}
+}
+
+// wants reports whether a verdict is written on its record.
+func (e *engine) wants(r *cbad.Result) bool {
+	return e.annotAll || r.Anomaly || (r.Window != nil && r.Window.Drift)
+}
+
+// annotate writes the verdict r on m. Only driftlock.* keys are touched.
+// While a stream calibrates its score means nothing, so only the
+// calibrating flag is written.
+func (e *engine) annotate(m pcommon.Map, stream string, r *cbad.Result) {
+	m.PutBool(attrAnomaly, r.Anomaly)
+	m.PutStr(attrStream, stream)
+	if e.annotAll {
+		m.PutBool(attrCalibrating, r.Calibrating)
+	}
+	if !r.Calibrating {
+		m.PutDouble(attrScore, r.Score)
+		m.PutDouble(attrPValue, r.PValue)
+	}
+	if r.Anomaly {
+		if r.Explanation != "" {
+			m.PutStr(attrExplanation, r.Explanation)
+		}
+		if e.cfg.IncludeConfigHash {
+			m.PutStr(attrConfigHash, e.configHash)
+		}
+	}
+	if w := r.Window; w != nil && w.Drift {
+		m.PutBool(attrDrift, true)
+		m.PutDouble(attrNCD, w.NCD)
+		m.PutDouble(attrCompressionRatio, w.CompressionRatio)
+		m.PutDouble(attrEntropy, w.Entropy)
+	}
+}
+
+// streamKey builds the stream id "<signal>/<v1>/<v2>..." for a record: each
+// stream_by key is looked up on the record, then on its resource; a missing
+// key reads "-". The result is interned (see internTable).
+func (e *engine) streamKey(s *scratch, rec, res pcommon.Map, scope string) string {
+	s.key = e.appendStreamKey(s.key[:0], s, rec, res, scope)
+	return e.keys.intern(s.key)
+}
+
+func (e *engine) appendStreamKey(b []byte, s *scratch, rec, res pcommon.Map, scope string) []byte {
+	b = append(b, e.signal...)
+	for _, k := range e.cfg.StreamBy {
+		b = append(b, '/')
+		v, ok := rec.Get(k)
+		if !ok {
+			v, ok = res.Get(k)
+		}
+		if !ok {
+			b = append(b, '-')
+			continue
+		}
+		b = appendValue(b, v, s, len(b)+256, 0)
+	}
+	if e.cfg.IncludeScopeName {
+		b = append(b, '/')
+		b = append(b, scope...)
+	}
+	return b
+}

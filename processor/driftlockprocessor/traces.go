@@ -1,0 +1,78 @@
+package driftlockprocessor
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/driftlock/driftlock/internal/cbad"
+)
+
+// processTraces scores every span in order, per stream (by default per
+// service), and annotates verdicts on the span's attributes.
+func (e *engine) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	s := getScratch()
+	defer putScratch(s)
+	t := e.newTally()
+	limit := e.cfg.Detector.MaxRecordBytes
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		res := rs.Resource().Attributes()
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			scope := ss.Scope().Name()
+			spans := ss.Spans()
+			for k := 0; k < spans.Len(); k++ {
+				span := spans.At(k)
+				attrs := span.Attributes()
+				key := e.streamKey(s, attrs, res, scope)
+				s.rec = e.appendSpan(s.rec[:0], s, span, limit)
+				var tm time.Time
+				if end := span.EndTimestamp(); end != 0 {
+					tm = end.AsTime()
+				}
+				r := e.det.Score(key, cbad.Record{Data: s.rec, Severity: spanSeverity(span), Time: tm})
+				t.add(&r)
+				if e.wants(&r) {
+					e.annotate(attrs, key, &r)
+				}
+			}
+		}
+	}
+	e.record(ctx, &t)
+	return td, nil
+}
+
+// appendSpan appends the canonical span line:
+//
+//	<name> kind=<Kind> status=<Code> dur=<bucket letter> [attr=value ...]
+//
+// Trace and span ids, timestamps and the status message are left out: they
+// are unique per span and would only add noise.
+func (e *engine) appendSpan(b []byte, s *scratch, span ptrace.Span, limit int) []byte {
+	name := span.Name()
+	if len(name) > limit/2 {
+		name = name[:limit/2]
+	}
+	b = append(b, name...)
+	b = append(b, " kind="...)
+	b = append(b, span.Kind().String()...)
+	b = append(b, " status="...)
+	b = append(b, span.Status().Code().String()...)
+	b = append(b, " dur="...)
+	b = append(b, durationBucket(uint64(span.StartTimestamp()), uint64(span.EndTimestamp())))
+	return appendAttrs(b, span.Attributes(), e.cfg.Traces.Attributes, s, limit)
+}
+
+// spanSeverity maps a span status to an OTel severity number so the
+// detector weighs failed spans like ERROR log lines.
+func spanSeverity(span ptrace.Span) int {
+	if span.Status().Code() == ptrace.StatusCodeError {
+		return int(plog.SeverityNumberError)
+	}
+	return int(plog.SeverityNumberInfo)
+}
