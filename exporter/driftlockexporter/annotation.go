@@ -1,0 +1,205 @@
+package driftlockexporter
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/driftlock/driftlock/internal/store"
+)
+
+// Attributes the driftlock processor writes on log records, spans and
+// annotated metric points.
+const (
+	attrAnomaly          = "driftlock.anomaly"
+	attrScore            = "driftlock.score"
+	attrPValue           = "driftlock.p_value"
+	attrStream           = "driftlock.stream"
+	attrExplanation      = "driftlock.explanation"
+	attrNCD              = "driftlock.ncd"
+	attrCompressionRatio = "driftlock.compression_ratio"
+	attrEntropy          = "driftlock.entropy"
+	attrDrift            = "driftlock.drift"
+	attrConfigHash       = "driftlock.config_hash"
+	attrConfig           = "driftlock.config"
+	attrMetricName       = "metric.name"
+	driftlockPrefix      = "driftlock."
+
+	// Companion metrics the processor emits for numeric series.
+	metricAnomalies = "driftlock.anomalies"
+	metricScore     = "driftlock.anomaly.score"
+
+	serviceNameKey = "service.name"
+)
+
+// summaryRunes bounds the one-line summary taken from a body or span name.
+const summaryRunes = 240
+
+// annotation is what the processor wrote on one record.
+type annotation struct {
+	hasAnomaly  bool // driftlock.anomaly is present
+	anomaly     bool
+	hasScore    bool
+	score       float64
+	pValue      float64
+	stream      string
+	explanation string
+	ncd         *float64
+	ratio       *float64
+	entropy     *float64
+	configHash  string
+	config      string
+}
+
+func readAnnotation(m pcommon.Map) annotation {
+	var a annotation
+	if v, ok := m.Get(attrAnomaly); ok {
+		a.hasAnomaly = true
+		a.anomaly = asBool(v)
+	}
+	if v, ok := m.Get(attrScore); ok {
+		a.score, a.hasScore = asFloat(v)
+	}
+	if v, ok := m.Get(attrPValue); ok {
+		a.pValue, _ = asFloat(v)
+	}
+	a.stream = getString(m, attrStream)
+	a.explanation = getString(m, attrExplanation)
+	a.ncd = getFloatPtr(m, attrNCD)
+	a.ratio = getFloatPtr(m, attrCompressionRatio)
+	a.entropy = getFloatPtr(m, attrEntropy)
+	a.configHash = getString(m, attrConfigHash)
+	a.config = getString(m, attrConfig)
+	return a
+}
+
+// merge fills what the record lacks from its scope or resource (the
+// processor may put the config hash at either level).
+func (a *annotation) inherit(maps ...pcommon.Map) {
+	for _, m := range maps {
+		if a.configHash == "" {
+			a.configHash = getString(m, attrConfigHash)
+		}
+		if a.config == "" {
+			a.config = getString(m, attrConfig)
+		}
+	}
+}
+
+// stored reports whether the record is written: flagged ones always,
+// the others only when only_anomalies is off.
+func (a *annotation) stored(onlyAnomalies bool) bool {
+	return a.anomaly || !onlyAnomalies
+}
+
+func asBool(v pcommon.Value) bool {
+	switch v.Type() {
+	case pcommon.ValueTypeBool:
+		return v.Bool()
+	case pcommon.ValueTypeStr:
+		b, _ := strconv.ParseBool(strings.TrimSpace(v.Str()))
+		return b
+	case pcommon.ValueTypeInt:
+		return v.Int() != 0
+	}
+	return false
+}
+
+func asFloat(v pcommon.Value) (float64, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeDouble:
+		return v.Double(), true
+	case pcommon.ValueTypeInt:
+		return float64(v.Int()), true
+	case pcommon.ValueTypeStr:
+		f, err := strconv.ParseFloat(strings.TrimSpace(v.Str()), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func getString(m pcommon.Map, key string) string {
+	if v, ok := m.Get(key); ok {
+		return v.AsString()
+	}
+	return ""
+}
+
+func getFloatPtr(m pcommon.Map, key string) *float64 {
+	if v, ok := m.Get(key); ok {
+		if f, ok := asFloat(v); ok {
+			return &f
+		}
+	}
+	return nil
+}
+
+// fingerprintAttrs is the record's attributes without the processor's own
+// (driftlock.*): the same record scored twice is still the same record.
+func fingerprintAttrs(raw map[string]any) map[string]any {
+	out := make(map[string]any, len(raw))
+	for k, v := range raw {
+		if !strings.HasPrefix(k, driftlockPrefix) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func serviceName(res pcommon.Map) string {
+	return getString(res, serviceNameKey)
+}
+
+// streamOr is the stream key, or a fallback naming the service.
+func streamOr(stream, service, signal string) string {
+	if stream != "" {
+		return stream
+	}
+	if service != "" {
+		return service + "/" + signal
+	}
+	return "unknown/" + signal
+}
+
+// summarize returns the first line of s, cut to summaryRunes runes.
+func summarize(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if utf8.RuneCountInString(s) <= summaryRunes {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:summaryRunes]) + "…"
+}
+
+// timeOr returns the first non-zero timestamp as a time, or now.
+func timeOr(now time.Time, ts ...pcommon.Timestamp) time.Time {
+	for _, t := range ts {
+		if t != 0 {
+			return t.AsTime()
+		}
+	}
+	return now
+}
+
+func rfc3339(t pcommon.Timestamp) any {
+	if t == 0 {
+		return nil
+	}
+	return t.AsTime().UTC().Format(time.RFC3339Nano)
+}
+
+func scopeDoc(s pcommon.InstrumentationScope) map[string]any {
+	if s.Name() == "" && s.Version() == "" {
+		return nil
+	}
+	return map[string]any{"name": s.Name(), "version": s.Version()}
+}
+
+func fingerprint(signal, stream string, observed time.Time, traceID, spanID string, body map[string]any) string {
+	return store.Fingerprint(signal, stream, observed, traceID, spanID, store.EncodeJSON(body))
+}

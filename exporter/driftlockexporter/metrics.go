@@ -1,0 +1,255 @@
+package driftlockexporter
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/driftlock/driftlock/internal/store"
+)
+
+func (w *writer) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	return w.write(ctx, w.metricsBatch(md, time.Now().UTC()))
+}
+
+// point is one metric data point reduced to what a row needs.
+type point struct {
+	attrs pcommon.Map
+	start pcommon.Timestamp
+	ts    pcommon.Timestamp
+	value map[string]any // "value" for numbers; count/sum/... for distributions
+}
+
+// metricsBatch stores, per data point:
+//   - every point of the companion sum `driftlock.anomalies` whose value is
+//     > 0: the series is named by its `metric.name` attribute, and the
+//     score comes from the matching `driftlock.anomaly.score` gauge point
+//     (same series attributes and timestamp) unless the point carries
+//     driftlock.score itself;
+//   - every point of any other metric annotated driftlock.anomaly=true
+//     (or, with only_anomalies off, annotated at all).
+//
+// Both views of one anomaly get the same fingerprint (signal, stream,
+// timestamp, metric name, series attributes without driftlock.*), so a
+// processor that emits both produces one row.
+func (w *writer) metricsBatch(md pmetric.Metrics, now time.Time) *batch {
+	b := &batch{}
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		rm := rms.At(i)
+		res := rm.Resource().Attributes()
+		service := serviceName(res)
+		scores := companionScores(rm)
+		var resRaw map[string]any
+		sms := rm.ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			sm := sms.At(j)
+			scope := scopeDoc(sm.Scope())
+			ms := sm.Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				if m.Name() == metricScore {
+					continue // read through `scores`
+				}
+				companion := m.Name() == metricAnomalies
+				cumulative := companion && m.Type() == pmetric.MetricTypeSum &&
+					m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+				for _, p := range points(m) {
+					ann := readAnnotation(p.attrs)
+					name := m.Name()
+					if companion {
+						v, _ := p.value["value"].(float64)
+						name = getString(p.attrs, attrMetricName)
+						if cumulative {
+							v = w.cumulativeIncrease(seriesKey(name, p.attrs, 0), v)
+						}
+						if v <= 0 {
+							b.skipped++
+							continue
+						}
+						if !ann.hasScore {
+							ann.score, ann.hasScore = scores[seriesKey(name, p.attrs, p.ts)]
+						}
+					} else {
+						if !ann.hasAnomaly {
+							continue // not scored by the processor: not a candidate
+						}
+						if !ann.stored(w.cfg.OnlyAnomalies) {
+							b.skipped++
+							continue
+						}
+					}
+					ann.inherit(sm.Scope().Attributes(), res)
+					if resRaw == nil {
+						resRaw = res.AsRaw()
+					}
+					attrs := p.attrs.AsRaw()
+					series := fingerprintAttrs(attrs)
+					delete(series, attrMetricName)
+					observed := timeOr(now, p.ts, p.start)
+					stream := streamOr(ann.stream, service, signalMetrics)
+					record := map[string]any{
+						"metric":     name,
+						"time":       rfc3339(p.ts),
+						"start_time": rfc3339(p.start),
+						"series":     series,
+					}
+					for key, v := range p.value {
+						record[key] = v
+					}
+					if companion {
+						record["source"] = metricAnomalies
+						record["anomalies"] = record["value"]
+						delete(record, "value")
+					} else {
+						record["type"] = m.Type().String()
+						record["unit"] = m.Unit()
+						record["description"] = m.Description()
+					}
+					if scope != nil {
+						record["scope"] = scope
+					}
+					b.addDetector(ann.configHash, ann.config)
+					b.rows = append(b.rows, store.Anomaly{
+						Fingerprint: fingerprint(signalMetrics, stream, observed, "", "",
+							map[string]any{"metric": name, "series": series}),
+						Signal:             signalMetrics,
+						Stream:             stream,
+						Service:            service,
+						ObservedAt:         observed,
+						DetectedAt:         now,
+						Score:              ann.score,
+						PValue:             pValueOr(ann),
+						NCD:                ann.ncd,
+						CompressionRatio:   ann.ratio,
+						Entropy:            ann.entropy,
+						Summary:            summarize(metricSummary(name, companion, p.value, ann.score)),
+						Explanation:        ann.explanation,
+						Attributes:         attrs,
+						Resource:           resRaw,
+						Record:             record,
+						DetectorConfigHash: ann.configHash,
+					})
+				}
+			}
+		}
+	}
+	return b
+}
+
+// companionScores indexes the `driftlock.anomaly.score` gauge points of a
+// resource by series (metric.name, attributes without driftlock.*) and time.
+func companionScores(rm pmetric.ResourceMetrics) map[string]float64 {
+	var out map[string]float64
+	sms := rm.ScopeMetrics()
+	for j := 0; j < sms.Len(); j++ {
+		ms := sms.At(j).Metrics()
+		for k := 0; k < ms.Len(); k++ {
+			m := ms.At(k)
+			if m.Name() != metricScore {
+				continue
+			}
+			for _, p := range points(m) {
+				v, ok := p.value["value"].(float64)
+				if !ok {
+					continue
+				}
+				if out == nil {
+					out = map[string]float64{}
+				}
+				out[seriesKey(getString(p.attrs, attrMetricName), p.attrs, p.ts)] = v
+			}
+		}
+	}
+	return out
+}
+
+func seriesKey(name string, attrs pcommon.Map, ts pcommon.Timestamp) string {
+	series := fingerprintAttrs(attrs.AsRaw())
+	delete(series, attrMetricName)
+	return fmt.Sprintf("%s\x00%d\x00%s", name, ts, store.EncodeJSON(series))
+}
+
+// points flattens a metric's data points of any type.
+func points(m pmetric.Metric) []point {
+	var out []point
+	number := func(dps pmetric.NumberDataPointSlice) {
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			v := dp.DoubleValue()
+			if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+				v = float64(dp.IntValue())
+			}
+			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), map[string]any{"value": v}})
+		}
+	}
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		number(m.Gauge().DataPoints())
+	case pmetric.MetricTypeSum:
+		number(m.Sum().DataPoints())
+	case pmetric.MetricTypeHistogram:
+		dps := m.Histogram().DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(),
+				map[string]any{"count": int64(dp.Count()), "sum": dp.Sum()}})
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		dps := m.ExponentialHistogram().DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(),
+				map[string]any{"count": int64(dp.Count()), "sum": dp.Sum()}})
+		}
+	case pmetric.MetricTypeSummary:
+		dps := m.Summary().DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(),
+				map[string]any{"count": int64(dp.Count()), "sum": dp.Sum()}})
+		}
+	}
+	return out
+}
+
+func metricSummary(name string, companion bool, value map[string]any, score float64) string {
+	var b strings.Builder
+	b.WriteString(name)
+	if companion {
+		b.WriteString(" anomalous")
+	} else if v, ok := value["value"]; ok && len(value) == 1 {
+		fmt.Fprintf(&b, " = %v", v)
+	} else {
+		fmt.Fprintf(&b, " count=%v sum=%v", value["count"], value["sum"])
+	}
+	fmt.Fprintf(&b, " (score %.3g)", score)
+	return b.String()
+}
+
+// maxCumulativeSeries bounds the memory of cumulativeIncrease; past it the
+// table restarts (at worst one extra row per series).
+const maxCumulativeSeries = 100_000
+
+// cumulativeIncrease turns a cumulative `driftlock.anomalies` value into
+// the increase since the series' previous point, so that a cumulative
+// counter stores one row per new anomaly rather than one per export. The
+// first point of a series counts in full (after a collector restart that
+// may store one extra row for a series that was already non-zero).
+func (w *writer) cumulativeIncrease(key string, v float64) float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cumulative == nil || len(w.cumulative) >= maxCumulativeSeries {
+		w.cumulative = map[string]float64{}
+	}
+	prev, seen := w.cumulative[key]
+	w.cumulative[key] = v
+	if !seen || v < prev { // first point, or the counter was reset
+		return v
+	}
+	return v - prev
+}
