@@ -1,0 +1,115 @@
+package driftlockprocessor
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/driftlock/driftlock/internal/cbad"
+	"github.com/driftlock/driftlock/processor/driftlockprocessor/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	full := createDefaultConfig().(*Config)
+	full.Detector = cbad.Config{
+		Compressor: cbad.CompressorZstd, BaselineSize: 1024, Hop: 128, CalibrationSize: 256,
+		Warmup: 200, PValue: 0.005, MinEffect: 2, MaxStreams: 5000, IdleTimeout: 30 * time.Minute,
+		DriftWindows: 3, Permutations: 100, Seed: 7, MaxRecordBytes: 8192, Canonicalize: true, UseSeverity: false,
+	}
+	full.StreamBy = []string{"service.name", "k8s.namespace.name"}
+	full.IncludeScopeName = true
+	full.Annotate = AnnotateAll
+	full.IncludeConfigHash = true
+	full.Logs = LogsConfig{Enabled: true, Attributes: []string{"http.route", "code.function"}}
+	full.Traces.Enabled = false
+	full.Metrics = MetricsConfig{Enabled: true, AnnotateDataPoints: true, HistogramQuantile: 0.99, MaxSeries: 5000}
+	storageID := component.MustNewIDWithName("file_storage", "driftlock")
+	full.Storage = &storageID
+	full.CheckpointInterval = 30 * time.Second
+
+	logsOnly := createDefaultConfig().(*Config)
+	logsOnly.Traces.Enabled = false
+	logsOnly.Metrics.Enabled = false
+
+	tests := []struct {
+		name    string
+		want    *Config
+		wantErr error
+	}{
+		{name: "", want: createDefaultConfig().(*Config)},
+		{name: "full", want: full},
+		{name: "logs_only", want: logsOnly},
+		{name: "bad_annotate", wantErr: ErrAnnotate},
+		{name: "bad_p_value", wantErr: cbad.ErrPValue},
+		{name: "bad_hop", wantErr: cbad.ErrHop},
+		{name: "bad_compressor", wantErr: cbad.ErrCompressor},
+		{name: "no_signal", wantErr: ErrNoSignal},
+		{name: "empty_stream_by", wantErr: ErrStreamBy},
+		{name: "dup_stream_by", wantErr: ErrStreamBy},
+		{name: "empty_attribute", wantErr: ErrAttributes},
+		{name: "bad_checkpoint_interval", wantErr: ErrCheckpointInterval},
+		{name: "bad_quantile", wantErr: ErrQuantile},
+		{name: "bad_max_series", wantErr: ErrMaxSeries},
+	}
+	for _, tt := range tests {
+		t.Run("driftlock/"+tt.name, func(t *testing.T) {
+			id := component.NewIDWithName(metadata.Type, tt.name)
+			sub, err := cm.Sub(id.String())
+			require.NoError(t, err)
+			cfg := createDefaultConfig().(*Config)
+			require.NoError(t, sub.Unmarshal(cfg))
+			err = confmap.Validate(cfg)
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, cfg)
+		})
+	}
+}
+
+// TestConfigErrorsNameFieldAndRange checks the messages a user sees.
+func TestConfigErrorsNameFieldAndRange(t *testing.T) {
+	cases := []struct {
+		mutate func(*Config)
+		want   []string
+	}{
+		{func(c *Config) { c.Annotate = "x" }, []string{"annotate", "anomalies, all", `"x"`}},
+		{func(c *Config) { c.Detector.PValue = 2 }, []string{"detector.", "p_value", "0 < p_value < 1"}},
+		{func(c *Config) { c.StreamBy = []string{"a", "a"} }, []string{"stream_by[1]", "twice"}},
+		{func(c *Config) { c.Traces.Attributes = []string{""} }, []string{"traces.attributes[0]", "empty"}},
+		{func(c *Config) { c.CheckpointInterval = time.Millisecond }, []string{"checkpoint_interval", "1s..24h0m0s"}},
+		{func(c *Config) { c.Metrics.HistogramQuantile = 0 }, []string{"histogram_quantile", "0 < histogram_quantile < 1"}},
+		{func(c *Config) { c.Metrics.MaxSeries = -1 }, []string{"max_series", "1..10000000"}},
+	}
+	for _, tc := range cases {
+		cfg := createDefaultConfig().(*Config)
+		tc.mutate(cfg)
+		err := cfg.Validate()
+		require.Error(t, err)
+		for _, w := range tc.want {
+			assert.Contains(t, err.Error(), w)
+		}
+	}
+}
+
+func TestUnknownFieldRejected(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub("driftlock/unknown_field")
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	err = sub.Unmarshal(cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "annotation")
+}

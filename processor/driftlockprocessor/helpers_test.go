@@ -1,0 +1,73 @@
+package driftlockprocessor
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/driftlock/driftlock/processor/driftlockprocessor/internal/metadata"
+)
+
+func testConfig() *Config { return createDefaultConfig().(*Config) }
+
+func testSettings() processor.Settings { return processortest.NewNopSettings(metadata.Type) }
+
+// startLogs creates and starts a logs processor with cfg, shut down at the
+// end of the test.
+func startLogs(t testing.TB, cfg *Config, next consumer.Logs, set processor.Settings, host component.Host) processor.Logs {
+	t.Helper()
+	p, err := NewFactory().CreateLogs(context.Background(), set, cfg, next)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), host))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
+	return p
+}
+
+func startTraces(t testing.TB, cfg *Config, next consumer.Traces) processor.Traces {
+	t.Helper()
+	p, err := NewFactory().CreateTraces(context.Background(), testSettings(), cfg, next)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
+	return p
+}
+
+func startMetrics(t testing.TB, cfg *Config, next consumer.Metrics) processor.Metrics {
+	t.Helper()
+	p, err := NewFactory().CreateMetrics(context.Background(), testSettings(), cfg, next)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
+	return p
+}
+
+// sharedDir returns ../shared/<rel> relative to the repository root (found by
+// walking up to go.mod), or skips the test when it is absent.
+func sharedDir(t testing.TB, rel string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("repository root (go.mod) not found")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("shared data %s is absent (%v): skipping", p, err)
+	}
+	return p
+}
