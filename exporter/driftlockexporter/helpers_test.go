@@ -1,0 +1,120 @@
+package driftlockexporter
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/driftlock/driftlock/exporter/driftlockexporter/internal/metadata"
+	"github.com/driftlock/driftlock/internal/store"
+	"github.com/driftlock/driftlock/internal/store/storetest"
+)
+
+var baseTime = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+
+// syncConfig is a config without a queue (ConsumeX returns the write's
+// outcome) and without retention, on dsn.
+func syncConfig(dsn string) *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.DSN = configopaque.String(dsn)
+	cfg.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.BackOffConfig.Enabled = false
+	cfg.Retention = 0
+	return cfg
+}
+
+// testSettings returns exporter settings whose meter is readable.
+func testSettings(t *testing.T) (exporter.Settings, *componenttest.Telemetry) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tt.Shutdown(context.Background()) })
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tt.NewTelemetrySettings()
+	return set, tt
+}
+
+// counter sums an int64 counter of the self-telemetry (0 when absent).
+func counter(t *testing.T, tt *componenttest.Telemetry, name string) int64 {
+	t.Helper()
+	m, err := tt.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	if !ok {
+		t.Fatalf("%s is %T", name, m.Data)
+	}
+	var n int64
+	for _, dp := range sum.DataPoints {
+		n += dp.Value
+	}
+	return n
+}
+
+func startLogs(t *testing.T, cfg *Config, set exporter.Settings, host component.Host) exporter.Logs {
+	t.Helper()
+	exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Start(context.Background(), host); err != nil {
+		t.Fatal(err)
+	}
+	return exp
+}
+
+// flaggedLogs builds n log records numbered from first; record i is
+// flagged when flagged(i).
+func flaggedLogs(first, n int, flagged func(i int) bool) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "checkout")
+	rl.Resource().Attributes().PutStr("host.name", "web-1")
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("driftlock-test")
+	for i := first; i < first+n; i++ {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(baseTime.Add(time.Duration(i) * time.Millisecond)))
+		lr.SetSeverityText("ERROR")
+		lr.SetSeverityNumber(plog.SeverityNumberError)
+		lr.Body().SetStr(fmt.Sprintf("payment %d failed: upstream timeout after %dms", i, 100+i%900))
+		a := lr.Attributes()
+		a.PutStr("http.route", "/pay")
+		a.PutBool("driftlock.anomaly", flagged(i))
+		a.PutDouble("driftlock.score", 6.25)
+		a.PutDouble("driftlock.p_value", 0.002)
+		a.PutStr("driftlock.stream", "checkout/app")
+		if flagged(i) {
+			a.PutStr("driftlock.explanation", "rare tokens: upstream, timeout")
+		}
+	}
+	return ld
+}
+
+func all(int) bool { return true }
+
+func rowCount(t *testing.T, st *store.Store) int {
+	t.Helper()
+	var n int
+	if err := st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// openDB is a fresh migrated database (skips without PostgreSQL).
+func openDB(t *testing.T) (*store.Store, string) {
+	t.Helper()
+	return storetest.Open(t)
+}
