@@ -30,6 +30,7 @@ var (
 	ErrPermutations   = errors.New("permutations out of range")
 	ErrWarmup         = errors.New("warmup out of range")
 	ErrMaxRecordBytes = errors.New("max_record_bytes out of range")
+	ErrAdmitAfter     = errors.New("admit_after out of range")
 )
 
 // Config tunes a Detector. The zero value is not valid: start from
@@ -56,6 +57,9 @@ type Config struct {
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// DriftWindows is how many consecutive drifting windows rebase a stream.
 	DriftWindows int `mapstructure:"drift_windows"`
+	// AdmitAfter admits a recurring kind of anomaly to the baseline once it
+	// has been flagged this many times (0: anomalies never enter it).
+	AdmitAfter int `mapstructure:"admit_after"`
 	// Permutations caps the permutation test's shuffles.
 	Permutations int `mapstructure:"permutations"`
 	// Seed makes the permutation test reproducible.
@@ -81,6 +85,7 @@ func DefaultConfig() Config {
 		MaxStreams:      10000,
 		IdleTimeout:     time.Hour,
 		DriftWindows:    4,
+		AdmitAfter:      3,
 		Permutations:    200,
 		Seed:            1,
 		MaxRecordBytes:  16 << 10,
@@ -122,6 +127,9 @@ func (c Config) Validate() error {
 	}
 	if c.DriftWindows < 1 || c.DriftWindows > 1000 {
 		return fmt.Errorf("%w: got %d, want 1..1000", ErrDriftWindows, c.DriftWindows)
+	}
+	if c.AdmitAfter < 0 || c.AdmitAfter > 1000 {
+		return fmt.Errorf("%w: got %d, want 0..1000 (0 disables admission)", ErrAdmitAfter, c.AdmitAfter)
 	}
 	if c.Permutations < 0 || c.Permutations > 100000 {
 		return fmt.Errorf("%w: got %d, want 0..100000", ErrPermutations, c.Permutations)

@@ -1,6 +1,193 @@
 package cbad
 
-// Redact returns src with secrets (password=..., token=..., Authorization
-// headers, card numbers) replaced by "<redacted>", appended to dst. Callers
-// use it on anything that leaves the process (stored records, explanations).
-func Redact(dst, src []byte) []byte { return append(dst, src...) }
+// RedactedMarker replaces every secret that Redact finds.
+const RedactedMarker = "<redacted>"
+
+// secretKeys are key names whose values are secrets, matched
+// case-insensitively as a suffix of the key (so db_password and X-Api-Key
+// match too).
+var secretKeys = []string{
+	"password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "api-key",
+	"access_key", "accesskey", "private_key", "credential", "credentials", "authorization",
+	"session_id", "sessionid", "cookie",
+}
+
+// Redact appends src to dst with secrets replaced by RedactedMarker:
+// values of secret-looking keys (password=..., "token": "...", api_key: ...),
+// the credentials of Authorization headers (Bearer/Basic/...), and card
+// numbers (13-19 digits, optionally grouped by spaces or dashes, passing the
+// Luhn check). It is applied before anything is compressed, checkpointed or
+// stored, so secrets never reach the baseline or the anomaly store.
+// It allocates only when dst must grow.
+func Redact(dst, src []byte) []byte {
+	i := 0
+	for i < len(src) {
+		c := src[i]
+		switch {
+		case c == '=' || c == ':':
+			if keyEnd := trimKeyEnd(src, i); keyEnd > 0 && isSecretKey(src, keyEnd) {
+				dst = append(dst, c)
+				j := i + 1
+				// Keep quoting and one optional space, replace the value.
+				for j < len(src) && (src[j] == ' ' || src[j] == '"' || src[j] == '\'') {
+					dst = append(dst, src[j])
+					j++
+				}
+				end := valueEnd(src, j)
+				// "Authorization: Bearer xyz": the scheme is not secret, the credential is.
+				if end-j >= 5 && isAuthScheme(src[j:end]) {
+					dst = append(dst, src[j:end]...)
+					j = end
+					for j < len(src) && src[j] == ' ' {
+						dst = append(dst, ' ')
+						j++
+					}
+					end = valueEnd(src, j)
+				}
+				if end > j {
+					dst = append(dst, RedactedMarker...)
+				}
+				i = end
+				continue
+			}
+			dst = append(dst, c)
+			i++
+		case c >= '0' && c <= '9' && (i == 0 || !isDigit(src[i-1])):
+			if end, ok := cardNumber(src, i); ok {
+				dst = append(dst, "<card>"...)
+				i = end
+				continue
+			}
+			dst = append(dst, c)
+			i++
+		default:
+			dst = append(dst, c)
+			i++
+		}
+	}
+	return dst
+}
+
+// trimKeyEnd returns the end of the key that precedes the separator at i,
+// skipping a closing quote and spaces ("password" : x); 0 when there is none.
+func trimKeyEnd(src []byte, i int) int {
+	j := i
+	for j > 0 && src[j-1] == ' ' {
+		j--
+	}
+	if j > 0 && (src[j-1] == '"' || src[j-1] == '\'') {
+		j--
+	}
+	return j
+}
+
+// isSecretKey reports whether the key ending at end names a secret.
+func isSecretKey(src []byte, end int) bool {
+	start := end
+	for start > 0 && isKeyByte(src[start-1]) {
+		start--
+	}
+	key := src[start:end]
+	if len(key) == 0 || len(key) > 64 {
+		return false
+	}
+	for _, k := range secretKeys {
+		if len(key) >= len(k) && equalFoldASCII(key[len(key)-len(k):], k) {
+			return true
+		}
+	}
+	return false
+}
+
+func isKeyByte(c byte) bool {
+	return c == '_' || c == '-' || c == '.' || isAlnum(c)
+}
+
+// valueEnd returns where a secret value starting at j ends: at whitespace,
+// a quote, or a separator of the enclosing structure.
+func valueEnd(src []byte, j int) int {
+	for j < len(src) {
+		switch src[j] {
+		case ' ', '\t', '\r', '\n', '"', '\'', ',', ';', '&', '}', ')', ']':
+			return j
+		}
+		j++
+	}
+	return j
+}
+
+func isAuthScheme(v []byte) bool {
+	for _, s := range [...]string{"Bearer", "Basic", "Digest", "Negotiate", "AWS4-HMAC-SHA256", "Token"} {
+		if equalFoldASCII(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// cardNumber recognises a payment card number starting at i: 13 to 19
+// digits, optionally grouped by single spaces or dashes, passing Luhn.
+func cardNumber(src []byte, i int) (end int, ok bool) {
+	var digits [19]byte
+	n := 0
+	j := i
+	last := i
+	for j < len(src) {
+		c := src[j]
+		if isDigit(c) {
+			if n == len(digits) {
+				return 0, false
+			}
+			digits[n] = c - '0'
+			n++
+			j++
+			last = j
+			continue
+		}
+		if (c == ' ' || c == '-') && j+1 < len(src) && isDigit(src[j+1]) && n > 0 {
+			j++
+			continue
+		}
+		break
+	}
+	if n < 13 || (last < len(src) && isAlnum(src[last])) {
+		return 0, false
+	}
+	sum := 0
+	for k := 0; k < n; k++ {
+		d := int(digits[n-1-k])
+		if k%2 == 1 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return last, sum%10 == 0
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isAlpha(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
+
+func isAlnum(c byte) bool { return isDigit(c) || isAlpha(c) }
+
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

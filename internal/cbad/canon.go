@@ -1,0 +1,323 @@
+package cbad
+
+// Masks written by Canonicalize in place of volatile tokens.
+const (
+	MaskNum   = "<num>"
+	MaskTime  = "<ts>"
+	MaskHex   = "<hex>"
+	MaskUUID  = "<uuid>"
+	MaskIP    = "<ip>"
+	MaskEmail = "<email>"
+	MaskB64   = "<b64>"
+	MaskValue = "<v>"
+)
+
+// Canonicalize appends the canonical form of src to dst: secrets redacted
+// (see Redact), then volatile tokens masked — timestamps, numbers with 4 or
+// more digits, hex ids and hashes, UUIDs, IPv4 addresses, emails, URL query
+// values and base64 blobs — and digit runs inside identifiers folded to one
+// '0' (R02-M1 and R17-M0 are the same kind of node name). Whitespace runs
+// become one space. The baseline then learns a stream's structure rather
+// than its ever-changing values. scratch is a reusable buffer (may be nil);
+// the result is returned together with the grown scratch so callers can
+// reuse both without allocating.
+func Canonicalize(dst, scratch, src []byte) (out, scratchOut []byte) {
+	scratch = Redact(scratch[:0], src)
+	s := scratch
+	i := 0
+	for i < len(s) {
+		if isSpace(s[i]) {
+			for i < len(s) && isSpace(s[i]) {
+				i++
+			}
+			if len(dst) > 0 && dst[len(dst)-1] != ' ' {
+				dst = append(dst, ' ')
+			}
+			continue
+		}
+		j := i
+		for j < len(s) && !isSpace(s[j]) {
+			j++
+		}
+		dst = canonWord(dst, s[i:j])
+		i = j
+	}
+	if n := len(dst); n > 0 && dst[n-1] == ' ' {
+		dst = dst[:n-1]
+	}
+	return dst, scratch
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+
+// isWrap reports punctuation that commonly wraps a token ("x", [x], (x), x,).
+func isWrap(c byte) bool {
+	switch c {
+	case '"', '\'', '(', ')', '[', ']', '{', '}', '<', '>', ',', ';', '.', '`':
+		return true
+	}
+	return false
+}
+
+// canonWord masks one whitespace-delimited word.
+func canonWord(dst, w []byte) []byte {
+	// Peel wrapping punctuation so that "[10.0.0.1]," is seen as an IP.
+	a, b := 0, len(w)
+	for a < b && isWrap(w[a]) {
+		a++
+	}
+	for b > a && isWrap(w[b-1]) {
+		b--
+	}
+	core := w[a:b]
+	if len(core) > 0 {
+		if m := wholeMask(core); m != "" {
+			dst = append(dst, w[:a]...)
+			dst = append(dst, m...)
+			return append(dst, w[b:]...)
+		}
+	}
+	return canonPieces(dst, w)
+}
+
+// wholeMask classifies a word that is one volatile value as a whole.
+func wholeMask(c []byte) string {
+	switch {
+	case isUUID(c):
+		return MaskUUID
+	case isIPv4(c):
+		return MaskIP
+	case isEmail(c):
+		return MaskEmail
+	case isTimestamp(c):
+		return MaskTime
+	}
+	return ""
+}
+
+// isPieceDelim splits a word into pieces; the delimiters themselves are kept.
+func isPieceDelim(c byte) bool {
+	switch c {
+	case '=', ':', ',', ';', '(', ')', '[', ']', '{', '}', '<', '>', '"', '\'', '|', '&', '?', '/', '\\', '@', '#', '`', '*', '+', '!', '$', '%', '~', '^':
+		return true
+	}
+	return false
+}
+
+// canonPieces masks the pieces of a word split at punctuation, and values of
+// URL query strings.
+func canonPieces(dst, w []byte) []byte {
+	inQuery := false
+	afterEq := false
+	i := 0
+	for i < len(w) {
+		c := w[i]
+		if isPieceDelim(c) {
+			if c == '?' && i > 0 {
+				inQuery = true
+			}
+			afterEq = c == '='
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		j := i
+		for j < len(w) && !isPieceDelim(w[j]) {
+			j++
+		}
+		p := w[i:j]
+		if inQuery && afterEq {
+			dst = append(dst, MaskValue...)
+		} else {
+			dst = canonPiece(dst, p)
+		}
+		afterEq = false
+		i = j
+	}
+	return dst
+}
+
+// canonPiece masks one punctuation-free piece of a word.
+func canonPiece(dst, p []byte) []byte {
+	if m := wholeMask(p); m != "" {
+		return append(dst, m...)
+	}
+	var digits, letters, hexLetters, upper, lower, other int
+	for _, c := range p {
+		switch {
+		case isDigit(c):
+			digits++
+		case c >= 'a' && c <= 'f':
+			hexLetters++
+			letters++
+			lower++
+		case c >= 'A' && c <= 'F':
+			hexLetters++
+			letters++
+			upper++
+		case c >= 'a' && c <= 'z':
+			letters++
+			lower++
+		case c >= 'A' && c <= 'Z':
+			letters++
+			upper++
+		default:
+			other++
+		}
+	}
+	switch {
+	case digits >= 4 && letters == 0:
+		// 12345, 3.14159, 2005.06.03, -1608999687: a number or a date.
+		if isTimestamp(p) {
+			return append(dst, MaskTime...)
+		}
+		return append(dst, MaskNum...)
+	case len(p) > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && isHexRun(p[2:]):
+		return append(dst, MaskHex...)
+	case len(p) >= 8 && digits > 0 && letters == hexLetters && other == 0:
+		return append(dst, MaskHex...)
+	case len(p) >= 20 && digits > 0 && upper > 0 && lower > 0 && isBase64Run(p):
+		return append(dst, MaskB64...)
+	case digits > 0 && letters > 0:
+		// An identifier with numbers in it (node-246, R02-M1, bglio78): fold
+		// each digit run to a single 0 so its shape, not its value, is learned.
+		for k := 0; k < len(p); k++ {
+			if isDigit(p[k]) {
+				if k == 0 || !isDigit(p[k-1]) {
+					dst = append(dst, '0')
+				}
+				continue
+			}
+			dst = append(dst, p[k])
+		}
+		return dst
+	}
+	return append(dst, p...)
+}
+
+func isHexRun(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !isDigit(c) && !((c|0x20) >= 'a' && (c|0x20) <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func isBase64Run(b []byte) bool {
+	for _, c := range b {
+		if !isAlnum(c) && c != '+' && c != '/' && c != '=' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isUUID matches 8-4-4-4-12 hex digits.
+func isUUID(b []byte) bool {
+	if len(b) != 36 {
+		return false
+	}
+	for i, c := range b {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isDigit(c) && !((c|0x20) >= 'a' && (c|0x20) <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isIPv4 matches a.b.c.d with an optional :port.
+func isIPv4(b []byte) bool {
+	parts, n, val := 0, 0, 0
+	i := 0
+	for ; i < len(b); i++ {
+		c := b[i]
+		if isDigit(c) {
+			n++
+			val = val*10 + int(c-'0')
+			if n > 3 || val > 255 {
+				return false
+			}
+			continue
+		}
+		if c == '.' && n > 0 && parts < 3 {
+			parts++
+			n, val = 0, 0
+			continue
+		}
+		break
+	}
+	if parts != 3 || n == 0 {
+		return false
+	}
+	if i == len(b) {
+		return true
+	}
+	if b[i] != ':' || i+1 == len(b) {
+		return false
+	}
+	for _, c := range b[i+1:] {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isEmail matches local@domain.tld loosely.
+func isEmail(b []byte) bool {
+	at := -1
+	for i, c := range b {
+		if c == '@' {
+			if at >= 0 {
+				return false
+			}
+			at = i
+		} else if !isAlnum(c) && c != '.' && c != '_' && c != '-' && c != '+' {
+			return false
+		}
+	}
+	if at <= 0 || at >= len(b)-3 {
+		return false
+	}
+	for _, c := range b[at+1:] {
+		if c == '.' {
+			return true
+		}
+	}
+	return false
+}
+
+// isTimestamp matches dates and times written with digits and separators:
+// 2005-06-03-15.42.50.675872, 15:42:50,978, 2017-05-16T00:00:00.008Z,
+// 20171223-22:15:29:606, 17/06/09. It needs at least 4 digits and 2
+// separators so that plain decimals are left to the number rule.
+func isTimestamp(b []byte) bool {
+	digits, seps := 0, 0
+	for i, c := range b {
+		switch {
+		case isDigit(c):
+			digits++
+		case c == '-' || c == ':' || c == '.' || c == '/' || c == ',' || c == '_' || c == '+':
+			if i == 0 || !isDigit(b[i-1]) {
+				return false
+			}
+			seps++
+		case (c == 'T' || c == 'Z' || c == 'z') && i > 0 && isDigit(b[i-1]):
+			seps++
+		default:
+			return false
+		}
+	}
+	return digits >= 4 && seps >= 2
+}

@@ -1,0 +1,152 @@
+package cbad
+
+import "math"
+
+// The n-gram cost model: an adaptive token model over orders 0..ngramOrder
+// with PPM-C escapes (the probability of a token never seen in a context is
+// the share of distinct continuations of that context), backed by a spelling
+// cost for tokens never seen at all. Its code length is what an arithmetic
+// coder driven by this model would spend, so it is a compressor in the
+// information-theoretic sense; unlike an LZ coder it has no per-record
+// framing overhead, which is what makes short log lines resolvable.
+//
+// Counts are kept for the records currently in the baseline only: when a
+// record leaves the baseline its n-grams are subtracted again, so the model
+// slides with the stream without ever being rebuilt.
+
+const (
+	ngramOrder = 2
+	// maxModelTokens caps the tokens of one record that the model sees; it
+	// bounds the memory of a stream (see README, "Memory per stream").
+	maxModelTokens = 48
+	// spellBitsPerByte is the cost of spelling a never-seen token, per byte
+	// (log2 of a ~50-symbol alphabet), plus one byte for its end.
+	spellBitsPerByte = 5.6
+	maxSpellBytes    = 24
+
+	saltTotal    = 0x9e3779b97f4a7c15
+	saltDistinct = 0xbf58476d1ce4e5b9
+	bosToken     = 0x2545f4914f6cdd1d
+)
+
+// ngramModel holds the counts. Keys combine order, context and token.
+type ngramModel struct {
+	t countTable
+}
+
+// ctxHashes returns the context hash of each order for position i of toks.
+func ctxHash(toks []uint64, i, order int) uint64 {
+	h := uint64(order+1) * 0x94d049bb133111eb
+	for k := i - order; k < i; k++ {
+		var tk uint64 = bosToken
+		if k >= 0 {
+			tk = toks[k]
+		}
+		h = (h ^ tk) * 0x100000001b3
+		h ^= h >> 29
+	}
+	return h
+}
+
+func (m *ngramModel) update(toks []uint64, d int32) {
+	for i, tok := range toks {
+		for o := 0; o <= ngramOrder; o++ {
+			ctx := ctxHash(toks, i, o)
+			n := m.t.add(mixKey(ctx^tok*0x2127599bf4325c37), d)
+			switch {
+			case d > 0 && n == uint32(d): // first occurrence in this context
+				m.t.add(mixKey(ctx^saltDistinct), 1)
+			case d < 0 && n == 0: // last occurrence left
+				m.t.add(mixKey(ctx^saltDistinct), -1)
+			}
+			m.t.add(mixKey(ctx^saltTotal), d)
+		}
+	}
+}
+
+// cost returns the code length of toks in bits, and the largest single
+// token cost; lens gives each token's byte length for the novel-token cost.
+// When per is non-nil each token's cost is appended to it.
+func (m *ngramModel) cost(toks []uint64, lens []uint8, per []float32) (total, peak float64, perOut []float32) {
+	for i, tok := range toks {
+		bits := 0.0
+		found := false
+		for o := ngramOrder; o >= 0; o-- {
+			ctx := ctxHash(toks, i, o)
+			tot := m.t.get(mixKey(ctx ^ saltTotal))
+			if tot == 0 {
+				continue // context never seen: nothing to escape from
+			}
+			dist := m.t.get(mixKey(ctx ^ saltDistinct))
+			denom := float64(tot + dist)
+			if c := m.t.get(mixKey(ctx ^ tok*0x2127599bf4325c37)); c > 0 {
+				bits += math.Log2(denom / float64(c))
+				found = true
+				break
+			}
+			bits += math.Log2(denom / float64(dist))
+		}
+		if !found {
+			n := int(lens[i])
+			if n > maxSpellBytes {
+				n = maxSpellBytes
+			}
+			bits += spellBitsPerByte * float64(n+1)
+		}
+		total += bits
+		if bits > peak {
+			peak = bits
+		}
+		if per != nil {
+			per = append(per, float32(bits))
+		}
+	}
+	return total, peak, per
+}
+
+// tokenize splits canonical text into tokens: runs of letters, digits and
+// _ - . ; mask tokens such as <num>; and single punctuation characters.
+// Spaces separate tokens and are not tokens themselves. It appends hashes
+// to toks and byte lengths to lens, at most maxModelTokens of them.
+func tokenize(toks []uint64, lens []uint8, s []byte) ([]uint64, []uint8) {
+	i := 0
+	for i < len(s) && len(toks) < maxModelTokens {
+		c := s[i]
+		if c == ' ' {
+			i++
+			continue
+		}
+		j := i + 1
+		switch {
+		case isWordByte(c):
+			for j < len(s) && isWordByte(s[j]) {
+				j++
+			}
+		case c == '<':
+			k := i + 1
+			for k < len(s) && k-i < 8 && isAlpha(s[k]) {
+				k++
+			}
+			if k < len(s) && s[k] == '>' && k > i+1 {
+				j = k + 1
+			}
+		}
+		h := uint64(0xcbf29ce484222325)
+		for _, b := range s[i:j] {
+			h ^= uint64(b)
+			h *= 0x100000001b3
+		}
+		n := j - i
+		if n > 255 {
+			n = 255
+		}
+		toks = append(toks, h|1)
+		lens = append(lens, uint8(n))
+		i = j
+	}
+	return toks, lens
+}
+
+func isWordByte(c byte) bool {
+	return isAlnum(c) || c == '_' || c == '-' || c == '.' || c >= 0x80
+}

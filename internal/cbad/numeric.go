@@ -1,0 +1,239 @@
+package cbad
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// The numeric path scores a value stream (one metric series) the same way
+// the text path scores records: values are symbolized against the
+// baseline's own distribution (quantile bins, plus one bin below the
+// baseline's minimum and one above its maximum), and the cost of the recent
+// symbol subsequence under an adaptive order-1 symbol model is the score.
+// A point far outside the baseline's range is flagged on its own.
+
+const (
+	numBins = 10
+	// Symbols: 0 = below the baseline's range, 1..numBins quantile bins,
+	// numBins+1 = above the range.
+	numSymbols = numBins + 2
+	// subseqLen is the length of the recent subsequence that is scored.
+	subseqLen = 4
+	// farOutside flags a value beyond the baseline range by this many
+	// inter-quartile ranges on its own.
+	farOutside = 3.0
+)
+
+type numericState struct {
+	values ring1 // baseline values, oldest first
+	sorted []float64
+	edges  [numBins - 1]float64
+	lo, hi float64 // baseline range
+	q1, q3 float64
+
+	// Symbol model counts over the baseline's symbol sequence, rebuilt
+	// every hop (bins move with the baseline).
+	c0 [numSymbols]float64
+	c1 [numSymbols][numSymbols]float64
+	n0 float64
+
+	// recentCost holds the costs of the points before the current one in
+	// the scored subsequence, oldest first.
+	recentCost [subseqLen - 1]float64
+	nRecent    int
+	prevSym  int
+	ready    bool
+	sinceHop int
+}
+
+// ring1 is a ring of float64.
+type ring1 struct {
+	v    []float64
+	head int
+	n    int
+}
+
+func (r *ring1) push(x float64) {
+	r.v[r.head] = x
+	r.head++
+	if r.head == len(r.v) {
+		r.head = 0
+	}
+	if r.n < len(r.v) {
+		r.n++
+	}
+}
+
+func (r *ring1) at(i int) float64 {
+	j := r.head - r.n + i
+	if j < 0 {
+		j += len(r.v)
+	}
+	return r.v[j]
+}
+
+func (ns *numericState) bytes() int { return 512 + len(ns.values.v)*8 + cap(ns.sorted)*8 }
+
+func (ns *numericState) symbol(v float64) int {
+	if !ns.ready {
+		return 1
+	}
+	if v < ns.lo {
+		return 0
+	}
+	if v > ns.hi {
+		return numSymbols - 1
+	}
+	k, _ := slices.BinarySearch(ns.edges[:], v)
+	return 1 + k
+}
+
+// rebuild recomputes bins and the symbol model from the baseline values.
+func (ns *numericState) rebuild() {
+	n := ns.values.n
+	if n < 8 {
+		return
+	}
+	ns.sorted = ns.sorted[:0]
+	for i := 0; i < n; i++ {
+		ns.sorted = append(ns.sorted, ns.values.at(i))
+	}
+	slices.Sort(ns.sorted)
+	ns.lo, ns.hi = ns.sorted[0], ns.sorted[n-1]
+	ns.q1, ns.q3 = ns.sorted[n/4], ns.sorted[(3*n)/4]
+	for k := range ns.edges {
+		ns.edges[k] = ns.sorted[(k+1)*n/numBins]
+	}
+	ns.ready = true
+	ns.c0 = [numSymbols]float64{}
+	ns.c1 = [numSymbols][numSymbols]float64{}
+	prev := -1
+	for i := 0; i < n; i++ {
+		s := ns.symbol(ns.values.at(i))
+		ns.c0[s]++
+		if prev >= 0 {
+			ns.c1[prev][s]++
+		}
+		prev = s
+	}
+	ns.n0 = float64(n)
+}
+
+// symCost is the code length of symbol s after prev (order-1 with escape to
+// order-0, Krichevsky-Trofimov smoothing so unseen symbols stay finite).
+func (ns *numericState) symCost(prev, s int) float64 {
+	if prev >= 0 {
+		row := &ns.c1[prev]
+		tot := 0.0
+		for _, c := range row {
+			tot += c
+		}
+		if tot > 0 {
+			return -math.Log2((row[s] + 0.5*ns.p0(s)) / (tot + 0.5))
+		}
+	}
+	return -math.Log2(ns.p0(s))
+}
+
+func (ns *numericState) p0(s int) float64 {
+	return (ns.c0[s] + 0.5) / (ns.n0 + 0.5*numSymbols)
+}
+
+// ScoreValue scores one numeric point of stream key (a metric series). NaN
+// and infinite values are reported as anomalies without touching the
+// baseline.
+func (d *Detector) ScoreValue(key string, t time.Time, v float64) Result {
+	st := d.acquire(key, t)
+	res := d.scoreValue(st, v)
+	st.mu.Unlock()
+	d.records.Add(1)
+	return res
+}
+
+func (d *Detector) scoreValue(st *stream, v float64) Result {
+	cfg := &d.cfg
+	if st.num == nil {
+		st.num = &numericState{values: ring1{v: make([]float64, cfg.BaselineSize)}, prevSym: -1}
+	}
+	ns := st.num
+	res := Result{Index: st.index, PValue: 1}
+	st.index++
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		res.Anomaly = !(st.index <= uint64(cfg.Warmup))
+		res.Calibrating = !res.Anomaly
+		if res.Anomaly {
+			res.PValue = 0
+			res.Explanation = fmt.Sprintf("value %v is not a finite number", v)
+			d.anomalies.Add(1)
+		}
+		return res
+	}
+
+	s := ns.symbol(v)
+	// Cost of the recent subsequence ending with this point.
+	cost := ns.symCost(ns.prevSym, s)
+	total := cost
+	for i := 0; i < ns.nRecent; i++ {
+		total += ns.recentCost[i]
+	}
+	res.Score = total / float64(ns.nRecent+1)
+
+	minCal := minCalibration(cfg.PValue)
+	res.Calibrating = !ns.ready || st.cal.n < minCal || st.index <= uint64(cfg.Warmup)
+	res.Median = st.cal.median
+	outside := 0.0
+	if ns.ready {
+		iqr := ns.q3 - ns.q1
+		if iqr <= 0 {
+			iqr = math.Max(math.Abs(ns.hi-ns.lo), 1e-9)
+		}
+		if v > ns.hi {
+			outside = (v - ns.hi) / iqr
+		} else if v < ns.lo {
+			outside = (ns.lo - v) / iqr
+		}
+	}
+	if !res.Calibrating {
+		res.PValue = st.cal.pValue(res.Score)
+		res.Anomaly = (res.PValue < cfg.PValue && res.Score-st.cal.median >= cfg.MinEffect) || outside >= farOutside
+	}
+
+	// Slide the recent subsequence.
+	ns.pushRecent(cost)
+	ns.prevSym = s
+
+	if res.Anomaly {
+		d.anomalies.Add(1)
+		res.Explanation = fmt.Sprintf("value %.6g: recent pattern costs %.2f bits/point given the baseline; stream median %.2f; p=%.4f; baseline range [%.6g, %.6g]",
+			v, res.Score, st.cal.median, res.PValue, ns.lo, ns.hi)
+		if cfg.AdmitAfter > 0 && st.novelty.observe(uint64(s)+1) >= cfg.AdmitAfter {
+			ns.values.push(v)
+		}
+	} else {
+		if ns.ready {
+			st.cal.add(res.Score)
+		}
+		ns.values.push(v)
+	}
+	ns.sinceHop++
+	if ns.sinceHop >= cfg.Hop || (!ns.ready && ns.values.n >= cfg.Hop) {
+		ns.sinceHop = 0
+		ns.rebuild()
+		if st.cal.n > 0 {
+			st.cal.refresh()
+		}
+	}
+	return res
+}
+
+func (ns *numericState) pushRecent(c float64) {
+	if ns.nRecent < len(ns.recentCost) {
+		ns.recentCost[ns.nRecent] = c
+		ns.nRecent++
+		return
+	}
+	copy(ns.recentCost[:], ns.recentCost[1:])
+	ns.recentCost[len(ns.recentCost)-1] = c
+}

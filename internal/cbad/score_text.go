@@ -1,0 +1,159 @@
+package cbad
+
+import "fmt"
+
+// scoreText scores one text record of st. Called with st.mu held.
+func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
+	cfg := &d.cfg
+	data := rec.Data
+	if len(data) > cfg.MaxRecordBytes {
+		data = data[:cfg.MaxRecordBytes]
+	}
+	if cfg.Canonicalize {
+		sc.canon, sc.redact = Canonicalize(sc.canon[:0], sc.redact, data)
+	} else {
+		sc.canon = Redact(sc.canon[:0], data)
+	}
+	sc.toks, sc.lens = tokenize(sc.toks[:0], sc.lens[:0], sc.canon)
+
+	res := Result{Index: st.index, PValue: 1}
+	st.index++
+
+	// Cost of the record given the baseline, in bits per token.
+	var bits, peak float64
+	switch cfg.Compressor {
+	case CompressorNgram:
+		bits, peak, sc.costs = st.model.cost(sc.toks, sc.lens, sc.costs[:0])
+	default:
+		sc.costs = sc.costs[:0]
+		bits = st.dict.cost(sc, sc.canon)
+		peak = bits
+	}
+	ntok := len(sc.toks)
+	if ntok == 0 {
+		ntok = 1
+	}
+	res.Score = bits / float64(ntok)
+
+	sev := rec.Severity
+	if sev == 0 && cfg.UseSeverity {
+		sev = severityFromTokens(sc.canon)
+	}
+	lr := 1.0
+	if cfg.UseSeverity {
+		lr = severityLikelihood(sev)
+	}
+
+	minCal := minCalibration(cfg.PValue)
+	res.Calibrating = st.baseline.n < cfg.Hop || st.cal.n < minCal || st.index <= uint64(cfg.Warmup)
+	res.Median = st.cal.median
+	if !res.Calibrating {
+		res.PValue = st.cal.pValue(res.Score)
+		// Severity is evidence beside the compression cost, never the whole
+		// answer: it scales the p-value the decision uses (an error-level
+		// record needs less surprise, a debug line more), while the effect
+		// size must still clear min_effect over the stream's median.
+		res.Anomaly = res.PValue*lr < cfg.PValue && res.Score-st.cal.median >= cfg.MinEffect
+	}
+
+	// Window bookkeeping: every record goes into the window text.
+	w, _ := st.window.push()
+	w.text = appendCapped(w.text[:0], sc.canon)
+	w.toks = append(w.toks[:0], sc.toks...)
+	w.flagged = res.Anomaly
+
+	if res.Anomaly {
+		d.anomalies.Add(1)
+		res.Explanation = explain(res, st, peak, sev, ntok)
+		if cfg.AdmitAfter > 0 && st.novelty.observe(surprisingKind(sc.toks, sc.costs)) >= cfg.AdmitAfter {
+			st.learn(sc.toks, sc.canon)
+			res.Explanation += "; recurring kind, now admitted to the baseline"
+		}
+	} else {
+		// Only normal records teach the baseline and the calibration set.
+		if st.baseline.n >= cfg.Hop {
+			st.cal.add(res.Score)
+		}
+		st.learn(sc.toks, sc.canon)
+	}
+
+	if st.index%uint64(cfg.Hop) == 0 {
+		res.Window = d.closeWindow(st, sc)
+	}
+	if st.cal.n > 0 && (st.index%uint64(cfg.Hop) == 0 || st.cal.median == 0) {
+		st.cal.refresh()
+	}
+	return res
+}
+
+func explain(res Result, st *stream, peak float64, sev int, ntok int) string {
+	s := fmt.Sprintf("record costs %.2f bits/token given the baseline; stream median %.2f, 99th pct %.2f; p=%.4f; %d tokens, most surprising %.1f bits",
+		res.Score, st.cal.median, st.cal.quantile(0.99), res.PValue, ntok, peak)
+	if name := severityName(sev); name != "" && sev >= 13 {
+		s += "; severity " + name
+	}
+	return s
+}
+
+// closeWindow runs the window-level drift test of st.
+func (d *Detector) closeWindow(st *stream, sc *scratch) *WindowResult {
+	cfg := &d.cfg
+	sc.x = sc.x[:0]
+	for i := 0; i < st.ref.n; i++ {
+		sc.x = append(sc.x, st.ref.at(i).text...)
+	}
+	sc.y = sc.y[:0]
+	for i := 0; i < st.window.n; i++ {
+		sc.y = append(sc.y, st.window.at(i).text...)
+	}
+	wr := &WindowResult{PermutationPValue: 1, Entropy: entropy(sc.y)}
+	if len(sc.x) == 0 || len(sc.y) == 0 {
+		return wr
+	}
+	v, cx, cy := sc.ncdOf(sc.x, sc.y)
+	wr.NCD = v
+	wr.BaselineCompressionRatio = float64(cx) / float64(len(sc.x))
+	wr.CompressionRatio = float64(cy) / float64(len(sc.y))
+
+	if st.ncds.unusual(v) && st.ref.n >= st.window.n {
+		recs := sc.pool[:0]
+		for i := 0; i < st.ref.n; i++ {
+			recs = append(recs, st.ref.at(i).text)
+		}
+		for i := 0; i < st.window.n; i++ {
+			recs = append(recs, st.window.at(i).text)
+		}
+		sc.pool = recs
+		wr.PermutationPValue, wr.Permutations = sc.permutationTest(recs, st.ref.n, v, cfg.Permutations, &st.rng)
+		for i := range sc.pool {
+			sc.pool[i] = nil // do not pin stream buffers from the pool
+		}
+	}
+	wr.Drift = wr.PermutationPValue < driftAlpha
+	if wr.Drift {
+		st.driftRun++
+	} else {
+		st.driftRun = 0
+		st.ncds.add(v)
+	}
+	if st.driftRun >= cfg.DriftWindows {
+		// The new regime persisted: it becomes the baseline. Records that
+		// were held out as anomalous in this window are admitted, and the
+		// NCD range is learned afresh.
+		for i := 0; i < st.window.n; i++ {
+			if s := st.window.at(i); s.flagged {
+				st.learn(s.toks, s.text[:len(s.text)-1]) // drop appendCapped's newline
+				s.flagged = false
+			}
+		}
+		st.ncds = ncdRange{}
+		st.driftRun = 0
+		wr.Rebased = true
+		d.driftEvents.Add(1)
+	}
+	if cfg.Compressor != CompressorNgram {
+		st.dict.rebuild(cfg.Compressor, &st.ref)
+	}
+	return wr
+}
+

@@ -1,0 +1,184 @@
+package cbad
+
+import (
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// snapshotVersion changes whenever the snapshot layout does.
+const snapshotVersion = 1
+
+// ErrSnapshotConfig is returned by Restore when a snapshot was taken with
+// settings that change the meaning of the state (a different compressor or
+// ring sizes); the caller should start fresh instead.
+var ErrSnapshotConfig = errors.New("cbad: snapshot was taken with an incompatible configuration")
+
+type snapshotFile struct {
+	Version    int
+	Compressor string
+	Baseline   int
+	Hop        int
+	Calib      int
+	Streams    []streamSnap
+}
+
+type streamSnap struct {
+	Key       string
+	Index     uint64
+	Baseline  [][]uint64
+	Ref       [][]byte
+	Window    []windowSnap
+	Cal       []float32
+	NCDs      []float64
+	DriftRun  int
+	RNG       uint64
+	NumValues []float64
+	NumPrev   int
+	NumRecent []float64
+	NumSince  int
+}
+
+type windowSnap struct {
+	Toks    []uint64
+	Text    []byte
+	Flagged bool
+}
+
+// Snapshot writes every stream's state (baseline, window, calibration set,
+// numeric baseline) so that Restore can resume without a new warm-up.
+// Streams are written in key order, so equal states give equal bytes.
+func (d *Detector) Snapshot(w io.Writer) error {
+	d.mu.Lock()
+	streams := make([]*stream, 0, len(d.streams))
+	for _, st := range d.streams {
+		streams = append(streams, st)
+	}
+	d.mu.Unlock()
+	slices.SortFunc(streams, func(a, b *stream) int {
+		switch {
+		case a.key < b.key:
+			return -1
+		case a.key > b.key:
+			return 1
+		}
+		return 0
+	})
+	f := snapshotFile{Version: snapshotVersion, Compressor: d.cfg.Compressor,
+		Baseline: d.cfg.BaselineSize, Hop: d.cfg.Hop, Calib: d.cfg.CalibrationSize}
+	for _, st := range streams {
+		st.mu.Lock()
+		f.Streams = append(f.Streams, st.snap())
+		st.mu.Unlock()
+	}
+	return gob.NewEncoder(w).Encode(&f)
+}
+
+func (st *stream) snap() streamSnap {
+	s := streamSnap{Key: st.key, Index: st.index, DriftRun: st.driftRun, RNG: uint64(st.rng)}
+	for i := 0; i < st.baseline.n; i++ {
+		s.Baseline = append(s.Baseline, slices.Clone(st.baseline.at(i).toks))
+	}
+	for i := 0; i < st.ref.n; i++ {
+		s.Ref = append(s.Ref, slices.Clone(st.ref.at(i).text))
+	}
+	for i := 0; i < st.window.n; i++ {
+		w := st.window.at(i)
+		s.Window = append(s.Window, windowSnap{Toks: slices.Clone(w.toks), Text: slices.Clone(w.text), Flagged: w.flagged})
+	}
+	// Calibration scores oldest first.
+	c := &st.cal
+	for i := 0; i < c.n; i++ {
+		j := c.head - c.n + i
+		if j < 0 {
+			j += len(c.scores)
+		}
+		s.Cal = append(s.Cal, c.scores[j])
+	}
+	for i := 0; i < st.ncds.n; i++ {
+		j := (st.ncds.head - st.ncds.n + i + ncdHistory) % ncdHistory
+		s.NCDs = append(s.NCDs, st.ncds.vals[j])
+	}
+	if ns := st.num; ns != nil {
+		for i := 0; i < ns.values.n; i++ {
+			s.NumValues = append(s.NumValues, ns.values.at(i))
+		}
+		s.NumPrev = ns.prevSym
+		s.NumRecent = slices.Clone(ns.recentCost[:ns.nRecent])
+		s.NumSince = ns.sinceHop
+	}
+	return s
+}
+
+// Restore replaces the detector's streams with a snapshot written by
+// Snapshot. On error the detector is left unchanged.
+func (d *Detector) Restore(r io.Reader) error {
+	var f snapshotFile
+	if err := gob.NewDecoder(r).Decode(&f); err != nil {
+		return fmt.Errorf("cbad: decode snapshot: %w", err)
+	}
+	if f.Version != snapshotVersion || f.Compressor != d.cfg.Compressor || f.Baseline != d.cfg.BaselineSize ||
+		f.Hop != d.cfg.Hop || f.Calib != d.cfg.CalibrationSize {
+		return fmt.Errorf("%w (version %d, compressor %s, baseline %d, hop %d, calibration %d)",
+			ErrSnapshotConfig, f.Version, f.Compressor, f.Baseline, f.Hop, f.Calib)
+	}
+	streams := make(map[string]*stream, len(f.Streams))
+	var order []*stream
+	for i := range f.Streams {
+		s := &f.Streams[i]
+		st := newStream(s.Key, &d.cfg)
+		st.index, st.driftRun, st.rng = s.Index, s.DriftRun, splitmix64(s.RNG)
+		for _, toks := range s.Baseline {
+			if len(toks) > maxModelTokens {
+				return fmt.Errorf("cbad: snapshot stream %q: record of %d tokens exceeds %d", s.Key, len(toks), maxModelTokens)
+			}
+			b, _ := st.baseline.push()
+			b.toks = append(b.toks[:0], toks...)
+			st.model.update(b.toks, 1)
+		}
+		for _, t := range s.Ref {
+			x, _ := st.ref.push()
+			x.text = append(x.text[:0], t...)
+		}
+		for _, w := range s.Window {
+			x, _ := st.window.push()
+			x.toks, x.text, x.flagged = append(x.toks[:0], w.Toks...), append(x.text[:0], w.Text...), w.Flagged
+		}
+		for _, v := range s.Cal {
+			st.cal.add(float64(v))
+		}
+		if st.cal.n > 0 {
+			st.cal.refresh()
+		}
+		for _, v := range s.NCDs {
+			st.ncds.add(v)
+		}
+		if len(s.NumValues) > 0 {
+			ns := &numericState{values: ring1{v: make([]float64, d.cfg.BaselineSize)}, prevSym: s.NumPrev, sinceHop: s.NumSince}
+			for _, v := range s.NumValues {
+				ns.values.push(v)
+			}
+			ns.nRecent = copy(ns.recentCost[:], s.NumRecent)
+			ns.rebuild()
+			st.num = ns
+		}
+		if d.cfg.Compressor != CompressorNgram {
+			st.dict.rebuild(d.cfg.Compressor, &st.ref)
+		}
+		streams[s.Key] = st
+		order = append(order, st)
+	}
+	d.mu.Lock()
+	d.streams = streams
+	d.head, d.tail = nil, nil
+	for _, st := range order {
+		d.pushFront(st)
+	}
+	for len(d.streams) > d.cfg.MaxStreams {
+		d.evictLocked(d.tail)
+	}
+	d.mu.Unlock()
+	return nil
+}

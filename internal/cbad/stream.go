@@ -1,0 +1,150 @@
+package cbad
+
+import (
+	"sync"
+	"time"
+)
+
+// maxSlotBytes caps the canonical bytes one record contributes to the
+// window and reference texts (drift tests and dictionary compressors).
+const maxSlotBytes = 512
+
+// slot is one record kept in a ring; its buffers are reused when the ring
+// wraps, so a warm stream does not allocate.
+type slot struct {
+	toks    []uint64
+	text    []byte
+	flagged bool
+}
+
+// ring is a fixed-capacity ring of slots, oldest first.
+type ring struct {
+	slots []slot
+	head  int // next write position
+	n     int
+}
+
+func newRing(size int) ring { return ring{slots: make([]slot, size)} }
+
+// push returns the slot to overwrite and, when the ring was full, whether
+// the returned slot still holds the evicted oldest record (the caller reads
+// it before overwriting).
+func (r *ring) push() (s *slot, evicted bool) {
+	s = &r.slots[r.head]
+	r.head++
+	if r.head == len(r.slots) {
+		r.head = 0
+	}
+	if r.n < len(r.slots) {
+		r.n++
+		return s, false
+	}
+	return s, true
+}
+
+// at returns the i-th oldest slot.
+func (r *ring) at(i int) *slot {
+	j := r.head - r.n + i
+	if j < 0 {
+		j += len(r.slots)
+	}
+	return &r.slots[j]
+}
+
+func (r *ring) reset() {
+	r.head, r.n = 0, 0
+}
+
+// stream is the state of one keyed stream.
+type stream struct {
+	mu  sync.Mutex
+	key string
+	// LRU list links, guarded by Detector.mu.
+	prev, next *stream
+	lastSeen   time.Time
+
+	index uint64 // records scored so far
+
+	// Text path.
+	model    ngramModel
+	baseline ring // tokens of the records in the model, oldest first
+	ref      ring // canonical text of the most recent normal records
+	window   ring // the current window: all records, flagged or not
+	cal      calibration
+	ncds     ncdRange
+	driftRun int
+	rng      splitmix64
+	dict     dictModel
+	novelty  noveltyTracker
+
+	// Numeric path (metrics), allocated on first ScoreValue.
+	num *numericState
+}
+
+func newStream(key string, cfg *Config) *stream {
+	refSize := 2 * cfg.Hop
+	if cfg.Compressor != CompressorNgram {
+		refSize = cfg.BaselineSize
+	}
+	return &stream{
+		key:      key,
+		baseline: newRing(cfg.BaselineSize),
+		ref:      newRing(refSize),
+		window:   newRing(cfg.Hop),
+		cal:      newCalibration(cfg.CalibrationSize),
+		rng:      splitmix64(cfg.Seed ^ fnv64(key)),
+	}
+}
+
+func fnv64(s string) uint64 {
+	h := uint64(0xcbf29ce484222325)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 0x100000001b3
+	}
+	return h
+}
+
+// learn adds a record (tokens + canonical text) to the baseline.
+func (st *stream) learn(toks []uint64, text []byte) {
+	s, evicted := st.baseline.push()
+	if evicted {
+		st.model.update(s.toks, -1)
+	}
+	s.toks = append(s.toks[:0], toks...)
+	st.model.update(s.toks, 1)
+	r, _ := st.ref.push()
+	r.text = appendCapped(r.text[:0], text)
+}
+
+func appendCapped(dst, b []byte) []byte {
+	if len(b) > maxSlotBytes {
+		b = b[:maxSlotBytes]
+	}
+	dst = append(dst, b...)
+	return append(dst, '\n')
+}
+
+// minCalibration is how many calibration scores a p-value below alpha needs.
+func minCalibration(alpha float64) int {
+	n := int(1/alpha) + 1
+	if n < 16 {
+		n = 16
+	}
+	return n
+}
+
+// bytes estimates the stream's memory footprint.
+func (st *stream) bytes() int {
+	n := 512 + st.model.t.bytes() + len(st.cal.scores)*4 + cap(st.cal.sorted)*4
+	for _, r := range []*ring{&st.baseline, &st.ref, &st.window} {
+		for i := range r.slots {
+			n += 48 + cap(r.slots[i].toks)*8 + cap(r.slots[i].text)
+		}
+	}
+	n += st.dict.bytes()
+	if st.num != nil {
+		n += st.num.bytes()
+	}
+	return n
+}

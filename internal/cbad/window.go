@@ -1,0 +1,183 @@
+package cbad
+
+import (
+	"math"
+
+	"github.com/klauspost/compress/s2"
+)
+
+// Window-level drift. Every hop records a stream compares its current
+// window (the last hop records, flagged or not) with a reference block (its
+// most recent normal records) by compression:
+//
+//	NCD(x, y) = (C(xy) - min(C(x), C(y))) / max(C(x), C(y))
+//
+// with C the s2-compressed length. When the NCD leaves its calibrated range
+// (the stream's recent NCDs), a seeded permutation test decides whether the
+// difference is real: records are shuffled between reference and window and
+// the NCD recomputed; Besag-Clifford sequential stopping ends the test after
+// seqStopHits shuffles at least as extreme, so a window that is not
+// different costs a handful of shuffles, not Config.Permutations.
+
+const (
+	seqStopHits = 10
+	// ncdHistory is how many past window NCDs define the calibrated range.
+	ncdHistory = 32
+	// driftAlpha is the permutation p-value below which a window drifts.
+	driftAlpha = 0.01
+)
+
+// compressedLen returns the s2 block size of b, using *buf as scratch.
+func compressedLen(buf *[]byte, b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	if need := s2.MaxEncodedLen(len(b)); cap(*buf) < need {
+		*buf = make([]byte, need)
+	}
+	return len(s2.Encode((*buf)[:cap(*buf)], b))
+}
+
+// ncd computes the normalized compression distance from compressed sizes.
+func ncd(cx, cy, cxy int) float64 {
+	lo, hi := cx, cy
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	if hi == 0 {
+		return 0
+	}
+	return float64(cxy-lo) / float64(hi)
+}
+
+// entropy is the Shannon entropy of b's byte distribution, in bits per byte.
+func entropy(b []byte) float64 {
+	if len(b) == 0 {
+		return 0
+	}
+	var counts [256]int
+	for _, c := range b {
+		counts[c]++
+	}
+	n := float64(len(b))
+	h := 0.0
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}
+
+// splitmix64 is a tiny seeded PRNG: the permutation test must give the same
+// answer for the same input and seed on every run and platform.
+type splitmix64 uint64
+
+func (s *splitmix64) next() uint64 {
+	*s += 0x9e3779b97f4a7c15
+	z := uint64(*s)
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+func (s *splitmix64) intn(n int) int { return int(s.next() % uint64(n)) }
+
+// scratch holds the buffers one scoring call needs; pooled per Detector so
+// the steady state allocates nothing.
+type scratch struct {
+	canon, redact []byte
+	toks          []uint64
+	lens          []uint8
+	costs         []float32
+	enc           []byte
+	x, y, xy      []byte
+	perm          []int
+	pool          [][]byte
+}
+
+// ncdOf returns NCD(x, y) using the scratch buffers.
+func (sc *scratch) ncdOf(x, y []byte) (float64, int, int) {
+	cx := compressedLen(&sc.enc, x)
+	cy := compressedLen(&sc.enc, y)
+	sc.xy = append(append(sc.xy[:0], x...), y...)
+	cxy := compressedLen(&sc.enc, sc.xy)
+	return ncd(cx, cy, cxy), cx, cy
+}
+
+// permutationTest returns the p-value of observed NCD between the first
+// nRef records of recs and the rest, by shuffling records between the two
+// sides, at most maxPerm times.
+func (sc *scratch) permutationTest(recs [][]byte, nRef int, observed float64, maxPerm int, rng *splitmix64) (float64, int) {
+	if maxPerm == 0 || nRef == 0 || nRef == len(recs) {
+		return 1, 0
+	}
+	if cap(sc.perm) < len(recs) {
+		sc.perm = make([]int, len(recs))
+	}
+	perm := sc.perm[:len(recs)]
+	for i := range perm {
+		perm[i] = i
+	}
+	hits := 0
+	n := 0
+	for n < maxPerm {
+		n++
+		for i := len(perm) - 1; i > 0; i-- {
+			j := rng.intn(i + 1)
+			perm[i], perm[j] = perm[j], perm[i]
+		}
+		sc.x = sc.x[:0]
+		for _, k := range perm[:nRef] {
+			sc.x = append(sc.x, recs[k]...)
+		}
+		sc.y = sc.y[:0]
+		for _, k := range perm[nRef:] {
+			sc.y = append(sc.y, recs[k]...)
+		}
+		d, _, _ := sc.ncdOf(sc.x, sc.y)
+		if d >= observed {
+			hits++
+			if hits >= seqStopHits {
+				return float64(hits) / float64(n), n
+			}
+		}
+	}
+	return float64(1+hits) / float64(1+n), n
+}
+
+// ncdRange tracks recent window NCDs of a stream to tell when a new one is
+// outside its usual range and deserves the permutation test.
+type ncdRange struct {
+	vals [ncdHistory]float64
+	n    int
+	head int
+}
+
+func (r *ncdRange) add(v float64) {
+	r.vals[r.head] = v
+	r.head = (r.head + 1) % ncdHistory
+	if r.n < ncdHistory {
+		r.n++
+	}
+}
+
+// unusual reports whether v exceeds the mean of the recent NCDs by more
+// than three standard deviations (or any value, before 4 are known).
+func (r *ncdRange) unusual(v float64) bool {
+	if r.n < 4 {
+		return true
+	}
+	mean := 0.0
+	for _, x := range r.vals[:r.n] {
+		mean += x
+	}
+	mean /= float64(r.n)
+	sd := 0.0
+	for _, x := range r.vals[:r.n] {
+		sd += (x - mean) * (x - mean)
+	}
+	sd = math.Sqrt(sd / float64(r.n-1))
+	return v > mean+3*sd+0.01
+}
