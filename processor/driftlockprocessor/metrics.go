@@ -237,7 +237,7 @@ func (e *engine) scoreNumber(s *scratch, t *tally, res pcommon.Map, scope, name 
 		v -= prev
 	}
 	s.verdicts = append(s.verdicts[:0], verdict{stat: statValue,
-		r: e.det.ScoreValue(e.statKey(s, statValue), dp.Timestamp().AsTime(), v)})
+		r: e.scoreValue(e.statKey(s, statValue), dp.Timestamp().AsTime(), v)})
 	e.emit(s, t, name, streamLen, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), cumulative, batch)
 }
 
@@ -277,12 +277,12 @@ func (e *engine) scoreHistogram(s *scratch, t *tally, res pcommon.Map, scope, na
 		count, sum = float64(dp.Count()-prevCount), dp.Sum()-prevSum
 	}
 	tm := dp.Timestamp().AsTime()
-	s.verdicts = append(s.verdicts[:0], verdict{stat: statCount, r: e.det.ScoreValue(e.statKey(s, statCount), tm, count)})
+	s.verdicts = append(s.verdicts[:0], verdict{stat: statCount, r: e.scoreValue(e.statKey(s, statCount), tm, count)})
 	if dp.HasSum() {
-		s.verdicts = append(s.verdicts, verdict{stat: statSum, r: e.det.ScoreValue(e.statKey(s, statSum), tm, sum)})
+		s.verdicts = append(s.verdicts, verdict{stat: statSum, r: e.scoreValue(e.statKey(s, statSum), tm, sum)})
 	}
 	if q, ok := bucketQuantile(dp.ExplicitBounds(), s.counts, e.cfg.Metrics.HistogramQuantile); ok {
-		s.verdicts = append(s.verdicts, verdict{stat: statQuantile, r: e.det.ScoreValue(e.statKey(s, statQuantile), tm, q)})
+		s.verdicts = append(s.verdicts, verdict{stat: statQuantile, r: e.scoreValue(e.statKey(s, statQuantile), tm, q)})
 	}
 	e.emit(s, t, name, streamLen, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), cumulative, batch)
 }

@@ -60,6 +60,10 @@ type engine struct {
 	tb      *metadata.TelemetryBuilder
 	sigAttr metric.MeasurementOption
 
+	// scoreValue is det.ScoreValue; tests wrap it to see the values a
+	// metric series feeds the detector (deltas of cumulative inputs).
+	scoreValue func(key string, t time.Time, v float64) cbad.Result
+
 	ckpt   *checkpointer
 	series *seriesTable // previous points of cumulative metric series
 }
@@ -100,6 +104,7 @@ func newEngine(set processor.Settings, cfg *Config, signal string) (*engine, err
 		tb.Shutdown()
 		return nil, fmt.Errorf("driftlock: telemetry: %w", err)
 	}
+	e.scoreValue = det.ScoreValue
 	if signal == signalMetrics {
 		e.series = newSeriesTable(cfg.Metrics.MaxSeries)
 	}
