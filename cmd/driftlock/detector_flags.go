@@ -15,17 +15,17 @@ import (
 // detector, so that `score` and `eval` use the processor's defaults and the
 // same option names.
 type detectorConfig struct {
-	file        *string
-	compressor  *string
-	pValue      *float64
-	minEffect   *float64
-	baseline    *int
-	hop         *int
-	warmup      *int
-	seed        *uint64
-	noCanon     *bool
-	noSeverity  *bool
-	set         map[string]bool
+	file       *string
+	compressor *string
+	pValue     *float64
+	minEffect  *float64
+	baseline   *int
+	hop        *int
+	warmup     *int
+	seed       *uint64
+	noCanon    *bool
+	noSeverity *bool
+	set        map[string]bool
 }
 
 func detectorFlags(fs *flag.FlagSet) *detectorConfig {

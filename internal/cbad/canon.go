@@ -48,7 +48,9 @@ func Canonicalize(dst, scratch, src []byte) (out, scratchOut []byte) {
 	return dst, scratch
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
 
 // isWrap reports punctuation that commonly wraps a token ("x", [x], (x), x,).
 func isWrap(c byte) bool {

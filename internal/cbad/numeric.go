@@ -43,9 +43,9 @@ type numericState struct {
 	// the scored subsequence, oldest first.
 	recentCost [subseqLen - 1]float64
 	nRecent    int
-	prevSym  int
-	ready    bool
-	sinceHop int
+	prevSym    int
+	ready      bool
+	sinceHop   int
 }
 
 // ring1 is a ring of float64.

@@ -156,4 +156,3 @@ func (d *Detector) closeWindow(st *stream, sc *scratch) *WindowResult {
 	}
 	return wr
 }
-
