@@ -20,11 +20,14 @@ func TestLoadConfig(t *testing.T) {
 	require.NoError(t, err)
 
 	full := createDefaultConfig().(*Config)
-	full.Detector = cbad.Config{
-		Compressor: cbad.CompressorZstd, BaselineSize: 1024, Hop: 128, CalibrationSize: 256,
-		Warmup: 200, PValue: 0.005, MinEffect: 2, MaxStreams: 5000, IdleTimeout: 30 * time.Minute,
-		DriftWindows: 3, Permutations: 100, Seed: 7, MaxRecordBytes: 8192, Canonicalize: true, UseSeverity: false,
-	}
+	// Start from the core's defaults so fields added to cbad.Config later keep
+	// their default here; set every field the YAML sets.
+	d := cbad.DefaultConfig()
+	d.Compressor, d.BaselineSize, d.Hop, d.CalibrationSize = cbad.CompressorZstd, 1024, 128, 256
+	d.Warmup, d.PValue, d.MinEffect, d.MaxStreams, d.IdleTimeout = 200, 0.005, 2, 5000, 30*time.Minute
+	d.DriftWindows, d.Permutations, d.Seed, d.MaxRecordBytes = 3, 100, 7, 8192
+	d.Canonicalize, d.UseSeverity = true, false
+	full.Detector = d
 	full.StreamBy = []string{"service.name", "k8s.namespace.name"}
 	full.IncludeScopeName = true
 	full.Annotate = AnnotateAll
