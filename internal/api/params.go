@@ -1,0 +1,272 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/driftlock/driftlock/internal/store"
+)
+
+// Parameter limits.
+const (
+	maxLimit      = 1000
+	defaultLimit  = 100
+	maxTextParam  = 512
+	maxQParam     = 200
+	maxBuckets    = 5000
+	defaultWindow = 24 * time.Hour
+)
+
+// filterParams are the query parameters every anomaly query accepts.
+var filterParams = []string{"signal", "stream", "service", "status", "min_score", "max_p_value", "since", "until", "q"}
+
+// query wraps url.Values and rejects unknown and repeated parameters, so
+// typos fail loudly instead of silently returning everything.
+type query struct {
+	v url.Values
+}
+
+func newQuery(v url.Values, allowed ...[]string) (*query, error) {
+	ok := map[string]bool{}
+	for _, l := range allowed {
+		for _, n := range l {
+			ok[n] = true
+		}
+	}
+	for name, vals := range v {
+		if !ok[name] {
+			return nil, badParam(name, "unknown parameter")
+		}
+		if len(vals) > 1 {
+			return nil, badParam(name, "given more than once")
+		}
+	}
+	return &query{v: v}, nil
+}
+
+// text returns a parameter after checking it is valid UTF-8 without NUL
+// bytes (PostgreSQL text cannot hold them) and not too long.
+func (q *query) text(name string, max int) (string, error) {
+	s := q.v.Get(name)
+	if s == "" {
+		return "", nil
+	}
+	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		return "", badParam(name, "must be valid UTF-8 text without NUL bytes")
+	}
+	if len(s) > max {
+		return "", badParam(name, fmt.Sprintf("longer than %d bytes", max))
+	}
+	return s, nil
+}
+
+func (q *query) float(name string) (*float64, error) {
+	s := q.v.Get(name)
+	if s == "" {
+		return nil, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, badParam(name, "must be a finite number")
+	}
+	return &f, nil
+}
+
+func (q *query) time(name string) (time.Time, error) {
+	s := q.v.Get(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, badParam(name, "must be an RFC 3339 timestamp such as 2026-01-02T15:04:05Z")
+	}
+	if t.Year() < 1970 || t.Year() > 9999 {
+		return time.Time{}, badParam(name, "out of range")
+	}
+	return t.UTC(), nil
+}
+
+func (q *query) enumList(name string, valid func(string) bool, allowed string) ([]string, error) {
+	s := q.v.Get(name)
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) > 8 {
+		return nil, badParam(name, "too many values")
+	}
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if !valid(p) {
+			return nil, badParam(name, fmt.Sprintf("%q is not one of %s", truncate(p, 40), allowed))
+		}
+		parts[i] = p
+	}
+	return parts, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// filter parses the shared filter parameters.
+func (q *query) filter() (store.AnomalyFilter, error) {
+	var f store.AnomalyFilter
+	var err error
+	if f.Signals, err = q.enumList("signal", store.ValidSignal, "logs, traces, metrics"); err != nil {
+		return f, err
+	}
+	if f.Statuses, err = q.enumList("status", store.ValidStatus, "open, acknowledged, resolved, false_positive"); err != nil {
+		return f, err
+	}
+	if f.Stream, err = q.text("stream", maxTextParam); err != nil {
+		return f, err
+	}
+	if f.Service, err = q.text("service", maxTextParam); err != nil {
+		return f, err
+	}
+	if f.Q, err = q.text("q", maxQParam); err != nil {
+		return f, err
+	}
+	if f.MinScore, err = q.float("min_score"); err != nil {
+		return f, err
+	}
+	if f.MaxPValue, err = q.float("max_p_value"); err != nil {
+		return f, err
+	}
+	if f.MaxPValue != nil && (*f.MaxPValue < 0 || *f.MaxPValue > 1) {
+		return f, badParam("max_p_value", "must be between 0 and 1")
+	}
+	if f.Since, err = q.time("since"); err != nil {
+		return f, err
+	}
+	if f.Until, err = q.time("until"); err != nil {
+		return f, err
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return f, badParam("until", "must be after since")
+	}
+	return f, nil
+}
+
+func (q *query) limit() (int, error) {
+	s := q.v.Get("limit")
+	if s == "" {
+		return defaultLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, badParam("limit", fmt.Sprintf("must be an integer from 1 to %d", maxLimit))
+	}
+	return n, nil
+}
+
+// buckets are the accepted bucket widths.
+var buckets = map[string]time.Duration{
+	"1m": time.Minute, "5m": 5 * time.Minute, "15m": 15 * time.Minute, "1h": time.Hour,
+	"6h": 6 * time.Hour, "1d": 24 * time.Hour,
+}
+
+// window parses bucket, since and until for analytics: since defaults to
+// 24 hours before until (default now), and the window may hold at most
+// maxBuckets buckets.
+func (q *query) window(f *store.AnomalyFilter, now time.Time) (time.Duration, error) {
+	name := q.v.Get("bucket")
+	if name == "" {
+		name = "1h"
+	}
+	b, ok := buckets[name]
+	if !ok {
+		return 0, badParam("bucket", "must be one of 1m, 5m, 15m, 1h, 6h, 1d")
+	}
+	if f.Until.IsZero() {
+		f.Until = now.Add(time.Second).Truncate(time.Second)
+	}
+	if f.Since.IsZero() {
+		f.Since = f.Until.Add(-defaultWindow)
+		if !f.Since.Before(f.Until) {
+			return 0, badParam("until", "too early for the default 24h window; give since")
+		}
+	}
+	if f.Until.Sub(f.Since)/b > maxBuckets {
+		return 0, badParam("bucket", fmt.Sprintf("the since..until window would hold more than %d buckets; widen the bucket or narrow the window", maxBuckets))
+	}
+	return b, nil
+}
+
+// cursor is the opaque page token: the last row's keyset plus a hash of the
+// filter it was issued for, so a cursor cannot be replayed against other
+// filters (which would silently skip rows).
+type cursor struct {
+	T int64  `json:"t"` // detected_at, Unix microseconds (PostgreSQL's precision)
+	I int64  `json:"i"`
+	H string `json:"h"`
+}
+
+func filterHash(f store.AnomalyFilter) string {
+	b, _ := json.Marshal(f)
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:6])
+}
+
+func encodeCursor(k store.Keyset, f store.AnomalyFilter) string {
+	b, _ := json.Marshal(cursor{T: k.DetectedAt.UnixMicro(), I: k.ID, H: filterHash(f)})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string, f store.AnomalyFilter) (*store.Keyset, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if len(s) > 200 {
+		return nil, badParam("cursor", "malformed cursor")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, badParam("cursor", "malformed cursor")
+	}
+	var c cursor
+	if err := json.Unmarshal(b, &c); err != nil || c.I <= 0 || c.H == "" {
+		return nil, badParam("cursor", "malformed cursor")
+	}
+	if c.H != filterHash(f) {
+		return nil, badParam("cursor", "cursor was issued for different filters; start again without cursor")
+	}
+	return &store.Keyset{DetectedAt: time.UnixMicro(c.T).UTC(), ID: c.I}, nil
+}
+
+// parseID parses a path id.
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, badParam("id", "must be a positive integer")
+	}
+	return id, nil
+}
+
+// lastEventID parses a Last-Event-ID header or last_event_id parameter.
+func lastEventID(s string) (int64, error) {
+	if s == "" {
+		return -1, nil
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id < 0 {
+		return 0, badParam("Last-Event-ID", "must be a non-negative anomaly id")
+	}
+	return id, nil
+}
+
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

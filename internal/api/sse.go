@@ -1,0 +1,381 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/driftlock/driftlock/internal/store"
+)
+
+// The live stream. One hub per server polls the anomalies table for rows
+// with id > last, woken by LISTEN/NOTIFY (store.NotifyChannel) and by a
+// fallback timer, and fans each new row out to the connected clients whose
+// filters match. Because every server reads the table itself, any number
+// of exporters and API servers work together, and a notification is only
+// a hint.
+//
+// Gaps: ids come from a sequence, so a transaction that took id 10 may
+// commit after the one that took id 11, and ids burnt by rollbacks or
+// ON CONFLICT never appear. The hub delivers rows in id order and holds the
+// rows behind a gap until the gap is settled: every transaction that was
+// in progress when the later row became visible has ended (or GapGraceMax
+// passed, for a writer stuck in a transaction). So each client sees every
+// row exactly once and in id order, which makes "resume after id N"
+// (Last-Event-ID) exact.
+
+// event is one anomaly, marshalled once for all clients.
+type event struct {
+	a    store.StoredAnomaly
+	data []byte
+}
+
+type sseClient struct {
+	f    store.AnomalyFilter
+	ch   chan *event
+	gone chan struct{} // closed when the client fell too far behind
+}
+
+const (
+	clientBuffer = 512
+	hubBatch     = 500
+)
+
+var errTooManyClients = errors.New("too many live-stream clients")
+
+type gap struct {
+	upto  int64
+	xip   []int64
+	since time.Time
+}
+
+type hub struct {
+	s       *Server
+	mu      sync.Mutex
+	clients map[*sseClient]struct{}
+	last    int64
+	ready   chan struct{}
+	wake    chan struct{}
+	pending *gap
+	done    chan struct{} // closed when the hub stops
+}
+
+func newHub(s *Server) *hub {
+	return &hub{s: s, clients: map[*sseClient]struct{}{}, ready: make(chan struct{}),
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (h *hub) poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// register adds a client and returns the id up to which rows were already
+// broadcast: the client's backfill ends there and its live events start
+// after it.
+func (h *hub) register(ctx context.Context, f store.AnomalyFilter) (*sseClient, int64, error) {
+	select {
+	case <-h.ready:
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	case <-h.done:
+		return nil, 0, errors.New("server is shutting down")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.clients) >= h.s.cfg.SSEMaxClients {
+		return nil, 0, errTooManyClients
+	}
+	c := &sseClient{f: f, ch: make(chan *event, clientBuffer), gone: make(chan struct{})}
+	h.clients[c] = struct{}{}
+	h.s.metrics.sseClients.Set(float64(len(h.clients)))
+	return c, h.last, nil
+}
+
+func (h *hub) unregister(c *sseClient) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.clients[c]; ok {
+		delete(h.clients, c)
+		h.s.metrics.sseClients.Set(float64(len(h.clients)))
+	}
+}
+
+// broadcast sends rows to matching clients and advances last, atomically
+// with respect to register. A client whose buffer is full is cut off; it
+// reconnects with Last-Event-ID and backfills, so nothing is lost.
+func (h *hub) broadcast(rows []store.StoredAnomaly, last int64) {
+	evs := make([]*event, 0, len(rows))
+	for i := range rows {
+		b, err := json.Marshal(&rows[i])
+		if err != nil {
+			h.s.log.Error("marshal anomaly for stream", "id", rows[i].ID, "err", err)
+			continue
+		}
+		evs = append(evs, &event{a: rows[i], data: b})
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range evs {
+		for c := range h.clients {
+			if !c.f.Match(&e.a) {
+				continue
+			}
+			select {
+			case c.ch <- e:
+			default:
+				close(c.gone)
+				delete(h.clients, c)
+				h.s.log.Warn("live-stream client too slow; disconnected (it can resume with Last-Event-ID)")
+			}
+		}
+	}
+	h.s.metrics.sseClients.Set(float64(len(h.clients)))
+	if last > h.last {
+		h.last = last
+	}
+}
+
+func (h *hub) run(ctx context.Context) {
+	defer close(h.done)
+	for {
+		last, err := h.s.st.MaxAnomalyID(ctx)
+		if err == nil {
+			h.last = last
+			break
+		}
+		h.s.log.Error("live stream: read max anomaly id", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	close(h.ready)
+	go h.listen(ctx)
+	tick := time.NewTicker(h.s.cfg.SSEPoll)
+	defer tick.Stop()
+	var gapTimer <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		case <-tick.C:
+		case <-gapTimer:
+		}
+		if err := h.poll(ctx); err != nil && ctx.Err() == nil {
+			h.s.log.Error("live stream: poll", "err", err)
+		}
+		gapTimer = nil
+		if h.pending != nil {
+			gapTimer = time.After(max(h.s.cfg.GapGraceMin/2, 10*time.Millisecond))
+		}
+	}
+}
+
+func (h *hub) poll(ctx context.Context) error {
+	now := time.Now()
+	h.mu.Lock()
+	cur := h.last
+	h.mu.Unlock()
+	settled := cur
+	if g := h.pending; g != nil {
+		if age := now.Sub(g.since); age >= h.s.cfg.GapGraceMin {
+			done := age >= h.s.cfg.GapGraceMax
+			if !done {
+				var err error
+				if done, err = h.s.st.TransactionsDone(ctx, g.xip); err != nil {
+					return err
+				}
+			} else {
+				h.s.log.Warn("live stream: skipping an id gap after the grace period; a writer held its transaction open too long",
+					"below_id", g.upto, "grace", h.s.cfg.GapGraceMax)
+			}
+			if done {
+				settled = g.upto
+				h.pending = nil
+			}
+		}
+	}
+	for {
+		rows, xip, err := h.s.st.AnomaliesAfter(ctx, cur, hubBatch)
+		if err != nil {
+			return err
+		}
+		i := 0
+		for i < len(rows) && (rows[i].ID == cur+1 || rows[i].ID <= settled) {
+			cur = rows[i].ID
+			i++
+		}
+		if (i < len(rows) || len(rows) < hubBatch) && settled > cur {
+			// Every id up to settled has been read: the rest never existed.
+			cur = settled
+		}
+		h.broadcast(rows[:i], cur)
+		if i < len(rows) {
+			if h.pending == nil {
+				h.pending = &gap{upto: rows[len(rows)-1].ID, xip: xip, since: now}
+			}
+			return nil
+		}
+		if len(rows) < hubBatch {
+			return nil
+		}
+	}
+}
+
+// listen holds a dedicated connection in LISTEN and pokes the hub on each
+// notification; after a reconnect it pokes too, since notifications sent
+// while it was away are lost.
+func (h *hub) listen(ctx context.Context) {
+	cfg := h.s.st.Pool.Config().ConnConfig.Copy()
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.WithoutCancel(ctx))
+			if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{store.NotifyChannel}.Sanitize()); err != nil {
+				return err
+			}
+			h.poke()
+			for {
+				if _, err := conn.WaitForNotification(ctx); err != nil {
+					return err
+				}
+				h.poke()
+			}
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		h.s.log.Warn("live stream: LISTEN connection lost; reconnecting (polling meanwhile)", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// handleStream serves GET /v1/stream.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	q, err := newQuery(r.URL.Query(), filterParams, []string{"last_event_id"})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, err := q.filter()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resumeStr := r.Header.Get("Last-Event-ID")
+	if resumeStr == "" {
+		resumeStr = q.v.Get("last_event_id")
+	}
+	resume, err := lastEventID(resumeStr)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, upTo, err := s.hub.register(r.Context(), f)
+	if errors.Is(err, errTooManyClients) {
+		s.metrics.sseRejected.Inc()
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, r, problem{Type: typeUnavailable, Status: http.StatusServiceUnavailable,
+			Detail: fmt.Sprintf("the live stream is at its cap of %d clients; retry later", s.cfg.SSEMaxClients)})
+		return
+	}
+	if err != nil {
+		writeProblem(w, r, problem{Type: typeUnavailable, Status: http.StatusServiceUnavailable, Detail: err.Error()})
+		return
+	}
+	defer s.hub.unregister(c)
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	// Each write gets its own deadline: a dead client is dropped within
+	// WriteTimeout, a live one may stay connected for days.
+	write := func(b []byte) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if write([]byte("retry: 3000\n: connected\n\n")) != nil {
+		return
+	}
+	sent := upTo
+	if resume > sent {
+		sent = resume
+	}
+	// Backfill (resume, upTo] from the table, then switch to live events.
+	for after := resume; resume >= 0 && after < upTo; {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)
+		rows, err := s.st.AnomaliesBetween(ctx, f, after, upTo, hubBatch)
+		cancel()
+		if err != nil {
+			s.log.Error("live stream: backfill", "err", err, "request_id", requestIDFrom(r.Context()))
+			return
+		}
+		for i := range rows {
+			b, _ := json.Marshal(&rows[i])
+			if writeEvent(write, rows[i].ID, b) != nil {
+				return
+			}
+			s.metrics.sseEvents.Inc()
+		}
+		if len(rows) < hubBatch {
+			break
+		}
+		after = rows[len(rows)-1].ID
+	}
+	hb := time.NewTicker(s.cfg.SSEHeartbeat)
+	defer hb.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.hub.done:
+			return
+		case <-c.gone:
+			return
+		case <-hb.C:
+			if write([]byte(": ping\n\n")) != nil {
+				return
+			}
+		case e := <-c.ch:
+			if e.a.ID <= sent {
+				continue
+			}
+			if writeEvent(write, e.a.ID, e.data) != nil {
+				return
+			}
+			s.metrics.sseEvents.Inc()
+		}
+	}
+}
+
+func writeEvent(write func([]byte) error, id int64, data []byte) error {
+	b := make([]byte, 0, len(data)+48)
+	b = fmt.Appendf(b, "id: %d\nevent: anomaly\ndata: ", id)
+	b = append(b, data...)
+	b = append(b, '\n', '\n')
+	return write(b)
+}
