@@ -40,9 +40,9 @@ func TestListFiltersAndOrder(t *testing.T) {
 		{"min_score=6", []string{"latency spike", "100% cpu_burn", "Payment GATEWAY timeout"}},
 		{"max_p_value=0.001", []string{"latency spike", "Payment GATEWAY timeout"}},
 		{"q=gateway", []string{"Payment GATEWAY timeout"}},
-		{"q=100%25", []string{"100% cpu_burn"}},  // % matches itself
-		{"q=cpu_b", []string{"100% cpu_burn"}},   // _ matches itself
-		{"q=cpu%25b", nil},                       // no wildcard expansion
+		{"q=100%25", []string{"100% cpu_burn"}}, // % matches itself
+		{"q=cpu_b", []string{"100% cpu_burn"}},  // _ matches itself
+		{"q=cpu%25b", nil},                      // no wildcard expansion
 		{"since=" + url.QueryEscape(base.Add(2*time.Minute).Format(time.RFC3339)), []string{"latency spike", "100% cpu_burn", "slow span"}},
 		{"until=" + url.QueryEscape(base.Add(2*time.Minute).Format(time.RFC3339)), []string{"Payment GATEWAY timeout"}},
 		{"service=auth&signal=logs&min_score=1", []string{"100% cpu_burn"}},

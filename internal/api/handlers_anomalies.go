@@ -294,4 +294,3 @@ func csvSafe(s string) string {
 	}
 	return s
 }
-

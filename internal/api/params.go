@@ -268,5 +268,4 @@ func lastEventID(s string) (int64, error) {
 	return id, nil
 }
 
-
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
