@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
+
+	"github.com/driftlock/driftlock/internal/cbad"
 )
 
 // checkpointMagic opens every checkpoint value; the version byte lets a
@@ -89,6 +91,11 @@ func (c *checkpointer) restore(ctx context.Context) {
 		return
 	}
 	if err := c.e.det.Restore(bytes.NewReader(rest[1+int(rest[0]):])); err != nil {
+		if errors.Is(err, cbad.ErrSnapshotConfig) {
+			c.e.logger.Info("checkpoint taken with incompatible detector settings; starting a new warm-up",
+				zap.String("signal", c.e.signal), zap.Error(err))
+			return
+		}
 		c.fail(ctx, "restore checkpoint", err)
 		return
 	}
