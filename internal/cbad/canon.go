@@ -123,6 +123,16 @@ func canonPieces(dst, w []byte) []byte {
 			i++
 			continue
 		}
+		// A date or time spans delimiters (22:19:57, 2017/05/16): mask the
+		// whole run before splitting it into pieces.
+		if isDigit(c) && (i == 0 || !isAlnum(w[i-1])) {
+			if end := timeRun(w, i); end > i {
+				dst = append(dst, MaskTime...)
+				afterEq = false
+				i = end
+				continue
+			}
+		}
 		j := i
 		for j < len(w) && !isPieceDelim(w[j]) {
 			j++
@@ -322,4 +332,43 @@ func isTimestamp(b []byte) bool {
 		}
 	}
 	return digits >= 4 && seps >= 2
+}
+
+// timeRun returns the end of a timestamp-shaped run starting at i (digits
+// joined by - : . / , +), or i when the run is not a timestamp.
+func timeRun(w []byte, i int) int {
+	j := i
+	for j < len(w) {
+		c := w[j]
+		if isDigit(c) {
+			j++
+			continue
+		}
+		if (c == '-' || c == ':' || c == '.' || c == '/' || c == ',' || c == '+') && j+1 < len(w) && isDigit(w[j+1]) {
+			j++
+			continue
+		}
+		break
+	}
+	if j < len(w) && isAlpha(w[j]) {
+		return i // part of an identifier (12:34abc)
+	}
+	if isTimestamp(w[i:j]) && hasTimeSep(w[i:j]) {
+		return j
+	}
+	return i
+}
+
+// hasTimeSep reports a ':' or '/' or two '-', which plain decimals lack.
+func hasTimeSep(b []byte) bool {
+	dashes := 0
+	for _, c := range b {
+		switch c {
+		case ':', '/':
+			return true
+		case '-':
+			dashes++
+		}
+	}
+	return dashes >= 2
 }

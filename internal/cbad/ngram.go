@@ -66,7 +66,7 @@ func (m *ngramModel) update(toks []uint64, d int32) {
 
 // cost returns the code length of toks in bits, and the largest single
 // token cost; lens gives each token's byte length for the novel-token cost.
-// When per is non-nil each token's cost is appended to it.
+// Each token's cost is appended to per.
 func (m *ngramModel) cost(toks []uint64, lens []uint8, per []float32) (total, peak float64, perOut []float32) {
 	for i, tok := range toks {
 		bits := 0.0
@@ -97,9 +97,7 @@ func (m *ngramModel) cost(toks []uint64, lens []uint8, per []float32) (total, pe
 		if bits > peak {
 			peak = bits
 		}
-		if per != nil {
-			per = append(per, float32(bits))
-		}
+		per = append(per, float32(bits))
 	}
 	return total, peak, per
 }

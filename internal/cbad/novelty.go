@@ -38,24 +38,19 @@ func (t *noveltyTracker) observe(k uint64) int {
 	return 1
 }
 
-// surprisingKind hashes the tokens of a record that cost at least
-// kindBits: the part of the record the baseline could not predict, which
-// is what identifies the kind of the anomaly. With no such token the whole
-// record is the kind.
-func surprisingKind(toks []uint64, costs []float32) uint64 {
+// anomalyKind identifies the kind of an anomalous record by its template:
+// the tokens the baseline predicted, with each surprising token (costing at
+// least kindBits) replaced by a wildcard. Records of a new template with a
+// varying value (a new host name each time) then share one kind, and so do
+// repeats of one new message.
+func anomalyKind(toks []uint64, costs []float32) uint64 {
 	const kindBits = 6
 	h := uint64(0x84222325cbf29ce4)
-	n := 0
-	for i, c := range costs {
-		if c >= kindBits && n < 8 {
-			h = (h ^ toks[i]) * 0x100000001b3
-			n++
+	for i, t := range toks {
+		if i < len(costs) && costs[i] >= kindBits {
+			t = 0x5bd1e995 // wildcard
 		}
-	}
-	if n == 0 {
-		for _, t := range toks {
-			h = (h ^ t) * 0x100000001b3
-		}
+		h = (h ^ t) * 0x100000001b3
 	}
 	return h | 1
 }

@@ -1,6 +1,9 @@
 package cbad
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // scoreText scores one text record of st. Called with st.mu held.
 func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
@@ -44,8 +47,13 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		lr = severityLikelihood(sev)
 	}
 
-	minCal := minCalibration(cfg.PValue)
-	res.Calibrating = st.baseline.n < cfg.Hop || st.cal.n < minCal || st.index <= uint64(cfg.Warmup)
+	// Until the baseline holds Warmup records nothing is flagged. After
+	// that the conformal p-value itself limits what can be flagged: with n
+	// calibration scores no p-value is below 1/(n+1), so a stream needs
+	// about 1/p_value normal scores before an ordinary record can be
+	// flagged, while severity evidence (lr < 1) lets an error-level record
+	// through with fewer.
+	res.Calibrating = st.baseline.n < cfg.Warmup || st.cal.n == 0
 	res.Median = st.cal.median
 	if !res.Calibrating {
 		res.PValue = st.cal.pValue(res.Score)
@@ -65,13 +73,16 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 	if res.Anomaly {
 		d.anomalies.Add(1)
 		res.Explanation = explain(res, st, peak, sev, ntok)
-		if cfg.AdmitAfter > 0 && st.novelty.observe(surprisingKind(sc.toks, sc.costs)) >= cfg.AdmitAfter {
+		if cfg.AdmitAfter > 0 && st.novelty.observe(anomalyKind(sc.toks, sc.costs)) >= admitAfter(cfg.AdmitAfter, lr) {
+			// A recurring kind is a regime, not an incident: learn it, and let
+			// its cost count as a normal score from now on.
 			st.learn(sc.toks, sc.canon)
+			st.cal.add(res.Score)
 			res.Explanation += "; recurring kind, now admitted to the baseline"
 		}
 	} else {
 		// Only normal records teach the baseline and the calibration set.
-		if st.baseline.n >= cfg.Hop {
+		if st.baseline.n >= calibrationStart(cfg) {
 			st.cal.add(res.Score)
 		}
 		st.learn(sc.toks, sc.canon)
@@ -155,4 +166,22 @@ func (d *Detector) closeWindow(st *stream, sc *scratch) *WindowResult {
 		st.dict.rebuild(cfg.Compressor, &st.ref)
 	}
 	return wr
+}
+
+// calibrationStart is the baseline size from which scores enter the
+// calibration set: the very first records cost a lot only because the
+// baseline is empty, and would make the stream insensitive for a long time.
+func calibrationStart(cfg *Config) int {
+	n := cfg.Warmup / 2
+	if n > 32 {
+		n = 32
+	}
+	return n
+}
+
+// admitAfter scales the recurrences needed before a kind of anomaly is
+// admitted by the severity evidence: an error-level kind must recur
+// 1/lr times as often before it counts as the new normal.
+func admitAfter(base int, lr float64) int {
+	return int(math.Ceil(float64(base) / lr))
 }

@@ -6,35 +6,54 @@ package cbad
 // levelWords maps level words found in log text to a severity number.
 var levelWords = map[string]int{
 	"trace": 1, "debug": 5, "dbg": 5, "info": 9, "information": 9, "notice": 10,
-	"warn": 13, "warning": 13, "error": 17, "err": 17, "severe": 18, "failure": 18,
+	"warn": 13, "warning": 13, "error": 17, "err": 17, "severe": 18,
 	"crit": 21, "critical": 21, "fatal": 21, "panic": 22, "alert": 22, "emerg": 23, "emergency": 23,
 }
 
-// severityFromTokens looks for a level word among the first few words of a
-// canonical record (levels sit near the start: "... RAS KERNEL FATAL ...",
-// "2015-10-18 ... INFO [main] ...", "[error] mod_jk ..."). Returns 0 when none.
+// severityFromTokens looks for a level word among the first
+// whitespace-separated words of a canonical record, ignoring punctuation
+// around it: levels sit near the start ("... RAS KERNEL FATAL ...",
+// "2015-10-18 ... INFO [main] ...", "[error] mod_jk ..."). Returns 0 when
+// none is found.
 func severityFromTokens(s []byte) int {
+	const maxWords = 12
+	var buf [12]byte
 	words := 0
 	i := 0
-	var buf [12]byte
-	for i < len(s) && words < 8 {
-		for i < len(s) && !isAlpha(s[i]) {
+	for i < len(s) && words < maxWords {
+		for i < len(s) && s[i] == ' ' {
 			i++
 		}
 		j := i
-		for j < len(s) && isAlpha(s[j]) {
+		for j < len(s) && s[j] != ' ' {
 			j++
 		}
-		if j > i {
-			words++
-			if n := j - i; n <= len(buf) {
-				for k := 0; k < n; k++ {
-					buf[k] = s[i+k] | 0x20
+		words++
+		a, b := i, j
+		for a < b && !isAlpha(s[a]) {
+			a++
+		}
+		for b > a && !isAlpha(s[b-1]) {
+			b--
+		}
+		if n := b - a; n >= 3 && n <= len(buf) {
+			alpha := true
+			for k := 0; k < n; k++ {
+				c := s[a+k]
+				if !isAlpha(c) {
+					alpha = false
+					break
 				}
-				// The map lookup with a converted byte slice does not allocate.
-				if v, ok := levelWords[string(buf[:n])]; ok {
-					return v
-				}
+				buf[k] = c | 0x20
+			}
+			// The map lookup with a converted byte slice does not allocate.
+			if v, ok := levelWords[string(buf[:n])]; alpha && ok {
+				return v
+			}
+			// FAILURE is a level only when written as one (BGL's levels);
+			// "authentication failure" is a message.
+			if alpha && n == 7 && string(s[a:b]) == "FAILURE" {
+				return 18
 			}
 		}
 		i = j
