@@ -21,7 +21,7 @@ type summaryResponse struct {
 }
 
 func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r.URL.Query(), filterParams, []string{"bucket", "top"})
+	q, err := newQuery(r.URL.RawQuery, filterParams, []string{"bucket", "top"})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -58,7 +58,7 @@ type timelineResponse struct {
 }
 
 func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r.URL.Query(), filterParams, []string{"bucket", "group_by", "top"})
+	q, err := newQuery(r.URL.RawQuery, filterParams, []string{"bucket", "group_by", "top"})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -23,7 +23,7 @@ type listResponse struct {
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r.URL.Query(), filterParams, []string{"limit", "cursor"})
+	q, err := newQuery(r.URL.RawQuery, filterParams, []string{"limit", "cursor"})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -67,7 +67,7 @@ type getResponse struct {
 func etag(version int) string { return `"` + strconv.Itoa(version) + `"` }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	if _, err := newQuery(r.URL.Query()); err != nil {
+	if _, err := newQuery(r.URL.RawQuery); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -99,7 +99,7 @@ type patchBody struct {
 const maxNote = 4000
 
 func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
-	if _, err := newQuery(r.URL.Query()); err != nil {
+	if _, err := newQuery(r.URL.RawQuery); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -191,7 +191,7 @@ var csvHeader = []string{"id", "detected_at", "observed_at", "signal", "stream",
 	"ncd", "compression_ratio", "entropy", "severity", "status", "note", "summary", "explanation", "trace_id", "span_id", "version"}
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r.URL.Query(), filterParams, []string{"format"})
+	q, err := newQuery(r.URL.RawQuery, filterParams, []string{"format"})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -34,7 +34,13 @@ type query struct {
 	v url.Values
 }
 
-func newQuery(v url.Values, allowed ...[]string) (*query, error) {
+func newQuery(raw string, allowed ...[]string) (*query, error) {
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		// ParseQuery drops the bad pair (e.g. one holding ';'); refusing the
+		// request beats silently ignoring a filter.
+		return nil, badParam("query", "malformed query string: "+err.Error())
+	}
 	ok := map[string]bool{}
 	for _, l := range allowed {
 		for _, n := range l {

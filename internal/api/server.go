@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,7 +64,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	s.hub = newHub(s)
-	s.handler = s.outer(s.routesMux())
+	s.handler = s.outer(problems(s.routesMux()))
 	return s, nil
 }
 
@@ -95,10 +96,33 @@ func (s *Server) routesMux() *http.ServeMux {
 	handle("DELETE /v1/keys/{name}", s.protect(ad, s.handleRevokeKey))
 	handle("GET /{$}", s.handleWeb)
 	handle("GET /ui/{file}", s.handleWeb)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	return mux
+}
+
+// problems answers unmatched requests with problem+json: 405 with Allow
+// when the path exists under other methods, else 404.
+func problems(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pat := mux.Handler(r); pat != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+			r2 := r.Clone(r.Context())
+			r2.Method = m
+			if _, pat := mux.Handler(r2); pat != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeProblem(w, r, problem{Type: typeBadMethod, Status: http.StatusMethodNotAllowed,
+				Detail: r.Method + " is not allowed here; use " + strings.Join(allow, " or ")})
+			return
+		}
 		writeProblem(w, r, problem{Type: typeNotFound, Status: http.StatusNotFound, Detail: "no such endpoint: " + r.URL.Path})
 	})
-	return mux
 }
 
 // Handler returns the root handler (for tests and embedding).
