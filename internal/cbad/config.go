@@ -40,6 +40,12 @@ type Config struct {
 	Compressor string `mapstructure:"compressor"`
 	// BaselineSize is how many recent normal records a stream keeps.
 	BaselineSize int `mapstructure:"baseline_size"`
+	// NumericBaselineSize is how many recent normal values a metric series
+	// keeps; longer than the text baseline because series are cheap per
+	// point and daily or weekly cycles need history to be seen as normal.
+	NumericBaselineSize int `mapstructure:"numeric_baseline_size"`
+	// NumericCalibrationSize is how many recent scores back a series' p-values.
+	NumericCalibrationSize int `mapstructure:"numeric_calibration_size"`
 	// Hop is the window length in records: window drift is tested, and
 	// dictionary compressors are rebuilt, every Hop records.
 	Hop int `mapstructure:"hop"`
@@ -75,22 +81,24 @@ type Config struct {
 // DefaultConfig returns the defaults shared by the processor and the CLI.
 func DefaultConfig() Config {
 	return Config{
-		Compressor:      CompressorNgram,
-		BaselineSize:    512,
-		Hop:             64,
-		CalibrationSize: 512,
-		Warmup:          64,
-		PValue:          0.01,
-		MinEffect:       1.0,
-		MaxStreams:      10000,
-		IdleTimeout:     time.Hour,
-		DriftWindows:    4,
-		AdmitAfter:      1,
-		Permutations:    200,
-		Seed:            1,
-		MaxRecordBytes:  16 << 10,
-		Canonicalize:    true,
-		UseSeverity:     true,
+		Compressor:             CompressorNgram,
+		BaselineSize:           512,
+		Hop:                    64,
+		NumericBaselineSize:    2048,
+		NumericCalibrationSize: 2048,
+		CalibrationSize:        512,
+		Warmup:                 64,
+		PValue:                 0.01,
+		MinEffect:              1.0,
+		MaxStreams:             10000,
+		IdleTimeout:            time.Hour,
+		DriftWindows:           4,
+		AdmitAfter:             1,
+		Permutations:           200,
+		Seed:                   1,
+		MaxRecordBytes:         16 << 10,
+		Canonicalize:           true,
+		UseSeverity:            true,
 	}
 }
 
@@ -103,6 +111,12 @@ func (c Config) Validate() error {
 	}
 	if c.BaselineSize < 16 || c.BaselineSize > 65536 {
 		return fmt.Errorf("%w: got %d, want 16..65536", ErrBaselineSize, c.BaselineSize)
+	}
+	if c.NumericBaselineSize < 16 || c.NumericBaselineSize > 1<<20 {
+		return fmt.Errorf("%w: numeric_baseline_size got %d, want 16..1048576", ErrBaselineSize, c.NumericBaselineSize)
+	}
+	if c.NumericCalibrationSize < 16 || c.NumericCalibrationSize > 1<<20 {
+		return fmt.Errorf("%w: numeric_calibration_size got %d, want 16..1048576", ErrCalibration, c.NumericCalibrationSize)
 	}
 	if c.Hop < 4 || c.Hop > c.BaselineSize {
 		return fmt.Errorf("%w: got %d, want 4..baseline_size (%d)", ErrHop, c.Hop, c.BaselineSize)

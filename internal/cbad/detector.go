@@ -131,6 +131,7 @@ func (d *Detector) Learn(key string, rec Record) {
 		sc.canon = Redact(sc.canon[:0], data)
 	}
 	sc.toks, sc.lens = tokenize(sc.toks[:0], sc.lens[:0], sc.canon)
+	st.ensureText(&d.cfg)
 	st.learn(sc.toks, sc.canon)
 	st.mu.Unlock()
 	d.scratch.Put(sc)

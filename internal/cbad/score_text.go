@@ -8,6 +8,7 @@ import (
 // scoreText scores one text record of st. Called with st.mu held.
 func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 	cfg := &d.cfg
+	st.ensureText(cfg)
 	data := rec.Data
 	if len(data) > cfg.MaxRecordBytes {
 		data = data[:cfg.MaxRecordBytes]

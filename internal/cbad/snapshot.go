@@ -22,6 +22,8 @@ type snapshotFile struct {
 	Baseline   int
 	Hop        int
 	Calib      int
+	NumBase    int
+	NumCalib   int
 	Streams    []streamSnap
 }
 
@@ -67,7 +69,8 @@ func (d *Detector) Snapshot(w io.Writer) error {
 		return 0
 	})
 	f := snapshotFile{Version: snapshotVersion, Compressor: d.cfg.Compressor,
-		Baseline: d.cfg.BaselineSize, Hop: d.cfg.Hop, Calib: d.cfg.CalibrationSize}
+		Baseline: d.cfg.BaselineSize, Hop: d.cfg.Hop, Calib: d.cfg.CalibrationSize,
+		NumBase: d.cfg.NumericBaselineSize, NumCalib: d.cfg.NumericCalibrationSize}
 	for _, st := range streams {
 		st.mu.Lock()
 		f.Streams = append(f.Streams, st.snap())
@@ -120,7 +123,8 @@ func (d *Detector) Restore(r io.Reader) error {
 		return fmt.Errorf("cbad: decode snapshot: %w", err)
 	}
 	if f.Version != snapshotVersion || f.Compressor != d.cfg.Compressor || f.Baseline != d.cfg.BaselineSize ||
-		f.Hop != d.cfg.Hop || f.Calib != d.cfg.CalibrationSize {
+		f.Hop != d.cfg.Hop || f.Calib != d.cfg.CalibrationSize ||
+		f.NumBase != d.cfg.NumericBaselineSize || f.NumCalib != d.cfg.NumericCalibrationSize {
 		return fmt.Errorf("%w (version %d, compressor %s, baseline %d, hop %d, calibration %d)",
 			ErrSnapshotConfig, f.Version, f.Compressor, f.Baseline, f.Hop, f.Calib)
 	}
@@ -130,6 +134,11 @@ func (d *Detector) Restore(r io.Reader) error {
 		s := &f.Streams[i]
 		st := newStream(s.Key, &d.cfg)
 		st.index, st.driftRun, st.rng = s.Index, s.DriftRun, splitmix64(s.RNG)
+		if len(s.NumValues) > 0 && len(s.Baseline) == 0 {
+			st.ensureNumeric(&d.cfg)
+		} else {
+			st.ensureText(&d.cfg)
+		}
 		for _, toks := range s.Baseline {
 			if len(toks) > maxModelTokens {
 				return fmt.Errorf("cbad: snapshot stream %q: record of %d tokens exceeds %d", s.Key, len(toks), maxModelTokens)
@@ -156,13 +165,13 @@ func (d *Detector) Restore(r io.Reader) error {
 			st.ncds.add(v)
 		}
 		if len(s.NumValues) > 0 {
-			ns := &numericState{values: ring1{v: make([]float64, d.cfg.BaselineSize)}, prevSym: s.NumPrev, sinceHop: s.NumSince}
+			ns := st.ensureNumeric(&d.cfg)
+			ns.prevSym, ns.sinceHop = s.NumPrev, s.NumSince
 			for _, v := range s.NumValues {
 				ns.values.push(v)
 			}
 			ns.nRecent = copy(ns.recentCost[:], s.NumRecent)
 			ns.rebuild()
-			st.num = ns
 		}
 		if d.cfg.Compressor != CompressorNgram {
 			st.dict.rebuild(d.cfg.Compressor, &st.ref)

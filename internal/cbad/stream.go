@@ -81,19 +81,36 @@ type stream struct {
 	num *numericState
 }
 
+// newStream returns an empty stream; the text or numeric state is sized on
+// first use, so a metric series does not carry text rings and vice versa.
 func newStream(key string, cfg *Config) *stream {
+	return &stream{key: key, rng: splitmix64(cfg.Seed ^ fnv64(key))}
+}
+
+// ensureText allocates the text path's rings and calibration set.
+func (st *stream) ensureText(cfg *Config) {
+	if st.baseline.slots != nil {
+		return
+	}
 	refSize := 2 * cfg.Hop
 	if cfg.Compressor != CompressorNgram {
 		refSize = cfg.BaselineSize
 	}
-	return &stream{
-		key:      key,
-		baseline: newRing(cfg.BaselineSize),
-		ref:      newRing(refSize),
-		window:   newRing(cfg.Hop),
-		cal:      newCalibration(cfg.CalibrationSize),
-		rng:      splitmix64(cfg.Seed ^ fnv64(key)),
+	st.baseline = newRing(cfg.BaselineSize)
+	st.ref = newRing(refSize)
+	st.window = newRing(cfg.Hop)
+	st.cal = newCalibration(cfg.CalibrationSize)
+}
+
+// ensureNumeric allocates the numeric path's state and calibration set.
+func (st *stream) ensureNumeric(cfg *Config) *numericState {
+	if st.num == nil {
+		st.num = &numericState{values: ring1{v: make([]float64, cfg.NumericBaselineSize)}, prevSym: -1}
+		if st.baseline.slots == nil {
+			st.cal = newCalibration(cfg.NumericCalibrationSize)
+		}
 	}
+	return st.num
 }
 
 func fnv64(s string) uint64 {
