@@ -309,10 +309,9 @@ type runResult struct {
 }
 
 func TestSingleCollector(t *testing.T) {
-	collectorBinary(t) // skip under -short before touching PostgreSQL
+	requireE2E(t)
 	dsn := storetest.NewDatabase(t)
-	start := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
-	g, recs := generate(t, streamConfig(start))
+	g, recs := generate(t, streamConfig(singleStart))
 
 	c := startCollector(t, "collector", "single.yaml", map[string]string{"DRIFTLOCK_DSN": dsn})
 	sendSplit(t, c.grpc, c.http, recs)
@@ -478,6 +477,10 @@ func TestSingleCollector(t *testing.T) {
 // single is the single-collector result the fleet test compares against
 // (TestSingleCollector runs first: tests run in source order).
 var single *runResult
+
+// singleStart is the synthetic stream's first timestamp, shared by the
+// single and fleet runs so that their anomalies can be compared.
+var singleStart = time.Now().Add(-30 * time.Minute).Truncate(time.Second)
 
 // checkFaults requires at least one stored anomaly inside each injected
 // fault, on the fault's service and signal and in a stream of that

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
 var (
@@ -52,6 +54,17 @@ func repoRoot(t testing.TB) string {
 			t.Fatal("go.mod not found above " + wd)
 		}
 	}
+}
+
+// requireE2E skips under -short and without PostgreSQL, then builds the
+// distro.
+func requireE2E(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("e2e: skipped under -short (builds and runs the collector distribution)")
+	}
+	storetest.AdminDSN(t)
+	collectorBinary(t)
 }
 
 // collectorBinary builds cmd/otelcol-driftlock once per test binary run.
