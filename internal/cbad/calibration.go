@@ -2,67 +2,82 @@ package cbad
 
 import "slices"
 
-// calibration is a bounded ring of a stream's recent normal scores. The
+// calibration is a bounded window of a stream's recent normal scores. The
 // p-value of a new score s is the conformal (split-conformal, "plus one")
 // estimate (1 + #{c >= s}) / (n + 1): under exchangeability of normal
 // scores it is a valid p-value, so flagging at p < alpha gives a
 // false-positive rate of at most alpha on normal data.
+//
+// The scores are kept twice: in arrival order (a ring, to know which one
+// leaves) and sorted (so a p-value is a binary search and the median a
+// lookup). Inserting into the sorted copy moves at most n floats, which is
+// cheaper than scanning them on every record.
 type calibration struct {
-	scores []float32
+	scores []float32 // ring, arrival order
 	head   int
 	n      int
-	// median is refreshed every hop from a sorted copy, not per record.
+	sorted []float32 // the same n scores, ascending
 	median float64
-	sorted []float32
 }
 
 func newCalibration(size int) calibration {
-	return calibration{scores: make([]float32, size)}
+	return calibration{scores: make([]float32, size), sorted: make([]float32, 0, size)}
 }
 
 func (c *calibration) add(s float64) {
-	c.scores[c.head] = float32(s)
+	x := float32(s)
+	if c.n == len(c.scores) {
+		old := c.scores[c.head]
+		i, _ := slices.BinarySearch(c.sorted, old)
+		c.sorted = slices.Delete(c.sorted, i, i+1)
+	} else {
+		c.n++
+	}
+	c.scores[c.head] = x
 	c.head++
 	if c.head == len(c.scores) {
 		c.head = 0
 	}
-	if c.n < len(c.scores) {
-		c.n++
-	}
+	i, _ := slices.BinarySearch(c.sorted, x)
+	c.sorted = slices.Insert(c.sorted, i, x)
 }
 
-// pValue returns the conformal p-value of s. It scans the ring (at most
-// calibration_size comparisons), which is cheaper than keeping it sorted.
+// pValue returns the conformal p-value of s.
 func (c *calibration) pValue(s float64) float64 {
 	if c.n == 0 {
 		return 1
 	}
-	x := float32(s)
-	ge := 0
-	for _, v := range c.scores[:c.n] {
-		if v >= x {
-			ge++
-		}
-	}
+	i, _ := slices.BinarySearch(c.sorted, float32(s)) // first index with sorted[i] >= s
+	ge := c.n - i
 	return float64(1+ge) / float64(c.n+1)
 }
 
-// refresh recomputes the median.
+// refresh updates the cached median (read on the hot path).
 func (c *calibration) refresh() {
 	if c.n == 0 {
 		c.median = 0
 		return
 	}
-	c.sorted = append(c.sorted[:0], c.scores[:c.n]...)
-	slices.Sort(c.sorted)
 	c.median = float64(c.sorted[c.n/2])
 }
 
-// quantile returns the q-quantile of the last refresh.
+// quantile returns the q-quantile of the scores.
 func (c *calibration) quantile(q float64) float64 {
-	if len(c.sorted) == 0 {
+	if c.n == 0 {
 		return 0
 	}
-	i := int(q * float64(len(c.sorted)-1))
-	return float64(c.sorted[i])
+	return float64(c.sorted[int(q*float64(c.n-1))])
+}
+
+// ordered returns the scores oldest first (for snapshots).
+func (c *calibration) ordered() []float32 {
+	out := make([]float32, 0, c.n)
+	for i := 0; i < c.n; i++ {
+		j := c.head - c.n + i
+		if j < 0 {
+			j += len(c.scores)
+		}
+		out = append(out, c.scores[j])
+	}
+	return out
 }

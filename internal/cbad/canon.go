@@ -72,7 +72,7 @@ func canonWord(dst, w []byte) []byte {
 		b--
 	}
 	core := w[a:b]
-	if len(core) > 0 {
+	if len(core) > 0 && hasDigitOrAt(core) {
 		if m := wholeMask(core); m != "" {
 			dst = append(dst, w[:a]...)
 			dst = append(dst, m...)
@@ -82,10 +82,22 @@ func canonWord(dst, w []byte) []byte {
 	return canonPieces(dst, w)
 }
 
+// hasDigitOrAt reports whether b could hold a volatile value at all:
+// every whole-word mask needs a digit or an '@'. Plain words skip the
+// pattern tests, which keeps canonicalization cheap on typical text.
+func hasDigitOrAt(b []byte) bool {
+	for _, c := range b {
+		if isDigit(c) || c == '@' {
+			return true
+		}
+	}
+	return false
+}
+
 // wholeMask classifies a word that is one volatile value as a whole.
 func wholeMask(c []byte) string {
 	switch {
-	case isUUID(c):
+	case len(c) == 36 && isUUID(c):
 		return MaskUUID
 	case isIPv4(c):
 		return MaskIP
@@ -151,6 +163,9 @@ func canonPieces(dst, w []byte) []byte {
 
 // canonPiece masks one punctuation-free piece of a word.
 func canonPiece(dst, p []byte) []byte {
+	if !hasDigitOrAt(p) {
+		return append(dst, p...) // a plain word: nothing to mask
+	}
 	if m := wholeMask(p); m != "" {
 		return append(dst, m...)
 	}
@@ -288,6 +303,9 @@ func isIPv4(b []byte) bool {
 
 // isEmail matches local@domain.tld loosely.
 func isEmail(b []byte) bool {
+	if len(b) < 5 || !containsByte(b, '@') {
+		return false
+	}
 	at := -1
 	for i, c := range b {
 		if c == '@' {
@@ -371,4 +389,13 @@ func hasTimeSep(b []byte) bool {
 		}
 	}
 	return dashes >= 2
+}
+
+func containsByte(b []byte, c byte) bool {
+	for _, x := range b {
+		if x == c {
+			return true
+		}
+	}
+	return false
 }

@@ -1,15 +1,19 @@
 package cbad
 
-// countTable is an open-addressing hash table from 64-bit keys to counts,
-// with linear probing and backward-shift deletion (no tombstones), so a
-// stream whose baseline slides forever keeps a stable footprint and never
-// allocates once it has grown to its working size. Key 0 marks an empty
+// countTable is an open-addressing hash table from 64-bit keys to 64-bit
+// values, with linear probing and backward-shift deletion (no tombstones),
+// so a stream whose baseline slides forever keeps a stable footprint and
+// never allocates once it has grown to its working size. Keys and values
+// sit side by side so a probe touches one cache line. Key 0 marks an empty
 // slot; callers never use 0 as a key (see mixKey).
 type countTable struct {
-	keys []uint64
-	vals []uint32
+	e    []entry
 	n    int
 	mask uint64
+}
+
+type entry struct {
+	k, v uint64
 }
 
 const minTableSize = 64
@@ -19,20 +23,21 @@ func (t *countTable) init(size int) {
 	for c < size {
 		c <<= 1
 	}
-	t.keys = make([]uint64, c)
-	t.vals = make([]uint32, c)
+	t.e = make([]entry, c)
 	t.mask = uint64(c - 1)
 	t.n = 0
 }
 
-func (t *countTable) get(k uint64) uint32 {
-	if t.keys == nil {
+func (t *countTable) get(k uint64) uint32 { return uint32(t.get64(k)) }
+
+func (t *countTable) get64(k uint64) uint64 {
+	if t.e == nil {
 		return 0
 	}
 	for i := k & t.mask; ; i = (i + 1) & t.mask {
-		switch t.keys[i] {
+		switch t.e[i].k {
 		case k:
-			return t.vals[i]
+			return t.e[i].v
 		case 0:
 			return 0
 		}
@@ -41,32 +46,35 @@ func (t *countTable) get(k uint64) uint32 {
 
 // add adds d (which may be negative) to k's count; a count that reaches
 // zero is deleted. It returns the new count.
-func (t *countTable) add(k uint64, d int32) uint32 {
-	if t.keys == nil {
+func (t *countTable) add(k uint64, d int32) uint32 { return uint32(t.add64(k, int64(d))) }
+
+// add64 adds d to k's 64-bit value (callers pack two counters in it); a
+// value that reaches zero is deleted. It returns the new value.
+func (t *countTable) add64(k uint64, d int64) uint64 {
+	if t.e == nil {
 		t.init(minTableSize)
 	}
 	i := k & t.mask
 	for ; ; i = (i + 1) & t.mask {
-		if t.keys[i] == k {
+		if t.e[i].k == k {
 			break
 		}
-		if t.keys[i] == 0 {
+		if t.e[i].k == 0 {
 			if d <= 0 {
 				return 0
 			}
-			t.keys[i] = k
-			t.vals[i] = uint32(d)
+			t.e[i] = entry{k, uint64(d)}
 			t.n++
 			if uint64(t.n)*4 > (t.mask+1)*3 { // load > 3/4: grow
 				t.grow()
 			}
-			return uint32(d)
+			return uint64(d)
 		}
 	}
-	v := int64(t.vals[i]) + int64(d)
+	v := int64(t.e[i].v) + d
 	if v > 0 {
-		t.vals[i] = uint32(v)
-		return uint32(v)
+		t.e[i].v = uint64(v)
+		return uint64(v)
 	}
 	t.delete(i)
 	return 0
@@ -77,20 +85,18 @@ func (t *countTable) add(k uint64, d int32) uint32 {
 func (t *countTable) delete(i uint64) {
 	t.n--
 	for {
-		t.keys[i] = 0
-		t.vals[i] = 0
+		t.e[i] = entry{}
 		j := i
 		for {
 			j = (j + 1) & t.mask
-			k := t.keys[j]
+			k := t.e[j].k
 			if k == 0 {
 				return
 			}
 			home := k & t.mask
 			// Move k back to i if its home is not in (i, j] cyclically.
 			if (i <= j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
-				t.keys[i] = k
-				t.vals[i] = t.vals[j]
+				t.e[i] = t.e[j]
 				i = j
 				break
 			}
@@ -99,20 +105,19 @@ func (t *countTable) delete(i uint64) {
 }
 
 func (t *countTable) grow() {
-	oldK, oldV := t.keys, t.vals
-	t.init(len(oldK) * 2)
-	for i, k := range oldK {
-		if k != 0 {
-			t.insertFresh(k, oldV[i])
+	old := t.e
+	t.init(len(old) * 2)
+	for _, x := range old {
+		if x.k != 0 {
+			t.insertFresh(x)
 		}
 	}
 }
 
-func (t *countTable) insertFresh(k uint64, v uint32) {
-	for i := k & t.mask; ; i = (i + 1) & t.mask {
-		if t.keys[i] == 0 {
-			t.keys[i] = k
-			t.vals[i] = v
+func (t *countTable) insertFresh(x entry) {
+	for i := x.k & t.mask; ; i = (i + 1) & t.mask {
+		if t.e[i].k == 0 {
+			t.e[i] = x
 			t.n++
 			return
 		}
@@ -120,7 +125,7 @@ func (t *countTable) insertFresh(k uint64, v uint32) {
 }
 
 // bytes is the table's memory footprint.
-func (t *countTable) bytes() int { return len(t.keys)*8 + len(t.vals)*4 }
+func (t *countTable) bytes() int { return len(t.e) * 16 }
 
 // mixKey scrambles a hash so that low bits (used for the slot) are well
 // spread, and never returns 0 (the empty-slot marker).

@@ -25,13 +25,16 @@ const (
 	maxSpellBytes    = 24
 
 	saltTotal    = 0x9e3779b97f4a7c15
-	saltDistinct = 0xbf58476d1ce4e5b9
 	bosToken     = 0x2545f4914f6cdd1d
 )
 
-// ngramModel holds the counts. Keys combine order, context and token.
+// ngramModel holds the counts: t maps (order, context, token) to the
+// token's count in that context; ctx maps (order, context) to the
+// context's total count (low 32 bits) and its number of distinct tokens
+// (high 32 bits), packed so that one probe updates both.
 type ngramModel struct {
-	t countTable
+	t   countTable
+	ctx countTable
 }
 
 // ctxHashes returns the context hash of each order for position i of toks.
@@ -53,13 +56,14 @@ func (m *ngramModel) update(toks []uint64, d int32) {
 		for o := 0; o <= ngramOrder; o++ {
 			ctx := ctxHash(toks, i, o)
 			n := m.t.add(mixKey(ctx^tok*0x2127599bf4325c37), d)
+			delta := int64(d) // total
 			switch {
 			case d > 0 && n == uint32(d): // first occurrence in this context
-				m.t.add(mixKey(ctx^saltDistinct), 1)
+				delta += 1 << 32
 			case d < 0 && n == 0: // last occurrence left
-				m.t.add(mixKey(ctx^saltDistinct), -1)
+				delta -= 1 << 32
 			}
-			m.t.add(mixKey(ctx^saltTotal), d)
+			m.ctx.add64(mixKey(ctx^saltTotal), delta)
 		}
 	}
 }
@@ -73,18 +77,18 @@ func (m *ngramModel) cost(toks []uint64, lens []uint8, per []float32) (total, pe
 		found := false
 		for o := ngramOrder; o >= 0; o-- {
 			ctx := ctxHash(toks, i, o)
-			tot := m.t.get(mixKey(ctx ^ saltTotal))
-			if tot == 0 {
+			packed := m.ctx.get64(mixKey(ctx ^ saltTotal))
+			if packed == 0 {
 				continue // context never seen: nothing to escape from
 			}
-			dist := m.t.get(mixKey(ctx ^ saltDistinct))
-			denom := float64(tot + dist)
+			tot, dist := uint32(packed), uint32(packed>>32)
+			denom := log2u(tot + dist)
 			if c := m.t.get(mixKey(ctx ^ tok*0x2127599bf4325c37)); c > 0 {
-				bits += math.Log2(denom / float64(c))
+				bits += denom - log2u(c)
 				found = true
 				break
 			}
-			bits += math.Log2(denom / float64(dist))
+			bits += denom - log2u(dist)
 		}
 		if !found {
 			n := int(lens[i])
@@ -147,4 +151,20 @@ func tokenize(toks []uint64, lens []uint8, s []byte) ([]uint64, []uint8) {
 
 func isWordByte(c byte) bool {
 	return isAlnum(c) || c == '_' || c == '-' || c == '.' || c >= 0x80
+}
+
+// log2Table holds log2 of small integers: counts are integers, and a table
+// lookup is several times cheaper than math.Log2 on the per-token path.
+var log2Table = func() (t [4096]float64) {
+	for i := 1; i < len(t); i++ {
+		t[i] = math.Log2(float64(i))
+	}
+	return t
+}()
+
+func log2u(x uint32) float64 {
+	if x < uint32(len(log2Table)) {
+		return log2Table[x]
+	}
+	return math.Log2(float64(x))
 }

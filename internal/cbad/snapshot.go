@@ -91,15 +91,7 @@ func (st *stream) snap() streamSnap {
 		w := st.window.at(i)
 		s.Window = append(s.Window, windowSnap{Toks: slices.Clone(w.toks), Text: slices.Clone(w.text), Flagged: w.flagged})
 	}
-	// Calibration scores oldest first.
-	c := &st.cal
-	for i := 0; i < c.n; i++ {
-		j := c.head - c.n + i
-		if j < 0 {
-			j += len(c.scores)
-		}
-		s.Cal = append(s.Cal, c.scores[j])
-	}
+	s.Cal = st.cal.ordered()
 	for i := 0; i < st.ncds.n; i++ {
 		j := (st.ncds.head - st.ncds.n + i + ncdHistory) % ncdHistory
 		s.NCDs = append(s.NCDs, st.ncds.vals[j])

@@ -92,7 +92,7 @@ func (st *stream) ensureText(cfg *Config) {
 	if st.baseline.slots != nil {
 		return
 	}
-	refSize := 2 * cfg.Hop
+	refSize := cfg.Hop
 	if cfg.Compressor != CompressorNgram {
 		refSize = cfg.BaselineSize
 	}
@@ -153,7 +153,7 @@ func minCalibration(alpha float64) int {
 
 // bytes estimates the stream's memory footprint.
 func (st *stream) bytes() int {
-	n := 512 + st.model.t.bytes() + len(st.cal.scores)*4 + cap(st.cal.sorted)*4
+	n := 512 + st.model.t.bytes() + st.model.ctx.bytes() + len(st.cal.scores)*4 + cap(st.cal.sorted)*4
 	for _, r := range []*ring{&st.baseline, &st.ref, &st.window} {
 		for i := range r.slots {
 			n += 48 + cap(r.slots[i].toks)*8 + cap(r.slots[i].text)
