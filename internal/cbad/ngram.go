@@ -24,8 +24,8 @@ const (
 	spellBitsPerByte = 5.6
 	maxSpellBytes    = 24
 
-	saltTotal    = 0x9e3779b97f4a7c15
-	bosToken     = 0x2545f4914f6cdd1d
+	saltTotal = 0x9e3779b97f4a7c15
+	bosToken  = 0x2545f4914f6cdd1d
 )
 
 // ngramModel holds the counts: t maps (order, context, token) to the

@@ -13,6 +13,7 @@ import (
 	_ "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
 	_ "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/plogtest"
 	_ "github.com/pressly/goose/v3"
+	_ "github.com/prometheus/client_golang/prometheus"
 	_ "go.opentelemetry.io/collector/component/componenttest"
 	_ "go.opentelemetry.io/collector/config/configopaque"
 	_ "go.opentelemetry.io/collector/config/configoptional"
@@ -24,7 +25,6 @@ import (
 	_ "go.opentelemetry.io/collector/extension/xextension/storage"
 	_ "go.opentelemetry.io/collector/processor/processorhelper"
 	_ "go.opentelemetry.io/collector/processor/processortest"
-	_ "golang.org/x/time/rate"
 	_ "go.opentelemetry.io/otel/metric"
-	_ "github.com/prometheus/client_golang/prometheus"
+	_ "golang.org/x/time/rate"
 )
