@@ -46,6 +46,7 @@ type numericState struct {
 	prevSym    int
 	ready      bool
 	sinceHop   int
+	prevFar    bool
 	quiet      int // points left in the current episode quiet period
 }
 
@@ -205,10 +206,14 @@ func (d *Detector) scoreValue(st *stream, v float64) Result {
 	unusual := false
 	if !res.Calibrating {
 		res.PValue = st.cal.pValue(res.Score)
-		unusual = (res.PValue*numPScale < cfg.PValue && res.Score-st.cal.median >= cfg.MinEffect) || outside >= numFar
-		// One flag per episode: an unusual point right after a flagged one
-		// continues the same incident and is not flagged again.
-		res.Anomaly = unusual && ns.quiet <= 0
+		far := outside >= numFar
+		unusual = (res.PValue*numPScale < cfg.PValue && res.Score-st.cal.median >= cfg.MinEffect) || far
+		// One flag per episode: an unusual point shortly after another
+		// continues the same incident and is not flagged again, except a
+		// value far outside the baseline's range that follows an ordinary
+		// point (a spike is its own incident).
+		res.Anomaly = unusual && (ns.quiet <= 0 || (far && !ns.prevFar))
+		ns.prevFar = far
 	}
 	ns.pushRecent(cost)
 	ns.prevSym = s

@@ -41,6 +41,21 @@ type streamSnap struct {
 	NumPrev   int
 	NumRecent []float64
 	NumSince  int
+	NumModel  *numModelSnap
+	Median    float64
+}
+
+// numModelSnap is the numeric model as of its last rebuild: restoring it
+// (rather than rebuilding from the values) makes a restored stream score
+// exactly as the original would have.
+type numModelSnap struct {
+	Edges          [numBins - 1]float64
+	Lo, Hi, Q1, Q3 float64
+	C0             [numSymbols]float64
+	C1             [numSymbols][numSymbols]float64
+	N0             float64
+	Ready, PrevFar bool
+	Quiet          int
 }
 
 type windowSnap struct {
@@ -103,7 +118,10 @@ func (st *stream) snap() streamSnap {
 		s.NumPrev = ns.prevSym
 		s.NumRecent = slices.Clone(ns.recentCost[:ns.nRecent])
 		s.NumSince = ns.sinceHop
+		s.NumModel = &numModelSnap{Edges: ns.edges, Lo: ns.lo, Hi: ns.hi, Q1: ns.q1, Q3: ns.q3,
+			C0: ns.c0, C1: ns.c1, N0: ns.n0, Ready: ns.ready, PrevFar: ns.prevFar, Quiet: ns.quiet}
 	}
+	s.Median = st.cal.median
 	return s
 }
 
@@ -150,9 +168,7 @@ func (d *Detector) Restore(r io.Reader) error {
 		for _, v := range s.Cal {
 			st.cal.add(float64(v))
 		}
-		if st.cal.n > 0 {
-			st.cal.refresh()
-		}
+		st.cal.median = s.Median
 		for _, v := range s.NCDs {
 			st.ncds.add(v)
 		}
@@ -163,7 +179,12 @@ func (d *Detector) Restore(r io.Reader) error {
 				ns.values.push(v)
 			}
 			ns.nRecent = copy(ns.recentCost[:], s.NumRecent)
-			ns.rebuild()
+			if m := s.NumModel; m != nil {
+				ns.edges, ns.lo, ns.hi, ns.q1, ns.q3 = m.Edges, m.Lo, m.Hi, m.Q1, m.Q3
+				ns.c0, ns.c1, ns.n0, ns.ready, ns.prevFar, ns.quiet = m.C0, m.C1, m.N0, m.Ready, m.PrevFar, m.Quiet
+			} else {
+				ns.rebuild()
+			}
 		}
 		if d.cfg.Compressor != CompressorNgram {
 			st.dict.rebuild(d.cfg.Compressor, &st.ref)
