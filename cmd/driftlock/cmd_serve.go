@@ -27,6 +27,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	dsn := fs.String("dsn", os.Getenv("DRIFTLOCK_DSN"), "PostgreSQL DSN (default $DRIFTLOCK_DSN)")
 	migrate := fs.Bool("migrate", true, "apply pending store migrations at start")
+	searchIndex := fs.Bool("search-index", true, "create the pg_trgm index for q searches in the background if missing (best effort)")
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second per API key (token bucket rate)")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "token bucket size per API key")
@@ -85,6 +86,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		if err := st.Migrate(ctx); err != nil {
 			return err
 		}
+	}
+	if *searchIndex {
+		go func() {
+			if ok, err := st.EnsureSearchIndex(ctx); err != nil {
+				log.Warn("summary search index", "err", err)
+			} else if ok {
+				log.Info("summary search index ready")
+			}
+		}()
 	}
 	srv, err := api.New(st, cfg, log)
 	if err != nil {

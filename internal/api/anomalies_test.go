@@ -281,3 +281,24 @@ func TestPatchBadInput(t *testing.T) {
 		t.Fatalf("bad requests changed the row: version %d", v)
 	}
 }
+
+func TestSearchIndexKeepsResults(t *testing.T) {
+	e := newEnv(t)
+	e.insert(row{Summary: "Disk 100% full"}, row{Summary: "disk_io slow"}, row{Summary: "net down"})
+	ok, err := e.st.EnsureSearchIndex(context.Background())
+	if err != nil || !ok {
+		t.Fatalf("EnsureSearchIndex: %v %v", ok, err)
+	}
+	if ok, err := e.st.EnsureSearchIndex(context.Background()); err != nil || !ok {
+		t.Fatalf("second EnsureSearchIndex: %v %v", ok, err)
+	}
+	for q, want := range map[string]int{"disk": 2, "100%25": 1, "k_i": 1, "K%25": 0, "net": 1} {
+		var lb listBody
+		r := e.get("/v1/anomalies?q="+q, e.viewer)
+		wantCode(t, r, http.StatusOK)
+		r.json(t, &lb)
+		if len(lb.Items) != want {
+			t.Fatalf("q=%s: %d rows, want %d", q, len(lb.Items), want)
+		}
+	}
+}

@@ -168,7 +168,7 @@ func (f *AnomalyFilter) where(p *args) string {
 		conds = append(conds, "a.detected_at < "+p.add(f.Until))
 	}
 	if f.Q != "" {
-		conds = append(conds, "a.summary ILIKE "+p.add("%"+likeEscape(f.Q)+"%")+" ESCAPE '\\'")
+		conds = append(conds, "a.summary ILIKE "+p.add("%"+likeEscape(f.Q)+"%")) // backslash is LIKE's default escape
 	}
 	return strings.Join(conds, " AND ")
 }
