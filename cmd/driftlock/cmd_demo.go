@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/driftlock/driftlock/internal/replay"
+)
+
+func init() {
+	register(command{name: "demo", summary: "helpers for `make demo` (summary: print the anomaly summary table)", run: runDemo})
+}
+
+func runDemo(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "summary" {
+		fmt.Fprintln(stderr, "usage: driftlock demo summary [--dsn DSN] [--settle 3s] [--top 5] [--faults FILE]")
+		return fmt.Errorf("%w: want the subcommand summary", errUsage)
+	}
+	fs := flag.NewFlagSet("demo summary", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dsn := fs.String("dsn", os.Getenv("DRIFTLOCK_DSN"), "PostgreSQL DSN (default $DRIFTLOCK_DSN)")
+	settle := fs.Duration("settle", 3*time.Second, "first wait until the anomaly count has not changed for this long (0: no wait)")
+	maxWait := fs.Duration("max-wait", 2*time.Minute, "give up waiting for the count to settle after this long")
+	top := fs.Int("top", 5, "how many of the highest-scoring anomalies to list")
+	faults := fs.String("faults", "", "injected faults to check: `driftlock replay --faults-out` JSON or Nezha's fault_list.json")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *dsn == "" {
+		return fmt.Errorf("%w: no --dsn and DRIFTLOCK_DSN is not set", errUsage)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *maxWait+time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, *dsn)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+
+	if *settle > 0 {
+		if err := waitSettled(ctx, conn, *settle, *maxWait); err != nil {
+			return err
+		}
+	}
+	return printSummary(ctx, conn, stdout, *top, *faults)
+}
+
+func anomalyCount(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	var n int64
+	err := conn.QueryRow(ctx, `SELECT count(*) FROM anomalies`).Scan(&n)
+	return n, err
+}
+
+// waitSettled returns once the anomaly count has stayed the same for
+// settle: the collector's export queue has drained.
+func waitSettled(ctx context.Context, conn *pgx.Conn, settle, maxWait time.Duration) error {
+	deadline := time.Now().Add(maxWait)
+	last, err := anomalyCount(ctx, conn)
+	if err != nil {
+		return err
+	}
+	since := time.Now()
+	for time.Since(since) < settle {
+		if time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond)
+		n, err := anomalyCount(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if n != last {
+			last, since = n, time.Now()
+		}
+	}
+	return nil
+}
+
+func printSummary(ctx context.Context, conn *pgx.Conn, w io.Writer, top int, faultsFile string) error {
+	rows, err := conn.Query(ctx, `
+		SELECT service,
+		       count(*) FILTER (WHERE signal = 'logs'),
+		       count(*) FILTER (WHERE signal = 'traces'),
+		       count(*) FILTER (WHERE signal = 'metrics'),
+		       count(*)
+		FROM anomalies GROUP BY service ORDER BY count(*) DESC, service`)
+	if err != nil {
+		return err
+	}
+	type line struct {
+		service               string
+		logs, traces, mets, n int64
+	}
+	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (line, error) {
+		var l line
+		return l, r.Scan(&l.service, &l.logs, &l.traces, &l.mets, &l.n)
+	})
+	if err != nil {
+		return err
+	}
+	var tot line
+	fmt.Fprintln(w, "\nAnomalies per service and signal")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "service\tlogs\ttraces\tmetrics\ttotal\t")
+	for _, l := range lines {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t\n", orDash(l.service), l.logs, l.traces, l.mets, l.n)
+		tot.logs, tot.traces, tot.mets, tot.n = tot.logs+l.logs, tot.traces+l.traces, tot.mets+l.mets, tot.n+l.n
+	}
+	fmt.Fprintf(tw, "all services\t%d\t%d\t%d\t%d\t\n", tot.logs, tot.traces, tot.mets, tot.n)
+	tw.Flush()
+
+	rows, err = conn.Query(ctx, `
+		SELECT score, signal, stream, observed_at, explanation, left(summary, 120)
+		FROM anomalies ORDER BY score DESC, id LIMIT $1`, top)
+	if err != nil {
+		return err
+	}
+	type topRow struct {
+		score                         float64
+		signal, stream, expl, summary string
+		observed                      time.Time
+	}
+	tops, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (topRow, error) {
+		var t topRow
+		return t, r.Scan(&t.score, &t.signal, &t.stream, &t.observed, &t.expl, &t.summary)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nTop %d anomalies by score\n", top)
+	for i, t := range tops {
+		fmt.Fprintf(w, "%d. score %.2f  %s  %s  %s\n", i+1, t.score, t.signal, t.stream, t.observed.UTC().Format(time.RFC3339))
+		if t.summary != "" {
+			fmt.Fprintf(w, "   record: %s\n", oneLine(t.summary))
+		}
+		if t.expl != "" {
+			fmt.Fprintf(w, "   why:    %s\n", oneLine(t.expl))
+		}
+	}
+	if faultsFile != "" {
+		return printFaults(ctx, conn, w, faultsFile)
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
+}
+
+// demoFault is one injected fault to look for: anomalies of service (any
+// signal unless set) between start and end.
+type demoFault struct {
+	service, signal, kind string
+	start, end            time.Time
+}
+
+// loadFaults reads our --faults-out JSON (a list) or Nezha's fault_list.json
+// (an object of hour -> list, inject_time on the data's UTC clock, a
+// 5-minute window after each injection).
+func loadFaults(path string) ([]demoFault, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var ours []faultJSON
+	if err := json.Unmarshal(b, &ours); err == nil {
+		out := make([]demoFault, 0, len(ours))
+		for _, f := range ours {
+			out = append(out, demoFault{f.Service, f.Signal, f.Kind, f.Start, f.End})
+		}
+		return out, nil
+	}
+	var nezha map[string][]struct {
+		InjectTime string `json:"inject_time"`
+		InjectPod  string `json:"inject_pod"`
+		InjectType string `json:"inject_type"`
+	}
+	if err := json.Unmarshal(b, &nezha); err != nil {
+		return nil, fmt.Errorf("%s: neither a --faults-out list nor a Nezha fault_list.json: %w", path, err)
+	}
+	var out []demoFault
+	for _, hour := range nezha {
+		for _, f := range hour {
+			t, err := time.Parse("2006-01-02 15:04:05", f.InjectTime)
+			if err != nil {
+				return nil, fmt.Errorf("%s: inject_time %q: %w", path, f.InjectTime, err)
+			}
+			out = append(out, demoFault{replay.ServiceOfPod(f.InjectPod), "", f.InjectType, t, t.Add(5 * time.Minute)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
+	return out, nil
+}
+
+func printFaults(ctx context.Context, conn *pgx.Conn, w io.Writer, path string) error {
+	faults, err := loadFaults(path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nInjected faults (%s)\n", path)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "injected at (UTC)\tservice\tkind\tanomalies in window\tfirst after")
+	hit := 0
+	for _, f := range faults {
+		var n int64
+		var first *time.Time
+		err := conn.QueryRow(ctx, `
+			SELECT count(*), min(observed_at) FROM anomalies
+			WHERE service = $1 AND ($2 = '' OR signal = $2) AND observed_at >= $3 AND observed_at < $4`,
+			f.service, f.signal, f.start, f.end).Scan(&n, &first)
+		if err != nil {
+			return err
+		}
+		after := "-"
+		if first != nil {
+			after = first.Sub(f.start).Round(time.Second).String()
+			hit++
+		}
+		kind := f.kind
+		if f.signal != "" {
+			kind += " (" + f.signal + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", f.start.UTC().Format("2006-01-02 15:04:05"), f.service, kind, n, after)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d of %d injected faults have at least one anomaly in their window\n", hit, len(faults))
+	return nil
+}
