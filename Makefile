@@ -9,7 +9,7 @@ STATICCHECK_VERSION ?= 2025.1.1
 TEST_TIMEOUT ?= 45m
 PKGS      ?= ./...
 
-.PHONY: all test test-short bench lint build eval fuzz deps pg-start pg-stop clean
+.PHONY: all test test-short bench lint build eval fuzz deps pg-start pg-stop clean generate check-generated demo bench-e2e
 
 all: lint test
 
@@ -39,6 +39,27 @@ lint:
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/driftlock ./cmd/driftlock
+	$(GO) build -o $(BIN)/otelcol-driftlock ./cmd/otelcol-driftlock
+
+# The collector distribution: regenerate cmd/otelcol-driftlock from
+# builder-config.yaml, or check the checked-in sources still match it.
+generate:
+	scripts/distro generate
+
+check-generated:
+	scripts/distro check
+
+# One-command demo: PostgreSQL, collector, API + web page, a replay of
+# ../shared/data/nezha (or synthetic data), a summary. Ctrl-C stops it all;
+# DEMO_EXIT=1 prints the summary and exits.
+demo: build
+	@DRIFTLOCK_SKIP_BROWSER=1 scripts/deps
+	@scripts/demo
+
+# The built collector over loopback, with and without the driftlock
+# processor, in one run (records/s and CPU per 1,000 log records).
+bench-e2e: build
+	$(GO) run ./e2e/cmd/bench-e2e -bin $(BIN)/otelcol-driftlock
 
 # Detection quality on the labeled data in ../shared (BGL, NAB, loghub).
 eval: build
