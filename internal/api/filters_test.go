@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftlock/driftlock/internal/api"
 	"github.com/driftlock/driftlock/internal/store"
 )
 
@@ -246,6 +247,12 @@ func TestMetricsAndOpenAPI(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// The names the Grafana dashboard is checked against are real.
+	for _, n := range api.MetricNames {
+		if !strings.Contains(body, "\n"+n) && !strings.Contains(body, "\n"+n+"_bucket") {
+			t.Errorf("api.MetricNames lists %s but /metrics has no such series", n)
 		}
 	}
 }
