@@ -212,7 +212,7 @@ func (s *Store) InsertAnomalies(ctx context.Context, rows []Anomaly) (inserted i
 			return s.insertEach(ctx, rows)
 		}
 	}
-	now := time.Now().UTC()
+	now := nowUTC()
 	cols := newColumns(len(rows))
 	for i := range rows {
 		cols.add(&rows[i], now)
@@ -241,7 +241,7 @@ func validSignal(s string) error {
 // insertEach is the slow path after a content error: one transaction per
 // row, collecting the rows PostgreSQL refuses.
 func (s *Store) insertEach(ctx context.Context, rows []Anomaly) (int, error) {
-	now := time.Now().UTC()
+	now := nowUTC()
 	var rejected []RejectedRow
 	inserted := 0
 	for i := range rows {
@@ -285,3 +285,5 @@ func (s *Store) insertColumns(ctx context.Context, cols *columns) (int, error) {
 	}
 	return int(n), nil
 }
+
+func nowUTC() time.Time { return time.Now().UTC() }
