@@ -118,3 +118,9 @@ func openDB(t *testing.T) (*store.Store, string) {
 	t.Helper()
 	return storetest.Open(t)
 }
+
+func storetestOpen(tb testing.TB) (*store.Store, string) { return storetest.Open(tb) }
+
+func testSettingsB() exporter.Settings { return exportertest.NewNopSettings(metadata.Type) }
+
+func itoa(i int) string { return fmt.Sprint(i) }

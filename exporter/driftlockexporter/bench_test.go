@@ -1,0 +1,70 @@
+package driftlockexporter
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/collector/component/componenttest"
+
+	"github.com/driftlock/driftlock/internal/store"
+)
+
+// BenchmarkLogsExport measures flagged log records written per second
+// through the exporter (pdata -> rows -> InsertAnomalies, batches of
+// 1,000), beside a bare pgx CopyFrom of the same rows in the same run.
+// Run with -cpu 1. Skips without DRIFTLOCK_TEST_DSN.
+func BenchmarkLogsExport(b *testing.B) {
+	const batchSize = 1000
+	b.Run("bare_copy", func(b *testing.B) {
+		st, _ := openDBB(b)
+		w := goldenWriter(true)
+		rows := w.logsBatch(flaggedLogs(0, batchSize, all), baseTime).rows
+		cols := []string{"fingerprint", "signal", "stream", "service", "observed_at", "detected_at",
+			"score", "p_value", "ncd", "compression_ratio", "entropy", "severity", "summary", "explanation",
+			"trace_id", "span_id", "attributes", "resource", "record"}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			src := make([][]any, len(rows))
+			for j := range rows {
+				a := &rows[j]
+				src[j] = []any{a.Fingerprint + "-" + itoa(i), a.Signal, a.Stream, a.Service, a.ObservedAt,
+					a.DetectedAt, a.Score, a.PValue, a.NCD, a.CompressionRatio, a.Entropy, a.Severity,
+					a.Summary, a.Explanation, a.TraceID, a.SpanID, a.Attributes, a.Resource, a.Record}
+			}
+			if n, err := st.Pool.CopyFrom(context.Background(), pgx.Identifier{"anomalies"}, cols, pgx.CopyFromRows(src)); err != nil || n != batchSize {
+				b.Fatalf("copy %d: %v", n, err)
+			}
+		}
+		b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("exporter", func(b *testing.B) {
+		_, dsn := openDBB(b)
+		cfg := syncConfig(dsn)
+		exp, err := NewFactory().CreateLogs(context.Background(), testSettingsB(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+			b.Fatal(err)
+		}
+		defer exp.Shutdown(context.Background())
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			ld := flaggedLogs(i*batchSize, batchSize, all) // fresh records: no duplicates
+			b.StartTimer()
+			if err := exp.ConsumeLogs(context.Background(), ld); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "rows/s")
+	})
+}
+
+func openDBB(b *testing.B) (*store.Store, string) {
+	b.Helper()
+	return storetestOpen(b)
+}

@@ -1,0 +1,50 @@
+package driftlockexporter
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+
+	"github.com/driftlock/driftlock/internal/store"
+)
+
+func TestRetentionDeletesExpiredAnomalies(t *testing.T) {
+	st, dsn := openDB(t)
+	ctx := context.Background()
+	var rows []store.Anomaly
+	for i := 0; i < 45; i++ {
+		age := time.Hour
+		if i < 30 {
+			age = 10 * 24 * time.Hour
+		}
+		rows = append(rows, store.Anomaly{
+			Fingerprint: fmt.Sprint("r", i), Signal: store.SignalLogs, Stream: "s",
+			ObservedAt: time.Now().Add(-age), DetectedAt: time.Now().Add(-age), Score: 1,
+		})
+	}
+	if _, err := st.InsertAnomalies(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	set, tt := testSettings(t)
+	cfg := syncConfig(dsn)
+	cfg.Retention = 7 * 24 * time.Hour
+	cfg.RetentionInterval = 50 * time.Millisecond
+	cfg.BatchSize = 7 // several bounded batches
+	exp := startLogs(t, cfg, set, componenttest.NewNopHost())
+	deadline := time.Now().Add(30 * time.Second)
+	for rowCount(t, st) != 15 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := exp.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rowCount(t, st); got != 15 {
+		t.Fatalf("rows = %d, want the 15 recent ones", got)
+	}
+	if n := counter(t, tt, "otelcol_exporter_driftlock_retention_rows_deleted"); n != 30 {
+		t.Fatalf("retention_rows_deleted = %d, want 30", n)
+	}
+}
