@@ -54,8 +54,8 @@ type Config struct {
 	// Annotate chooses which records carry driftlock.* attributes.
 	Annotate string `mapstructure:"annotate"`
 	// IncludeConfigHash writes driftlock.config_hash (a hash of the effective
-	// configuration) on anomalous records, so a store can tell which settings
-	// produced a verdict.
+	// configuration) and driftlock.config (that configuration as JSON) on
+	// anomalous records, so a store can tell which settings produced a verdict.
 	IncludeConfigHash bool `mapstructure:"include_config_hash"`
 
 	Logs    LogsConfig    `mapstructure:"logs"`

@@ -2,6 +2,9 @@ package driftlockprocessor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -40,6 +43,7 @@ const (
 	attrEntropy          = "driftlock.entropy"
 	attrDrift            = "driftlock.drift"
 	attrConfigHash       = "driftlock.config_hash"
+	attrConfig           = "driftlock.config"
 	attrStatistic        = "driftlock.statistic"
 	attrMetricName       = "metric.name"
 )
@@ -54,7 +58,8 @@ type engine struct {
 	logger     *zap.Logger
 	det        *cbad.Detector
 	keys       *internTable
-	configHash string
+	configHash string // driftlock.config_hash
+	configDoc  string // driftlock.config
 	annotAll   bool
 
 	tb      *metadata.TelemetryBuilder
@@ -77,17 +82,20 @@ func newEngine(set processor.Settings, cfg *Config, signal string) (*engine, err
 	if err != nil {
 		return nil, fmt.Errorf("driftlock: telemetry: %w", err)
 	}
+	doc, hash := configJSON(cfg)
 	e := &engine{
+		configHash: hash,
+		configDoc:  doc,
 		cfg:        cfg,
 		signal:     signal,
 		id:         set.ID,
 		logger:     set.Logger,
 		det:        det,
 		keys:       newInternTable(2 * cfg.Detector.MaxStreams),
-		configHash: configHash(cfg),
-		annotAll:   cfg.Annotate == AnnotateAll,
-		tb:         tb,
-		sigAttr:    metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal))),
+
+		annotAll: cfg.Annotate == AnnotateAll,
+		tb:       tb,
+		sigAttr:  metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal))),
 	}
 	obs := metric.WithAttributeSet(attribute.NewSet(attribute.String("signal", signal)))
 	err = errors.Join(
@@ -130,13 +138,30 @@ func (e *engine) shutdown(ctx context.Context) error {
 	return err
 }
 
-// configHash identifies the effective configuration on stored verdicts. It
-// runs once per processor, so fmt is fine here.
-func configHash(cfg *Config) string {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%+v|%v|%v|%s|%v|%v|%+v", cfg.Detector, cfg.StreamBy, cfg.IncludeScopeName,
-		cfg.Annotate, cfg.Logs.Attributes, cfg.Traces.Attributes, cfg.Metrics)
-	return strconv.FormatUint(h.Sum64(), 16)
+// effectiveConfig is what driftlock.config carries: everything that changes
+// a verdict, as JSON (the store keeps it per driftlock.config_hash).
+type effectiveConfig struct {
+	Detector          cbad.Config `json:"detector"`
+	StreamBy          []string    `json:"stream_by"`
+	IncludeScopeName  bool        `json:"include_scope_name"`
+	LogsAttributes    []string    `json:"logs_attributes"`
+	TracesAttributes  []string    `json:"traces_attributes"`
+	HistogramQuantile float64     `json:"histogram_quantile"`
+}
+
+// configJSON returns the effective configuration as JSON and its hash (first
+// 16 hex digits of SHA-256). It runs once per processor.
+func configJSON(cfg *Config) (doc, hash string) {
+	b, err := json.Marshal(effectiveConfig{
+		Detector: cfg.Detector, StreamBy: cfg.StreamBy, IncludeScopeName: cfg.IncludeScopeName,
+		LogsAttributes: cfg.Logs.Attributes, TracesAttributes: cfg.Traces.Attributes,
+		HistogramQuantile: cfg.Metrics.HistogramQuantile,
+	})
+	if err != nil { // a struct of plain fields cannot fail; keep a stable fallback
+		b = []byte("{}")
+	}
+	sum := sha256.Sum256(b)
+	return string(b), hex.EncodeToString(sum[:8])
 }
 
 // detectorHash identifies the detector settings a checkpoint was taken with:
@@ -214,6 +239,7 @@ func (e *engine) annotate(m pcommon.Map, stream string, r *cbad.Result) {
 		}
 		if e.cfg.IncludeConfigHash {
 			m.PutStr(attrConfigHash, e.configHash)
+			m.PutStr(attrConfig, e.configDoc)
 		}
 	}
 	if w := r.Window; w != nil && w.Drift {

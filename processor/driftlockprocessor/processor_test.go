@@ -252,9 +252,11 @@ func TestAnnotateAttributes(t *testing.T) {
 	e.annotate(m, "logs/checkout", &r)
 	assert.Equal(t, map[string]any{
 		"keep": "me", attrAnomaly: true, attrStream: "logs/checkout", attrScore: 7.25, attrPValue: 0.002,
-		attrExplanation: "unseen template", attrConfigHash: e.configHash,
+		attrExplanation: "unseen template", attrConfigHash: e.configHash, attrConfig: e.configDoc,
 		attrDrift: true, attrNCD: 0.61, attrCompressionRatio: 0.3, attrEntropy: 4.2,
 	}, m.AsRaw())
+	assert.Len(t, e.configHash, 16)
+	assert.Contains(t, e.configDoc, `"stream_by":["service.name"]`)
 	v, _ := m.Get(attrScore)
 	assert.Equal(t, pcommon.ValueTypeDouble, v.Type(), "numbers are typed, never strings")
 
