@@ -61,6 +61,17 @@ demo: build
 bench-e2e: build
 	$(GO) run ./e2e/cmd/bench-e2e -bin $(BIN)/otelcol-driftlock
 
+# Every fuzzer for a bounded time each (FUZZTIME, default 30s). Fuzzers are
+# found by name, so a new Fuzz* function is picked up without editing this.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$pkg/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "== $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
 # Detection quality on the labeled data in ../shared (BGL, NAB, loghub).
 eval: build
 	$(BIN)/driftlock eval
