@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -126,6 +127,7 @@ type columns struct {
 	ncd, ratio, entropy                         []*float64
 	severity, summary, explanation, trace, span []string
 	attributes, resource, record, hash          []string
+	bytes                                       int // approximate payload size
 }
 
 func newColumns(n int) *columns {
@@ -168,6 +170,9 @@ func (c *columns) add(a *Anomaly, now time.Time) {
 	c.resource = append(c.resource, string(encodeDoc(a.Resource)))
 	c.record = append(c.record, string(encodeDoc(a.Record)))
 	c.hash = append(c.hash, SanitizeString(a.DetectorConfigHash, MaxIndexedBytes))
+	last := len(c.fingerprint) - 1
+	c.bytes += 200 + len(c.summary[last]) + len(c.explanation[last]) + len(c.attributes[last]) +
+		len(c.resource[last]) + len(c.record[last]) + len(c.stream[last])
 }
 
 func (c *columns) args() []any {
@@ -192,39 +197,57 @@ func clampTime(t, fallback time.Time) time.Time {
 	return t
 }
 
-// InsertAnomalies stores rows in one transaction with a single multi-row
-// INSERT ... ON CONFLICT (fingerprint) DO NOTHING, then notifies
-// NotifyChannel on commit. It returns how many rows were new (the rest
-// were duplicates of stored fingerprints).
+// InsertAnomalies stores rows with multi-row INSERT ... ON CONFLICT
+// (fingerprint) DO NOTHING statements (one per MaxStatementBytes of
+// payload, normally the whole batch), each in its own transaction that
+// notifies NotifyChannel on commit. It returns how many rows were new (the
+// rest were duplicates of stored fingerprints).
 //
 // A batch refused for its content (a *pgconn.PgError of class 22 or 23,
 // see IsPermanent) is retried row by row, so that one bad row cannot take
 // the others with it; the refused rows are reported in a
-// *RejectedRowsError while the others are stored. Any other error leaves
-// nothing written and is returned as is (IsPermanent tells whether to
-// retry).
+// *RejectedRowsError while the others are stored; so are rows whose Signal
+// is unknown (ErrBadSignal). Any other error is returned as is, with the
+// count of rows committed before it (IsPermanent tells whether to retry;
+// a retry skips the committed rows by fingerprint).
 func (s *Store) InsertAnomalies(ctx context.Context, rows []Anomaly) (inserted int, err error) {
-	if len(rows) == 0 {
-		return 0, nil
-	}
-	for i := range rows {
-		if err := validSignal(rows[i].Signal); err != nil {
-			return s.insertEach(ctx, rows)
+	now := nowUTC()
+	var rejected []RejectedRow
+	// Rows are sent in statements of at most MaxStatementBytes: PostgreSQL
+	// refuses protocol messages over 1 GB, and 1,000 rows of 1 MiB bodies
+	// come close; such a statement would fail, and be retried, forever.
+	for start := 0; start < len(rows); {
+		cols := newColumns(min(len(rows)-start, 1024))
+		var idx []int // positions in rows of the statement's rows
+		end := start
+		for ; end < len(rows) && (len(idx) == 0 || cols.bytes < maxStatementBytes); end++ {
+			if err := validSignal(rows[end].Signal); err != nil {
+				rejected = append(rejected, RejectedRow{Index: end, Fingerprint: rows[end].Fingerprint, Err: err})
+				continue
+			}
+			cols.add(&rows[end], now)
+			idx = append(idx, end)
+		}
+		start = end
+		if len(idx) == 0 {
+			continue
+		}
+		n, err := s.insertColumns(ctx, cols)
+		if err != nil && IsPermanent(err) {
+			var rej []RejectedRow
+			n, rej, err = s.insertEach(ctx, rows, idx, now)
+			rejected = append(rejected, rej...)
+		}
+		inserted += n
+		if err != nil {
+			return inserted, err
 		}
 	}
-	now := nowUTC()
-	cols := newColumns(len(rows))
-	for i := range rows {
-		cols.add(&rows[i], now)
+	if len(rejected) > 0 {
+		sort.Slice(rejected, func(i, j int) bool { return rejected[i].Index < rejected[j].Index })
+		return inserted, &RejectedRowsError{Rows: rejected}
 	}
-	n, err := s.insertColumns(ctx, cols)
-	if err == nil {
-		return n, nil
-	}
-	if IsPermanent(err) {
-		return s.insertEach(ctx, rows)
-	}
-	return 0, err
+	return inserted, nil
 }
 
 // ErrBadSignal is the error of a row whose Signal is not one of the three.
@@ -239,16 +262,13 @@ func validSignal(s string) error {
 }
 
 // insertEach is the slow path after a content error: one transaction per
-// row, collecting the rows PostgreSQL refuses.
-func (s *Store) insertEach(ctx context.Context, rows []Anomaly) (int, error) {
-	now := nowUTC()
+// row (rows[idx[k]]), collecting the rows PostgreSQL refuses. A transient
+// error stops it: the rows stored so far stay, and their fingerprints make
+// the caller's retry skip them.
+func (s *Store) insertEach(ctx context.Context, rows []Anomaly, idx []int, now time.Time) (int, []RejectedRow, error) {
 	var rejected []RejectedRow
 	inserted := 0
-	for i := range rows {
-		if err := validSignal(rows[i].Signal); err != nil {
-			rejected = append(rejected, RejectedRow{Index: i, Fingerprint: rows[i].Fingerprint, Err: err})
-			continue
-		}
+	for _, i := range idx {
 		cols := newColumns(1)
 		cols.add(&rows[i], now)
 		n, err := s.insertColumns(ctx, cols)
@@ -258,15 +278,10 @@ func (s *Store) insertEach(ctx context.Context, rows []Anomaly) (int, error) {
 		case IsPermanent(err):
 			rejected = append(rejected, RejectedRow{Index: i, Fingerprint: rows[i].Fingerprint, Err: err})
 		default:
-			// A transient failure mid-way: the rows stored so far stay
-			// (their fingerprints make the retry skip them).
-			return inserted, err
+			return inserted, rejected, err
 		}
 	}
-	if len(rejected) > 0 {
-		return inserted, &RejectedRowsError{Rows: rejected}
-	}
-	return inserted, nil
+	return inserted, rejected, nil
 }
 
 func (s *Store) insertColumns(ctx context.Context, cols *columns) (int, error) {
@@ -287,3 +302,6 @@ func (s *Store) insertColumns(ctx context.Context, cols *columns) (int, error) {
 }
 
 func nowUTC() time.Time { return time.Now().UTC() }
+
+// maxStatementBytes is MaxStatementBytes, lowered by tests.
+var maxStatementBytes = MaxStatementBytes

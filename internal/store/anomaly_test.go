@@ -344,3 +344,44 @@ func TestEncodeJSONIsValidAndDeterministic(t *testing.T) {
 		t.Fatalf("got %s\nwant %s", first, want)
 	}
 }
+
+// Large batches are split into statements of about MaxStatementBytes, each
+// its own commit (and notification); bad signals are rejected on the way.
+func TestInsertAnomaliesSplitsLargeBatches(t *testing.T) {
+	s, dsn := storetest.Open(t)
+	defer store.SetMaxStatementBytes(20_000)()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+store.NotifyChannel); err != nil {
+		t.Fatal(err)
+	}
+	rows := sampleRows(40, "split")
+	for i := range rows {
+		rows[i].Record = map[string]any{"body": strings.Repeat("y", 2000)}
+	}
+	rows[25].Signal = "bogus"
+	n, err := s.InsertAnomalies(ctx, rows)
+	var rej *store.RejectedRowsError
+	if n != 39 || !errors.As(err, &rej) || len(rej.Rows) != 1 || rej.Rows[0].Index != 25 {
+		t.Fatalf("n=%d err=%v, want 39 stored and row 25 rejected", n, err)
+	}
+	notes := 0
+	for {
+		short, c := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err := conn.WaitForNotification(short)
+		c()
+		if err != nil {
+			break
+		}
+		notes++
+	}
+	// ~2.3 kB per row, 20 kB per statement: 9 rows a statement, 5 statements.
+	if notes < 4 {
+		t.Fatalf("%d notifications: the batch was not split into statements", notes)
+	}
+}

@@ -29,6 +29,9 @@ const (
 	MaxIndexedBytes = 1024
 	// MaxTextBytes caps the other free-text columns.
 	MaxTextBytes = 64 << 10
+	// MaxStatementBytes is about the most payload one INSERT statement
+	// carries; InsertAnomalies splits larger batches.
+	MaxStatementBytes = 64 << 20
 )
 
 // Markers left where values were changed, so that a reader can tell.
