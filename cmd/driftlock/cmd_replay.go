@@ -48,11 +48,20 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 	batch := fs.Int("batch", 512, "records per OTLP request")
 	limit := fs.Int("limit", 0, "stop after this many records (0: all)")
 	quiet := fs.Bool("quiet", false, "no progress lines, only the final one")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	// Flags may come before or after the input (FILE/DIR), as in the usage.
+	var pos []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
 	if *speed < 0 {
 		return fmt.Errorf("%w: --speed must not be negative", errUsage)
@@ -71,7 +80,7 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 	var closeSrc func()
 	switch {
 	case *synthetic:
-		if fs.NArg() != 0 || *format != "" {
+		if len(pos) != 0 || *format != "" {
 			return fmt.Errorf("%w: --synthetic takes no --format and no input", errUsage)
 		}
 		g, err := synth.New(synth.Config{Seed: *seed, Steps: *steps})
@@ -89,13 +98,13 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "  %-10s %-7s %-12s %s .. %s\n", f.Service, f.Signal, f.Kind, f.Start.Format(time.RFC3339), f.End.Format(time.RFC3339))
 		}
 	case *format == "lines":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return fmt.Errorf("%w: --format lines needs exactly one FILE", errUsage)
 		}
 		if *service == "" {
 			return fmt.Errorf("%w: --format lines needs --service NAME", errUsage)
 		}
-		name := fs.Arg(0)
+		name := pos[0]
 		var r io.Reader = os.Stdin
 		if name != "-" {
 			f, err := os.Open(name)
@@ -107,14 +116,14 @@ func runReplay(args []string, stdout, stderr io.Writer) error {
 		}
 		src = replay.NewLineSource(r, name, *service)
 	case *format == "nezha":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return fmt.Errorf("%w: --format nezha needs exactly one DIR", errUsage)
 		}
 		sig, err := parseSignals(*signals)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		n, err := replay.OpenNezha(fs.Arg(0), sig, stderr)
+		n, err := replay.OpenNezha(pos[0], sig, stderr)
 		if err != nil {
 			return err
 		}

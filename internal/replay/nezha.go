@@ -328,7 +328,7 @@ func ServiceOfPod(pod string) string {
 
 func readNezhaLogs(path string, bad *badRows) ([]Record, error) {
 	return readCSV(path, []string{"TimeUnixNano", "PodName", "TraceID", "SpanID", "Log"}, bad, func(row []string, c map[string]int) (Record, error) {
-		t, err := unixNano(row[c["TimeUnixNano"]])
+		t, err := logTime(row, c)
 		if err != nil {
 			return Record{}, err
 		}
@@ -363,6 +363,27 @@ func readNezhaLogs(path string, bad *badRows) ([]Record, error) {
 		}
 		return r, nil
 	})
+}
+
+// logTime takes TimeUnixNano, unless it is out of range: about 22,000 rows
+// of the 2023-01-29 day (the exception bursts) carry an overflowed negative
+// value there, while their Timestamp column ("2023-01-29T09:20:29.295",
+// UTC, millisecond precision) is right.
+func logTime(row []string, c map[string]int) (time.Time, error) {
+	t, err := unixNano(row[c["TimeUnixNano"]])
+	if err == nil && t.Year() >= 2000 && t.Year() < 2100 {
+		return t, nil
+	}
+	if i, ok := c["Timestamp"]; ok {
+		ts := strings.TrimSuffix(strings.TrimSpace(row[i]), "Z")
+		if p, perr := time.Parse("2006-01-02T15:04:05.999999999", ts); perr == nil {
+			return p.UTC(), nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("TimeUnixNano %s is out of range and Timestamp %q does not parse", row[c["TimeUnixNano"]], row[c["Timestamp"]])
+	}
+	return time.Time{}, err
 }
 
 func readNezhaTraces(path string, bad *badRows) ([]Record, error) {
