@@ -48,3 +48,33 @@ func TestRetentionDeletesExpiredAnomalies(t *testing.T) {
 		t.Fatalf("retention_rows_deleted = %d, want 30", n)
 	}
 }
+
+// One retention loop per database: the second exporter on the same DSN
+// does not start another, and the claim is released at shutdown.
+func TestRetentionOneOwnerPerDSN(t *testing.T) {
+	_, dsn := openDB(t)
+	cfg := syncConfig(dsn)
+	cfg.Retention = time.Hour
+	set, _ := testSettings(t)
+	first := startLogs(t, cfg, set, componenttest.NewNopHost())
+	second, err := NewFactory().CreateTraces(context.Background(), set, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	if claimRetention(dsn) {
+		t.Fatal("retention was not claimed by the first exporter")
+	}
+	if err := first.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !claimRetention(dsn) {
+		t.Fatal("retention not released at shutdown")
+	}
+	releaseRetention(dsn)
+	if err := second.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -48,8 +48,33 @@ type writer struct {
 	// driftlock.anomalies series (see cumulativeIncrease).
 	cumulative map[string]float64
 
-	stopRetention context.CancelFunc
-	retentionDone chan struct{}
+	stopRetention  context.CancelFunc
+	retentionDone  chan struct{}
+	retentionOwner bool
+}
+
+// retentionOwners makes one exporter per database and process run
+// retention: the logs, traces and metrics exporters of one configuration
+// would otherwise delete the same rows three times over.
+var retentionOwners = struct {
+	sync.Mutex
+	byDSN map[string]bool
+}{byDSN: map[string]bool{}}
+
+func claimRetention(dsn string) bool {
+	retentionOwners.Lock()
+	defer retentionOwners.Unlock()
+	if retentionOwners.byDSN[dsn] {
+		return false
+	}
+	retentionOwners.byDSN[dsn] = true
+	return true
+}
+
+func releaseRetention(dsn string) {
+	retentionOwners.Lock()
+	defer retentionOwners.Unlock()
+	delete(retentionOwners.byDSN, dsn)
 }
 
 func newWriter(cfg *Config, set exporter.Settings, signal string) (*writer, error) {
@@ -86,7 +111,8 @@ func (w *writer) start(ctx context.Context, _ component.Host) error {
 			w.logger.Warn("schema migration failed at start; retrying before the first write", zap.Error(err))
 		}
 	}
-	if w.cfg.Retention > 0 {
+	if w.cfg.Retention > 0 && claimRetention(w.cfg.dsn()) {
+		w.retentionOwner = true
 		rctx, cancel := context.WithCancel(context.Background())
 		w.stopRetention = cancel
 		w.retentionDone = make(chan struct{})
@@ -99,6 +125,11 @@ func (w *writer) shutdown(context.Context) error {
 	if w.stopRetention != nil {
 		w.stopRetention()
 		<-w.retentionDone
+		w.stopRetention = nil
+	}
+	if w.retentionOwner {
+		releaseRetention(w.cfg.dsn())
+		w.retentionOwner = false
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
