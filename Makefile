@@ -9,7 +9,7 @@ STATICCHECK_VERSION ?= 2025.1.1
 TEST_TIMEOUT ?= 45m
 PKGS      ?= ./...
 
-.PHONY: all test test-short bench lint build eval fuzz deps pg-start pg-stop clean generate check-generated demo bench-e2e
+.PHONY: all test test-short bench lint build eval fuzz deps pg-start pg-stop clean generate check-generated demo bench-e2e bench-api
 
 all: lint test
 
@@ -85,3 +85,10 @@ pg-stop:
 clean:
 	scripts/pg clean $(PG_DIR)
 	rm -rf $(BIN)
+
+# API load benchmark: 1,000,000 anomalies, p50/p99 per query shape and list
+# requests/s on loopback (slow: not part of `make test` or `make bench`).
+bench-api: deps
+	@set -e; eval "$$(scripts/pg start $(PG_DIR))"; \
+	trap 'scripts/pg stop $(PG_DIR)' EXIT; \
+	DRIFTLOCK_BENCH_API=1 $(GO) test -run '^$$' -bench BenchmarkAPI -benchtime 5s -timeout 30m ./internal/api/
