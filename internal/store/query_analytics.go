@@ -142,7 +142,7 @@ func (s *Store) Timeline(ctx context.Context, f AnomalyFilter, bucket time.Durat
 	var p args
 	b := p.add(bucket)
 	q := `SELECT ` + col + `, date_bin(` + b + `::interval, a.detected_at, ` + bucketOrigin + `) AS bk, count(*)
- FROM anomalies a WHERE ` + f.where(&p) + ` GROUP BY 1, 2 ORDER BY 2`
+ FROM anomalies a WHERE ` + f.where(&p) + ` GROUP BY 1, 2`
 	rows, err := s.Pool.Query(ctx, q, p...)
 	if err != nil {
 		return nil, fmt.Errorf("store: timeline: %w", err)
@@ -167,8 +167,11 @@ func (s *Store) Timeline(ctx context.Context, f AnomalyFilter, bucket time.Durat
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: timeline: %w", err)
 	}
+	// Sorted here rather than by ORDER BY, which would turn PostgreSQL's
+	// hash aggregate into a sort.
 	all := make([]*Series, 0, len(byKey))
 	for _, sr := range byKey {
+		sort.Slice(sr.Points, func(i, j int) bool { return sr.Points[i].Start.Before(sr.Points[j].Start) })
 		all = append(all, sr)
 	}
 	sort.Slice(all, func(i, j int) bool {
