@@ -272,7 +272,9 @@ func TestTelemetry(t *testing.T) {
 	set := testSettings()
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	sink := new(consumertest.LogsSink)
-	p := startLogs(t, testConfig(), sink, set, componenttest.NewNopHost())
+	cfg := testConfig()
+	cfg.Detector.Warmup = 128
+	p := startLogs(t, cfg, sink, set, componenttest.NewNopHost())
 	ld := genLogs(rand.New(rand.NewPCG(1, 2)), 3, 40, -1)
 	require.NoError(t, p.ConsumeLogs(context.Background(), ld))
 
@@ -288,7 +290,7 @@ func TestTelemetry(t *testing.T) {
 		return total
 	}
 	assert.Equal(t, int64(120), sumFor("otelcol_processor_driftlock_records_scored"))
-	// 40 records per stream is below the default warm-up: all calibrating.
+	// 40 records per stream is below the warm-up of 128: all calibrating.
 	assert.Equal(t, int64(120), sumFor("otelcol_processor_driftlock_calibrating_records"))
 	m, err := tel.GetMetric("otelcol_processor_driftlock_scoring_duration")
 	require.NoError(t, err)
