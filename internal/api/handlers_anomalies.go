@@ -227,7 +227,13 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	}
 	enc := json.NewEncoder(bw)
 	n := 0
+	// No deadline while the query looks for rows (the request context
+	// still ends it if the client leaves); each flush then grants the next
+	// WriteTimeout, so a stalled client is dropped but a long export is not.
+	_ = rc.SetWriteDeadline(time.Time{})
+	lastFlush := time.Now()
 	flush := func() error {
+		lastFlush = time.Now()
 		if cw != nil {
 			cw.Flush()
 			if err := cw.Error(); err != nil {
@@ -249,7 +255,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		n++
-		if n%exportFlushRows == 0 {
+		if n%exportFlushRows == 0 || time.Since(lastFlush) > time.Second {
 			return flush()
 		}
 		return nil
