@@ -191,7 +191,7 @@ func TestHostileRecords(t *testing.T) {
 		alloc := allocDuring(func() { require.NoError(t, p.ConsumeLogs(ctx, ld)) })
 		t.Logf("logs: %d hostile records, %.1f MiB allocated", want, float64(alloc)/(1<<20))
 		require.Equal(t, 64+want, sink.LogRecordCount())
-		require.Less(t, alloc, uint64(4*big), "a 10 MiB body must not be copied more than a few times")
+		require.Less(t, alloc, uint64(big), "a 10 MiB body must not be copied whole")
 		out := sink.AllLogs()[1].ResourceLogs().At(1).ScopeLogs().At(0).LogRecords()
 		require.Equal(t, big, len(out.At(0).Body().Str()), "the body passes through unchanged")
 		_, scored := out.At(0).Attributes().Get(attrCalibrating)
@@ -217,7 +217,7 @@ func TestHostileRecords(t *testing.T) {
 		alloc := allocDuring(func() { require.NoError(t, p.ConsumeTraces(ctx, td)) })
 		t.Logf("traces: %d hostile spans, %.1f MiB allocated", want, float64(alloc)/(1<<20))
 		require.Equal(t, want, sink.SpanCount())
-		require.Less(t, alloc, uint64(4*big))
+		require.Less(t, alloc, uint64(big))
 	})
 
 	t.Run("metrics", func(t *testing.T) {
@@ -243,6 +243,6 @@ func TestHostileRecords(t *testing.T) {
 			got += out.DataPointCount()
 		}
 		require.GreaterOrEqual(t, got, want)
-		require.Less(t, alloc, uint64(4*big))
+		require.Less(t, alloc, uint64(big))
 	})
 }
