@@ -25,6 +25,7 @@ const (
 	attrDrift            = "driftlock.drift"
 	attrConfigHash       = "driftlock.config_hash"
 	attrConfig           = "driftlock.config"
+	attrStatistic        = "driftlock.statistic"
 	attrMetricName       = "metric.name"
 	driftlockPrefix      = "driftlock."
 
@@ -147,6 +148,27 @@ func fingerprintAttrs(raw map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// seriesAttrs identifies a metric series: its attributes without
+// driftlock.* and metric.name, but with driftlock.statistic, since the
+// processor scores several statistics of one series (value, rate,
+// quantiles) and each is its own anomaly.
+func seriesAttrs(raw map[string]any) map[string]any {
+	out := fingerprintAttrs(raw)
+	delete(out, attrMetricName)
+	if v, ok := raw[attrStatistic]; ok {
+		out[attrStatistic] = v
+	}
+	return out
+}
+
+// storedAttrs drops driftlock.config from the attributes to store: the
+// full configuration document is kept once, in the detectors table, under
+// driftlock.config_hash.
+func storedAttrs(raw map[string]any) map[string]any {
+	delete(raw, attrConfig)
+	return raw
 }
 
 func serviceName(res pcommon.Map) string {

@@ -108,6 +108,10 @@ func TestLogsDetectorConfigHashRecorded(t *testing.T) {
 		got = append(got, h+"="+c)
 	}
 	want := []string{`cfg-a={"window": 128}`, `cfg-b={}`, `cfg-resource={}`, `cfg-resource={}`}
+	var withConfig int
+	if err := st.Pool.QueryRow(context.Background(), `SELECT count(*) FROM anomalies WHERE attributes ? 'driftlock.config'`).Scan(&withConfig); err != nil || withConfig != 0 {
+		t.Fatalf("%d rows still carry driftlock.config in attributes (err %v): it belongs in detectors", withConfig, err)
+	}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
@@ -363,3 +367,57 @@ func dropMetric(md pmetric.Metrics, name string) {
 }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// The processor scores several statistics per series; each is its own
+// anomaly, with its own score.
+func TestMetricsStatisticsAreSeparateAnomalies(t *testing.T) {
+	st, dsn := openDB(t)
+	set, _ := testSettings(t)
+	exp, err := NewFactory().CreateMetrics(context.Background(), set, syncConfig(dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Shutdown(context.Background())
+	md := pmetric.NewMetrics()
+	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	ts := pcommon.NewTimestampFromTime(baseTime)
+	score := sm.Metrics().AppendEmpty()
+	score.SetName("driftlock.anomaly.score")
+	anom := sm.Metrics().AppendEmpty()
+	anom.SetName("driftlock.anomalies")
+	anom.SetEmptySum().SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	score.SetEmptyGauge()
+	for i, stat := range []string{"p50", "p99", "count"} {
+		for _, dp := range []pmetric.NumberDataPoint{score.Gauge().DataPoints().AppendEmpty(), anom.Sum().DataPoints().AppendEmpty()} {
+			dp.SetTimestamp(ts)
+			dp.Attributes().PutStr("route", "/x")
+			dp.Attributes().PutStr("metric.name", "rpc.duration")
+			dp.Attributes().PutStr("driftlock.stream", "metrics/rpc.duration")
+			dp.Attributes().PutStr("driftlock.statistic", stat)
+		}
+		score.Gauge().DataPoints().At(i).SetDoubleValue(float64(i + 7))
+		anom.Sum().DataPoints().At(i).SetIntValue(int64(1 - i/2)) // count: not anomalous
+	}
+	if err := exp.ConsumeMetrics(context.Background(), md); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Pool.Query(context.Background(), `SELECT attributes->>'driftlock.statistic', score FROM anomalies ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var stat string
+		var sc float64
+		if err := rows.Scan(&stat, &sc); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, stat+"="+ftoa(sc))
+	}
+	if len(got) != 2 || got[0] != "p50=7" || got[1] != "p99=8" {
+		t.Fatalf("rows %v, want p50=7 and p99=8", got)
+	}
+}

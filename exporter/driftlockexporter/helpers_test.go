@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
@@ -124,3 +125,8 @@ func storetestOpen(tb testing.TB) (*store.Store, string) { return storetest.Open
 func testSettingsB() exporter.Settings { return exportertest.NewNopSettings(metadata.Type) }
 
 func itoa(i int) string { return fmt.Sprint(i) }
+
+// unmarshalInto applies settings to a component config as the collector would.
+func unmarshalInto(cfg any, settings map[string]any) error {
+	return confmap.NewFromStringMap(settings).Unmarshal(cfg)
+}

@@ -38,7 +38,7 @@ func (w *writer) logsBatch(ld plog.Logs, now time.Time) *batch {
 				if resRaw == nil {
 					resRaw = res.AsRaw()
 				}
-				attrs := lr.Attributes().AsRaw()
+				attrs := storedAttrs(lr.Attributes().AsRaw())
 				body := lr.Body().AsRaw()
 				observed := timeOr(now, lr.Timestamp(), lr.ObservedTimestamp())
 				stream := streamOr(ann.stream, service, signalLogs)

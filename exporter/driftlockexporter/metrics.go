@@ -87,9 +87,8 @@ func (w *writer) metricsBatch(md pmetric.Metrics, now time.Time) *batch {
 					if resRaw == nil {
 						resRaw = res.AsRaw()
 					}
-					attrs := p.attrs.AsRaw()
-					series := fingerprintAttrs(attrs)
-					delete(series, attrMetricName)
+					attrs := storedAttrs(p.attrs.AsRaw())
+					series := seriesAttrs(attrs)
 					observed := timeOr(now, p.ts, p.start)
 					stream := streamOr(ann.stream, service, signalMetrics)
 					record := map[string]any{
@@ -169,8 +168,7 @@ func companionScores(rm pmetric.ResourceMetrics) map[string]float64 {
 }
 
 func seriesKey(name string, attrs pcommon.Map, ts pcommon.Timestamp) string {
-	series := fingerprintAttrs(attrs.AsRaw())
-	delete(series, attrMetricName)
+	series := seriesAttrs(attrs.AsRaw())
 	return fmt.Sprintf("%s\x00%d\x00%s", name, ts, store.EncodeJSON(series))
 }
 

@@ -41,7 +41,7 @@ func (w *writer) tracesBatch(td ptrace.Traces, now time.Time) *batch {
 				if resRaw == nil {
 					resRaw = res.AsRaw()
 				}
-				attrs := sp.Attributes().AsRaw()
+				attrs := storedAttrs(sp.Attributes().AsRaw())
 				observed := timeOr(now, sp.StartTimestamp(), sp.EndTimestamp())
 				stream := streamOr(ann.stream, service, signalTraces)
 				traceID, spanID := "", ""
