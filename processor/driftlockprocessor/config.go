@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/driftlock/driftlock/internal/cbad"
+	"github.com/driftlock/driftlock/internal/store"
 )
 
 // Annotation modes accepted in Config.Annotate.
@@ -38,6 +40,7 @@ var (
 	ErrQuantile           = errors.New("metrics.histogram_quantile out of range")
 	ErrMaxSeries          = errors.New("metrics.max_series out of range")
 	ErrDetector           = errors.New("detector is invalid")
+	ErrFeedback           = errors.New("feedback is invalid")
 )
 
 // Config is the driftlock processor's configuration.
@@ -68,6 +71,20 @@ type Config struct {
 	// CheckpointInterval is how often state is written to Storage; 0 writes
 	// only on shutdown.
 	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+
+	// Feedback pulls records marked false_positive from the anomaly store and
+	// teaches them to the detector (logs and traces).
+	Feedback FeedbackConfig `mapstructure:"feedback"`
+}
+
+// FeedbackConfig configures the triage feedback loop.
+type FeedbackConfig struct {
+	// DSN of the anomaly store (PostgreSQL); empty disables feedback.
+	DSN configopaque.String `mapstructure:"dsn"`
+	// Interval between pulls.
+	Interval time.Duration `mapstructure:"interval"`
+	// MaxRecords is the page size of one query.
+	MaxRecords int `mapstructure:"max_records"`
 }
 
 // LogsConfig configures log scoring.
@@ -125,6 +142,7 @@ func createDefaultConfig() component.Config {
 			MaxSeries:         100000,
 		},
 		CheckpointInterval: time.Minute,
+		Feedback:           FeedbackConfig{Interval: time.Minute, MaxRecords: 1000},
 	}
 }
 
@@ -159,6 +177,17 @@ func (c *Config) Validate() error {
 	}
 	if c.CheckpointInterval != 0 && (c.CheckpointInterval < minCheckpointInterval || c.CheckpointInterval > maxCheckpointInterval) {
 		return fmt.Errorf("%w: got %v, want 0 (shutdown only) or %v..%v", ErrCheckpointInterval, c.CheckpointInterval, minCheckpointInterval, maxCheckpointInterval)
+	}
+	if c.Feedback.DSN != "" {
+		if err := store.ParseDSN(string(c.Feedback.DSN)); err != nil {
+			return fmt.Errorf("%w: feedback.dsn: %w", ErrFeedback, err)
+		}
+		if c.Feedback.Interval < time.Second || c.Feedback.Interval > maxCheckpointInterval {
+			return fmt.Errorf("%w: feedback.interval got %v, want 1s..24h0m0s", ErrFeedback, c.Feedback.Interval)
+		}
+		if c.Feedback.MaxRecords < 1 || c.Feedback.MaxRecords > 100000 {
+			return fmt.Errorf("%w: feedback.max_records got %d, want 1..100000", ErrFeedback, c.Feedback.MaxRecords)
+		}
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ func TestLoadConfig(t *testing.T) {
 	storageID := component.MustNewIDWithName("file_storage", "driftlock")
 	full.Storage = &storageID
 	full.CheckpointInterval = 30 * time.Second
+	full.Feedback = FeedbackConfig{DSN: "postgres://driftlock@127.0.0.1:5432/driftlock", Interval: 2 * time.Minute, MaxRecords: 500}
 
 	logsOnly := createDefaultConfig().(*Config)
 	logsOnly.Traces.Enabled = false
@@ -62,6 +63,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad_checkpoint_interval", wantErr: ErrCheckpointInterval},
 		{name: "bad_quantile", wantErr: ErrQuantile},
 		{name: "bad_max_series", wantErr: ErrMaxSeries},
+		{name: "bad_feedback_interval", wantErr: ErrFeedback},
 	}
 	for _, tt := range tests {
 		t.Run("driftlock/"+tt.name, func(t *testing.T) {

@@ -70,6 +70,7 @@ type engine struct {
 	scoreValue func(key string, t time.Time, v float64) cbad.Result
 
 	ckpt   *checkpointer
+	fb     *feedback
 	series *seriesTable // previous points of cumulative metric series
 }
 
@@ -119,18 +120,29 @@ func newEngine(set processor.Settings, cfg *Config, signal string) (*engine, err
 	if cfg.Storage != nil {
 		e.ckpt = newCheckpointer(e)
 	}
+	if cfg.Feedback.DSN != "" && signal != signalMetrics {
+		e.fb = newFeedback(e)
+	}
 	return e, nil
 }
 
 func (e *engine) start(ctx context.Context, host component.Host) error {
-	if e.ckpt == nil {
-		return nil
+	if e.ckpt != nil {
+		if err := e.ckpt.start(ctx, host); err != nil {
+			return err
+		}
 	}
-	return e.ckpt.start(ctx, host)
+	if e.fb != nil {
+		return e.fb.start()
+	}
+	return nil
 }
 
 func (e *engine) shutdown(ctx context.Context) error {
 	var err error
+	if e.fb != nil {
+		e.fb.shutdown()
+	}
 	if e.ckpt != nil {
 		err = e.ckpt.shutdown(ctx)
 	}

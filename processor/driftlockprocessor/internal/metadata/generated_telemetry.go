@@ -37,6 +37,8 @@ type TelemetryBuilder struct {
 	ProcessorDriftlockCheckpoints        metric.Int64Counter
 	ProcessorDriftlockDriftEvents        metric.Int64Counter
 	ProcessorDriftlockEvictedStreams     metric.Int64ObservableCounter
+	ProcessorDriftlockFeedbackErrors     metric.Int64Counter
+	ProcessorDriftlockFeedbackLearned    metric.Int64Counter
 	ProcessorDriftlockRecordsScored      metric.Int64Counter
 	ProcessorDriftlockScoringDuration    metric.Float64Histogram
 }
@@ -144,6 +146,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_driftlock_evicted_streams",
 		metric.WithDescription("Number of streams evicted (max_streams bound or idle timeout). [Alpha]"),
 		metric.WithUnit("{stream}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDriftlockFeedbackErrors, err = builder.meter.Int64Counter(
+		"otelcol_processor_driftlock_feedback_errors",
+		metric.WithDescription("Number of failed triage-feedback pulls from the anomaly store. [Alpha]"),
+		metric.WithUnit("{pull}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorDriftlockFeedbackLearned, err = builder.meter.Int64Counter(
+		"otelcol_processor_driftlock_feedback_learned",
+		metric.WithDescription("Number of records marked false positive and learned into their stream's baseline. [Alpha]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorDriftlockRecordsScored, err = builder.meter.Int64Counter(
