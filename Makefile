@@ -5,7 +5,7 @@ GO        ?= go
 PG_DIR    ?= $(CURDIR)/.pg
 BIN       ?= $(CURDIR)/bin
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
-STATICCHECK_VERSION ?= 2025.1.1
+STATICCHECK_VERSION ?= v0.8.2
 TEST_TIMEOUT ?= 45m
 PKGS      ?= ./...
 

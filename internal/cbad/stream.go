@@ -51,10 +51,6 @@ func (r *ring) at(i int) *slot {
 	return &r.slots[j]
 }
 
-func (r *ring) reset() {
-	r.head, r.n = 0, 0
-}
-
 // stream is the state of one keyed stream.
 type stream struct {
 	mu  sync.Mutex
@@ -140,15 +136,6 @@ func appendCapped(dst, b []byte) []byte {
 	}
 	dst = append(dst, b...)
 	return append(dst, '\n')
-}
-
-// minCalibration is how many calibration scores a p-value below alpha needs.
-func minCalibration(alpha float64) int {
-	n := int(1/alpha) + 1
-	if n < 16 {
-		n = 16
-	}
-	return n
 }
 
 // bytes estimates the stream's memory footprint.
