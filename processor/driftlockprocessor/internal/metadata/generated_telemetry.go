@@ -48,12 +48,6 @@ type TelemetryBuilderOption interface {
 	apply(*TelemetryBuilder)
 }
 
-type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
-
-func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
-	tbof(mb)
-}
-
 // RegisterProcessorDriftlockActiveStreamsCallback sets callback for observable ProcessorDriftlockActiveStreams metric.
 func (builder *TelemetryBuilder) RegisterProcessorDriftlockActiveStreamsCallback(cb metric.Int64Callback) error {
 	return builder.register(cb, builder.ProcessorDriftlockActiveStreams)
