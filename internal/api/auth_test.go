@@ -262,3 +262,12 @@ func TestRequestIDAndUnknownRoute(t *testing.T) {
 	}
 	wantCode(t, e.do("PUT", "/v1/anomalies", e.viewer, ""), http.StatusMethodNotAllowed)
 }
+
+func TestQueryTimeoutIs503(t *testing.T) {
+	e := newEnv(t, func(c *api.Config) { c.QueryTimeout = time.Nanosecond })
+	r := e.get("/v1/anomalies", e.viewer)
+	wantCode(t, r, http.StatusServiceUnavailable)
+	if p := r.problem(t); !strings.Contains(p["detail"].(string), "too long") {
+		t.Fatalf("problem %v", p)
+	}
+}

@@ -122,9 +122,14 @@ func ids(evs []sseEvent) []int64 {
 
 func TestStreamLiveFilteredInOrder(t *testing.T) {
 	e := newEnv(t)
-	e.insert(row{Service: "a"}) // before connecting: not part of the live feed
-	c := e.openStream("service=a&min_score=5", "")
+	// A row the server has already announced before the client connects is
+	// not part of that client's live feed (a probe stream shows when).
+	probe := e.openStream("", "")
 	waitClients(t, e, 1)
+	e.insert(row{Service: "a"})
+	probe.next(1)
+	c := e.openStream("service=a&min_score=5", "")
+	waitClients(t, e, 2)
 	want := []int64{}
 	for i := range 30 {
 		svc := []string{"a", "b"}[i%2]
