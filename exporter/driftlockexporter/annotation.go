@@ -1,6 +1,8 @@
 package driftlockexporter
 
 import (
+	"encoding/binary"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -138,29 +140,54 @@ func getFloatPtr(m pcommon.Map, key string) *float64 {
 	return nil
 }
 
-// fingerprintAttrs is the record's attributes without the processor's own
-// (driftlock.*): the same record scored twice is still the same record.
-func fingerprintAttrs(raw map[string]any) map[string]any {
+// identity is the byte string a fingerprint hashes besides signal,
+// stream, time and ids: head (a body, a span or metric name), then the
+// attributes with sorted keys, skipping driftlock.* (the same record scored
+// twice is still the same record) except the keys in keep, and skipping
+// the keys in drop. Every part is length-prefixed.
+func identity(head string, attrs pcommon.Map, keep, drop string) []byte {
+	keys := make([]string, 0, attrs.Len())
+	attrs.Range(func(k string, _ pcommon.Value) bool {
+		if k == drop || (strings.HasPrefix(k, driftlockPrefix) && k != keep) {
+			return true
+		}
+		keys = append(keys, k)
+		return true
+	})
+	sort.Strings(keys)
+	b := make([]byte, 0, 64+len(head)+32*len(keys))
+	b = appendPart(b, head)
+	for _, k := range keys {
+		v, _ := attrs.Get(k)
+		b = appendPart(b, k)
+		b = append(b, byte(v.Type()))
+		b = appendPart(b, v.AsString())
+	}
+	return b
+}
+
+func appendPart(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// seriesAttrs is a metric series' attributes for display: without
+// driftlock.* and metric.name, with driftlock.statistic (the processor
+// scores several statistics of one series, each its own anomaly).
+func seriesAttrs(raw map[string]any) map[string]any {
 	out := make(map[string]any, len(raw))
 	for k, v := range raw {
-		if !strings.HasPrefix(k, driftlockPrefix) {
+		if k != attrMetricName && (!strings.HasPrefix(k, driftlockPrefix) || k == attrStatistic) {
 			out[k] = v
 		}
 	}
 	return out
 }
 
-// seriesAttrs identifies a metric series: its attributes without
-// driftlock.* and metric.name, but with driftlock.statistic, since the
-// processor scores several statistics of one series (value, rate,
-// quantiles) and each is its own anomaly.
-func seriesAttrs(raw map[string]any) map[string]any {
-	out := fingerprintAttrs(raw)
-	delete(out, attrMetricName)
-	if v, ok := raw[attrStatistic]; ok {
-		out[attrStatistic] = v
-	}
-	return out
+// seriesIdentity identifies a metric series at one time, the same way for
+// the processor's companion points and for annotated points.
+func seriesIdentity(name string, attrs pcommon.Map) []byte {
+	return identity(name, attrs, attrStatistic, attrMetricName)
 }
 
 // storedAttrs drops driftlock.config from the attributes to store: the
@@ -222,6 +249,19 @@ func scopeDoc(s pcommon.InstrumentationScope) map[string]any {
 	return map[string]any{"name": s.Name(), "version": s.Version()}
 }
 
-func fingerprint(signal, stream string, observed time.Time, traceID, spanID string, body map[string]any) string {
-	return store.Fingerprint(signal, stream, observed, traceID, spanID, store.EncodeJSON(body))
+func fingerprint(signal, stream string, observed time.Time, traceID, spanID string, id []byte) string {
+	return store.Fingerprint(signal, stream, observed, traceID, spanID, id)
+}
+
+// resourceDoc encodes a resource's attributes once for all its rows.
+type resourceDoc struct {
+	m   pcommon.Map
+	doc string
+}
+
+func (r *resourceDoc) json() string {
+	if r.doc == "" {
+		r.doc = string(store.EncodeJSON(r.m.AsRaw()))
+	}
+	return r.doc
 }

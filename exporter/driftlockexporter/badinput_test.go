@@ -107,7 +107,7 @@ func TestBadInputDeepAttributes(t *testing.T) {
 	}
 	m.PutInt("x", 1)
 	b := w.logsBatch(ld, baseTime)
-	doc := string(store.EncodeJSON(b.rows[0].Attributes))
+	doc := b.rows[0].AttributesJSON
 	if !strings.Contains(doc, "nested deeper than 16 levels") || strings.Count(doc, `{"n":{`) > store.MaxDepth {
 		t.Fatalf("attributes not flattened below depth %d: %.300s", store.MaxDepth, doc)
 	}

@@ -28,9 +28,13 @@ func goldenRows(t *testing.T, b *batch) []byte {
 	t.Helper()
 	type row struct {
 		store.Anomaly
-		Attributes json.RawMessage
-		Resource   json.RawMessage
-		Record     json.RawMessage
+		AttributesJSON json.RawMessage `json:"Attributes"`
+		ResourceJSON   json.RawMessage `json:"Resource"`
+		RecordJSON     json.RawMessage `json:"Record"`
+		// Hide the embedded pre-encoded strings (shown decoded above).
+		HideA string `json:"AttributesJSON,omitempty"`
+		HideR string `json:"ResourceJSON,omitempty"`
+		HideC string `json:"RecordJSON,omitempty"`
 	}
 	out := struct {
 		Skipped   int
@@ -38,8 +42,13 @@ func goldenRows(t *testing.T, b *batch) []byte {
 		Rows      []row
 	}{Skipped: b.skipped, Detectors: b.detectors}
 	for _, a := range b.rows {
-		out.Rows = append(out.Rows, row{Anomaly: a,
-			Attributes: store.EncodeJSON(a.Attributes), Resource: store.EncodeJSON(a.Resource), Record: store.EncodeJSON(a.Record)})
+		if a.Attributes != nil || a.Resource != nil || a.Record != nil {
+			t.Fatal("the exporter must pre-encode its documents (AttributesJSON, ...)")
+		}
+		r := row{AttributesJSON: json.RawMessage(a.AttributesJSON),
+			ResourceJSON: json.RawMessage(a.ResourceJSON), RecordJSON: json.RawMessage(a.RecordJSON)}
+		r.Anomaly = a
+		out.Rows = append(out.Rows, r)
 	}
 	got, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

@@ -21,7 +21,7 @@ func (w *writer) logsBatch(ld plog.Logs, now time.Time) *batch {
 		rl := rls.At(i)
 		res := rl.Resource().Attributes()
 		service := serviceName(res)
-		var resRaw map[string]any
+		resDoc := resourceDoc{m: res}
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
@@ -35,9 +35,6 @@ func (w *writer) logsBatch(ld plog.Logs, now time.Time) *batch {
 					continue
 				}
 				ann.inherit(sl.Scope().Attributes(), res)
-				if resRaw == nil {
-					resRaw = res.AsRaw()
-				}
 				attrs := storedAttrs(lr.Attributes().AsRaw())
 				body := lr.Body().AsRaw()
 				observed := timeOr(now, lr.Timestamp(), lr.ObservedTimestamp())
@@ -70,7 +67,7 @@ func (w *writer) logsBatch(ld plog.Logs, now time.Time) *batch {
 				b.addDetector(ann.configHash, ann.config)
 				b.rows = append(b.rows, store.Anomaly{
 					Fingerprint: fingerprint(signalLogs, stream, observed, traceID, spanID,
-						map[string]any{"body": body, "attributes": fingerprintAttrs(attrs)}),
+						identity(lr.Body().AsString(), lr.Attributes(), "", "")),
 					Signal:             signalLogs,
 					Stream:             stream,
 					Service:            service,
@@ -86,9 +83,9 @@ func (w *writer) logsBatch(ld plog.Logs, now time.Time) *batch {
 					Explanation:        ann.explanation,
 					TraceID:            traceID,
 					SpanID:             spanID,
-					Attributes:         attrs,
-					Resource:           resRaw,
-					Record:             record,
+					AttributesJSON:     string(store.EncodeJSON(attrs)),
+					ResourceJSON:       resDoc.json(),
+					RecordJSON:         string(store.EncodeJSON(record)),
 					DetectorConfigHash: ann.configHash,
 				})
 			}

@@ -44,7 +44,7 @@ func (w *writer) metricsBatch(md pmetric.Metrics, now time.Time) *batch {
 		res := rm.Resource().Attributes()
 		service := serviceName(res)
 		scores := companionScores(rm)
-		var resRaw map[string]any
+		resDoc := resourceDoc{m: res}
 		sms := rm.ScopeMetrics()
 		for j := 0; j < sms.Len(); j++ {
 			sm := sms.At(j)
@@ -84,9 +84,6 @@ func (w *writer) metricsBatch(md pmetric.Metrics, now time.Time) *batch {
 						}
 					}
 					ann.inherit(sm.Scope().Attributes(), res)
-					if resRaw == nil {
-						resRaw = res.AsRaw()
-					}
 					attrs := storedAttrs(p.attrs.AsRaw())
 					series := seriesAttrs(attrs)
 					observed := timeOr(now, p.ts, p.start)
@@ -115,7 +112,7 @@ func (w *writer) metricsBatch(md pmetric.Metrics, now time.Time) *batch {
 					b.addDetector(ann.configHash, ann.config)
 					b.rows = append(b.rows, store.Anomaly{
 						Fingerprint: fingerprint(signalMetrics, stream, observed, "", "",
-							map[string]any{"metric": name, "series": series}),
+							seriesIdentity(name, p.attrs)),
 						Signal:             signalMetrics,
 						Stream:             stream,
 						Service:            service,
@@ -128,9 +125,9 @@ func (w *writer) metricsBatch(md pmetric.Metrics, now time.Time) *batch {
 						Entropy:            ann.entropy,
 						Summary:            summarize(metricSummary(name, companion, p.value, ann.score)),
 						Explanation:        ann.explanation,
-						Attributes:         attrs,
-						Resource:           resRaw,
-						Record:             record,
+						AttributesJSON:     string(store.EncodeJSON(attrs)),
+						ResourceJSON:       resDoc.json(),
+						RecordJSON:         string(store.EncodeJSON(record)),
 						DetectorConfigHash: ann.configHash,
 					})
 				}
@@ -168,8 +165,7 @@ func companionScores(rm pmetric.ResourceMetrics) map[string]float64 {
 }
 
 func seriesKey(name string, attrs pcommon.Map, ts pcommon.Timestamp) string {
-	series := seriesAttrs(attrs.AsRaw())
-	return fmt.Sprintf("%s\x00%d\x00%s", name, ts, store.EncodeJSON(series))
+	return fmt.Sprintf("%d\x00%s", ts, seriesIdentity(name, attrs))
 }
 
 // points flattens a metric's data points of any type.

@@ -24,7 +24,7 @@ func (w *writer) tracesBatch(td ptrace.Traces, now time.Time) *batch {
 		rs := rss.At(i)
 		res := rs.Resource().Attributes()
 		service := serviceName(res)
-		var resRaw map[string]any
+		resDoc := resourceDoc{m: res}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -38,9 +38,6 @@ func (w *writer) tracesBatch(td ptrace.Traces, now time.Time) *batch {
 					continue
 				}
 				ann.inherit(ss.Scope().Attributes(), res)
-				if resRaw == nil {
-					resRaw = res.AsRaw()
-				}
 				attrs := storedAttrs(sp.Attributes().AsRaw())
 				observed := timeOr(now, sp.StartTimestamp(), sp.EndTimestamp())
 				stream := streamOr(ann.stream, service, signalTraces)
@@ -92,7 +89,7 @@ func (w *writer) tracesBatch(td ptrace.Traces, now time.Time) *batch {
 					// Trace and span ids identify a span; name and
 					// attributes guard against producers reusing ids.
 					Fingerprint: fingerprint(signalTraces, stream, observed, traceID, spanID,
-						map[string]any{"name": sp.Name(), "attributes": fingerprintAttrs(attrs)}),
+						identity(sp.Name(), sp.Attributes(), "", "")),
 					Signal:             signalTraces,
 					Stream:             stream,
 					Service:            service,
@@ -108,9 +105,9 @@ func (w *writer) tracesBatch(td ptrace.Traces, now time.Time) *batch {
 					Explanation:        ann.explanation,
 					TraceID:            traceID,
 					SpanID:             spanID,
-					Attributes:         attrs,
-					Resource:           resRaw,
-					Record:             record,
+					AttributesJSON:     string(store.EncodeJSON(attrs)),
+					ResourceJSON:       resDoc.json(),
+					RecordJSON:         string(store.EncodeJSON(record)),
 					DetectorConfigHash: ann.configHash,
 				})
 			}

@@ -66,6 +66,13 @@ type Anomaly struct {
 	Attributes map[string]any
 	Resource   map[string]any
 	Record     map[string]any
+	// Pre-encoded documents, used instead of the maps above when not
+	// empty. They must come from EncodeJSON (PostgreSQL refuses what it
+	// did not sanitize, and the row is rejected). The exporter encodes a
+	// resource once for all its records this way.
+	AttributesJSON string
+	ResourceJSON   string
+	RecordJSON     string
 	// DetectorConfigHash references detectors.config_hash; empty is NULL.
 	// The detector row must exist (UpsertDetector) before the insert.
 	DetectorConfigHash string
@@ -166,9 +173,9 @@ func (c *columns) add(a *Anomaly, now time.Time) {
 	c.explanation = append(c.explanation, SanitizeString(a.Explanation, MaxTextBytes))
 	c.trace = append(c.trace, SanitizeString(a.TraceID, MaxIndexedBytes))
 	c.span = append(c.span, SanitizeString(a.SpanID, MaxIndexedBytes))
-	c.attributes = append(c.attributes, string(encodeDoc(a.Attributes)))
-	c.resource = append(c.resource, string(encodeDoc(a.Resource)))
-	c.record = append(c.record, string(encodeDoc(a.Record)))
+	c.attributes = append(c.attributes, docOr(a.AttributesJSON, a.Attributes))
+	c.resource = append(c.resource, docOr(a.ResourceJSON, a.Resource))
+	c.record = append(c.record, docOr(a.RecordJSON, a.Record))
 	c.hash = append(c.hash, SanitizeString(a.DetectorConfigHash, MaxIndexedBytes))
 	last := len(c.fingerprint) - 1
 	c.bytes += 200 + len(c.summary[last]) + len(c.explanation[last]) + len(c.attributes[last]) +
@@ -181,11 +188,14 @@ func (c *columns) args() []any {
 		c.trace, c.span, c.attributes, c.resource, c.record, c.hash}
 }
 
-func encodeDoc(m map[string]any) []byte {
-	if m == nil {
-		return []byte("{}")
+func docOr(encoded string, m map[string]any) string {
+	switch {
+	case encoded != "":
+		return encoded
+	case m == nil:
+		return "{}"
 	}
-	return EncodeJSON(m)
+	return string(EncodeJSON(m))
 }
 
 // clampTime keeps a timestamp inside what both Go and PostgreSQL represent
