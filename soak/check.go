@@ -25,8 +25,10 @@ type Flagged struct {
 // way the driftlock exporter computes it (internal/store.Fingerprint over
 // signal, stream, time, ids and the body plus non-driftlock attributes). A
 // record emitted twice (re-sent after the collector was killed) counts
-// once. It also returns how many records the file held in all.
-func ReadFlagged(path string, into map[string]Flagged) (records int, err error) {
+// once. It also returns how many records the file held in all. With
+// allowTornTail an unreadable last line is skipped: a collector killed with
+// SIGKILL may leave one half written.
+func ReadFlagged(path string, into map[string]Flagged, allowTornTail bool) (records int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -36,20 +38,30 @@ func ReadFlagged(path string, into map[string]Flagged) (records int, err error) 
 	sc.Buffer(make([]byte, 0, 1<<20), 256<<20)
 	u := &plog.JSONUnmarshaler{}
 	line := 0
+	var torn error
 	for sc.Scan() {
 		line++
 		if len(strings.TrimSpace(sc.Text())) == 0 {
 			continue
 		}
+		if torn != nil {
+			return records, torn // a bad line in the middle is not a torn tail
+		}
 		ld, err := u.UnmarshalLogs(sc.Bytes())
 		if err != nil {
-			// A collector killed with SIGKILL may leave a torn last line.
-			return records, fmt.Errorf("%s:%d: %w", path, line, err)
+			torn = fmt.Errorf("%s:%d: %w", path, line, err)
+			continue
 		}
 		records += ld.LogRecordCount()
 		collectFlagged(ld, into)
 	}
-	return records, sc.Err()
+	if err := sc.Err(); err != nil {
+		return records, err
+	}
+	if torn != nil && !allowTornTail {
+		return records, torn
+	}
+	return records, nil
 }
 
 func collectFlagged(ld plog.Logs, into map[string]Flagged) {

@@ -70,10 +70,24 @@ func TestFingerprintMatchesTheExporter(t *testing.T) {
 	require.NoError(t, file.Close())
 
 	flagged := map[string]Flagged{}
-	n, err := ReadFlagged(out, flagged)
+	n, err := ReadFlagged(out, flagged, false)
 	require.NoError(t, err)
 	require.Equal(t, 100, n)
 	require.Len(t, flagged, 100)
+
+	// A torn last line (SIGKILL mid-write) is skipped only when allowed.
+	torn := filepath.Join(t.TempDir(), "torn.jsonl")
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(torn, append(b, `{"resourceLogs":[{"resou`...), 0o600))
+	_, err = ReadFlagged(torn, map[string]Flagged{}, false)
+	require.Error(t, err)
+	n, err = ReadFlagged(torn, map[string]Flagged{}, true)
+	require.NoError(t, err)
+	require.Equal(t, 100, n)
+	require.NoError(t, os.WriteFile(torn, append([]byte("{bad}\n"), b...), 0o600))
+	_, err = ReadFlagged(torn, map[string]Flagged{}, true)
+	require.Error(t, err, "a bad line followed by good ones is corruption, not a torn tail")
 
 	rows, err := st.Pool.Query(context.Background(), "SELECT fingerprint, (attributes->>'soak.seq')::bigint FROM anomalies")
 	require.NoError(t, err)
