@@ -92,3 +92,10 @@ bench-api: deps
 	@set -e; eval "$$(scripts/pg start $(PG_DIR))"; \
 	trap 'scripts/pg stop $(PG_DIR)' EXIT; \
 	DRIFTLOCK_BENCH_API=1 $(GO) test -run '^$$' -bench BenchmarkAPI -benchtime 5s -timeout 30m ./internal/api/
+
+# Soak: the built collector for about 5 minutes (SOAK_DURATION=60s for a
+# short run) through two PostgreSQL restarts and a SIGKILL; prints records
+# sent/stored/lost/duplicated, peak RSS and p99 scoring latency (soak/).
+.PHONY: soak
+soak: build
+	@scripts/soak
