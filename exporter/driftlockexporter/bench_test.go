@@ -31,7 +31,7 @@ func BenchmarkLogsExport(b *testing.B) {
 				a := &rows[j]
 				src[j] = []any{a.Fingerprint + "-" + itoa(i), a.Signal, a.Stream, a.Service, a.ObservedAt,
 					a.DetectedAt, a.Score, a.PValue, a.NCD, a.CompressionRatio, a.Entropy, a.Severity,
-					a.Summary, a.Explanation, a.TraceID, a.SpanID, a.Attributes, a.Resource, a.Record}
+					a.Summary, a.Explanation, a.TraceID, a.SpanID, a.AttributesJSON, a.ResourceJSON, a.RecordJSON}
 			}
 			if n, err := st.Pool.CopyFrom(context.Background(), pgx.Identifier{"anomalies"}, cols, pgx.CopyFromRows(src)); err != nil || n != batchSize {
 				b.Fatalf("copy %d: %v", n, err)
