@@ -99,3 +99,11 @@ bench-api: deps
 .PHONY: soak
 soak: build
 	@scripts/soak
+
+# Store write throughput: InsertAnomalies and the exporter beside a bare pgx
+# COPY of the same rows, batches of 1,000, one core (compare the rows/s).
+.PHONY: bench-store
+bench-store: deps
+	@set -e; eval "$$(scripts/pg start $(PG_DIR))"; \
+	trap 'scripts/pg stop $(PG_DIR)' EXIT; \
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 50x ./internal/store/ ./exporter/driftlockexporter/
