@@ -3,6 +3,7 @@ package driftlockexporter
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,12 +161,15 @@ func TestLogsPermanentErrorDropsOnlyTheBadRows(t *testing.T) {
 // permanent, and counted.
 func TestLogsTransientErrorIsRetryable(t *testing.T) {
 	set, tt := testSettings(t)
-	cfg := syncConfig("postgres://postgres@127.0.0.1:1/none?connect_timeout=2")
+	cfg := syncConfig("postgres://postgres:hunter2@127.0.0.1:1/none?connect_timeout=2")
 	exp := startLogs(t, cfg, set, componenttest.NewNopHost())
 	defer exp.Shutdown(context.Background())
 	err := exp.ConsumeLogs(context.Background(), flaggedLogs(0, 3, all))
 	if err == nil || consumererror.IsPermanent(err) {
 		t.Fatalf("err = %v, want a retryable error", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("the error leaks the password: %v", err)
 	}
 	if n := counter(t, tt, "otelcol_exporter_driftlock_transient_errors"); n != 1 {
 		t.Fatalf("transient_errors = %d", n)
