@@ -230,6 +230,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			Detail: "the query took too long; narrow the filters"})
 		return
 	}
+	if store.IsTransient(err) && r.Context().Err() == nil {
+		s.log.Warn("database unavailable", "request_id", requestIDFrom(r.Context()), "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, r, problem{Type: typeUnavailable, Status: http.StatusServiceUnavailable,
+			Detail: "the database is temporarily unavailable; retry shortly"})
+		return
+	}
 	s.internalError(w, r, err)
 }
 

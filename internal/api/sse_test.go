@@ -264,3 +264,28 @@ func TestStreamClientCap(t *testing.T) {
 	wantCode(t, e.do("GET", "/v1/stream", e.viewer, "", "Last-Event-ID", "abc"), http.StatusBadRequest)
 	wantCode(t, e.get("/v1/stream?status=closed", e.viewer), http.StatusBadRequest)
 }
+
+// When the LISTEN connection dies, the stream goes on (fallback polling,
+// then a new LISTEN connection) without losing rows.
+func TestStreamSurvivesListenConnectionLoss(t *testing.T) {
+	e := newEnv(t)
+	c := e.openStream("", "")
+	waitClients(t, e, 1)
+	first := e.insert(row{})[0]
+	if got := ids(c.next(1)); got[0] != first {
+		t.Fatalf("got %v", got)
+	}
+	var killed int
+	err := e.st.Pool.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+ WHERE datname = current_database() AND query ILIKE 'LISTEN%'`).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminated %d LISTEN backends (%v), want 1", killed, err)
+	}
+	var want []int64
+	for range 5 {
+		want = append(want, e.insert(row{})[0])
+	}
+	if got := ids(c.next(5)); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after LISTEN loss: %v, want %v", got, want)
+	}
+}

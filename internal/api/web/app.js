@@ -8,7 +8,7 @@
 
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#4fb3ff", "#ff6b6b", "#5fd38d", "#ffc24b", "#a28bff", "#ff9f5a", "#4fe0d0", "#d98bd9"];
-const state = { es: null, shown: new Set(), cursor: null, selected: null, etag: null, role: "" };
+const state = { es: null, lastEventId: "", shown: new Set(), cursor: null, selected: null, etag: null, role: "" };
 
 async function api(method, path, body, headers) {
   const opts = { method, headers: Object.assign({ "X-Driftlock-CSRF": "1" }, headers || {}), credentials: "same-origin" };
@@ -127,13 +127,27 @@ function updateCount() {
   $("count").textContent = state.shown.size + " shown";
 }
 
-function openStream() {
+function openStream(resume) {
   if (state.es) state.es.close();
-  const es = new EventSource("/v1/stream?" + filterParams().toString());
+  const p = filterParams();
+  if (resume && state.lastEventId) p.set("last_event_id", state.lastEventId);
+  else state.lastEventId = "";
+  const es = new EventSource("/v1/stream?" + p.toString());
   state.es = es;
   es.onopen = () => { $("live-status").textContent = "live"; $("live-status").className = "live"; };
-  es.onerror = () => { $("live-status").textContent = "reconnecting…"; $("live-status").className = "live off"; };
+  es.onerror = async () => {
+    $("live-status").textContent = "reconnecting…";
+    $("live-status").className = "live off";
+    // EventSource retries by itself (sending Last-Event-ID) unless the
+    // server refused the stream (401 after the session ended, 503 at the
+    // client cap): then it is CLOSED and we decide.
+    if (es.readyState === EventSource.CLOSED && state.es === es) {
+      const who = await api("GET", "/v1/session");
+      if (who.status === 200) setTimeout(() => { if (state.es === es) openStream(true); }, 5000);
+    }
+  };
   es.addEventListener("anomaly", (ev) => {
+    state.lastEventId = ev.lastEventId;
     const a = JSON.parse(ev.data);
     addRow(a, true);
     updateCount();
