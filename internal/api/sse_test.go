@@ -22,12 +22,11 @@ type sseEvent struct {
 }
 
 type sseConn struct {
-	t       testing.TB
-	cancel  context.CancelFunc
-	events  chan sseEvent
-	pings   chan struct{}
-	resp    *http.Response
-	started chan struct{}
+	t      testing.TB
+	cancel context.CancelFunc
+	events chan sseEvent
+	pings  chan struct{}
+	resp   *http.Response
 }
 
 // openStream connects to /v1/stream and parses events in the background.
