@@ -93,7 +93,7 @@ func TestDistroComponents(t *testing.T) {
 }
 
 // TestValidateExampleConfigs runs `otelcol-driftlock validate` on every
-// config in config/, and on a broken one that must fail naming the field.
+// config in config/ and on deploy/collector.yaml, and on a broken one that must fail naming the field.
 func TestValidateExampleConfigs(t *testing.T) {
 	bin := requireDistro(t)
 	root := repoRoot(t)
@@ -101,6 +101,8 @@ func TestValidateExampleConfigs(t *testing.T) {
 	if len(files) < 4 {
 		t.Fatalf("want at least 4 example configs in config/, found %d", len(files))
 	}
+	// The container image's default config too.
+	files = append(files, filepath.Join(root, "deploy", "collector.yaml"))
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			cmd := exec.Command(bin, "validate", "--config", f)
