@@ -2,6 +2,7 @@ package driftlockprocessor
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sync"
 
@@ -223,8 +224,11 @@ func (e *engine) scoreNumber(s *scratch, t *tally, res pcommon.Map, scope, name 
 	if dp.ValueType() == pmetric.NumberDataPointValueTypeEmpty || dp.Flags().NoRecordedValue() {
 		return
 	}
-	streamLen := e.seriesKey(s, res, dp.Attributes(), scope, name)
 	v := pointValue(dp)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return // "no data" in many sources (e.g. a latency with no requests): not a value to learn
+	}
+	streamLen := e.seriesKey(s, res, dp.Attributes(), scope, name)
 	if cumulative {
 		e.series.mu.Lock()
 		st, fresh := e.series.get(s.key)
@@ -251,6 +255,9 @@ func (e *engine) scoreHistogram(s *scratch, t *tally, res pcommon.Map, scope, na
 	s.counts = s.counts[:0]
 	for i := 0; i < bc.Len(); i++ {
 		s.counts = append(s.counts, bc.At(i))
+	}
+	if math.IsNaN(sum) || math.IsInf(sum, 0) {
+		return
 	}
 	if cumulative {
 		e.series.mu.Lock()

@@ -3,6 +3,7 @@ package driftlockprocessor
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -177,6 +178,27 @@ func TestMetricValuesFedToDetector(t *testing.T) {
 	require.Len(t, calls, 2)
 	assert.InDelta(t, 5, calls[0].v, 0)
 	assert.InDelta(t, 5, calls[1].v, 0)
+}
+
+// TestMetricNaNSkipped: NaN and infinite points are not scored (they mean
+// "no data" in many sources) and stay untouched.
+func TestMetricNaNSkipped(t *testing.T) {
+	e := newTestEngine(t, testConfig(), signalMetrics)
+	var calls int
+	e.scoreValue = func(string, time.Time, float64) cbad.Result {
+		calls++
+		return cbad.Result{PValue: 1, Calibrating: true}
+	}
+	md := pmetric.NewMetrics()
+	g := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	g.SetName("latency.p99")
+	dps := g.SetEmptyGauge().DataPoints()
+	for _, v := range []float64{math.NaN(), math.Inf(1), 0.25, math.Inf(-1), 0.5} {
+		dps.AppendEmpty().SetDoubleValue(v)
+	}
+	_, err := e.processMetrics(context.Background(), md)
+	require.NoError(t, err)
+	assert.Equal(t, 2, calls, "only the two finite points are scored")
 }
 
 func TestSeriesTableBounded(t *testing.T) {
