@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,15 +24,17 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // The Nezha replay (TrainTicket, 2023-01-29, 28 injected faults) drives the
-// processor with real logs and spans per service and checks that flags are
-// denser on the faulted service right after an injection than anywhere
-// else. The data holds only the three minutes around each injection, so
-// "elsewhere" is mostly the other services in the same minutes, plus the
-// faulted service's own records before the injection.
+// processor with real logs, spans and pod metrics per service and checks
+// that flags are denser on the faulted service right after an injection
+// than anywhere else. Logs and spans hold only the three minutes around each
+// injection, so "elsewhere" is mostly the other services in the same
+// minutes, plus the faulted service's own records before the injection;
+// metrics are continuous (one point a minute, 08:41 to 23:59).
 
 // nezhaWindow is how long after inject_time a service's records count as
 // "near the fault" (the data covers about 3 minutes per fault).
@@ -225,10 +228,10 @@ func replayNezha(t *testing.T, signal string, recs []nezhaRec) []bool {
 // scoreNezha prints the per-fault table and the flag rates, and returns the
 // flag rate near faults (faulted service, [inject, inject+window]) and
 // elsewhere.
-func scoreNezha(t *testing.T, signal string, faults []nezhaFault, recs []nezhaRec, flags []bool) (near, elsewhere float64) {
+func scoreNezha(t *testing.T, signal string, faults []nezhaFault, recs []nezhaRec, flags []bool, window time.Duration) (near, elsewhere float64) {
 	nearFault := func(r nezhaRec) int {
 		for i, f := range faults {
-			if r.service == f.service && r.ns >= f.at.UnixNano() && r.ns < f.at.Add(nezhaWindow).UnixNano() {
+			if r.service == f.service && r.ns >= f.at.UnixNano() && r.ns < f.at.Add(window).UnixNano() {
 				return i
 			}
 		}
@@ -259,7 +262,7 @@ func scoreNezha(t *testing.T, signal string, faults []nezhaFault, recs []nezhaRe
 		}
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "Nezha %s: per-fault detection (window %v after inject_time)\n", signal, nezhaWindow)
+	fmt.Fprintf(&sb, "Nezha %s: per-fault detection (window %v after inject_time)\n", signal, window)
 	fmt.Fprintf(&sb, "%-19s  %-34s %-14s %8s %8s  %s\n", "fault time", "service", "type", "records", "flagged", "first flag delay")
 	detected := 0
 	for i, f := range faults {
@@ -278,6 +281,104 @@ func scoreNezha(t *testing.T, signal string, faults []nezhaFault, recs []nezhaRe
 	return near, elsewhere
 }
 
+// nezhaMetricWindow: metrics are sampled once a minute, so their window is
+// longer than the records' one.
+const nezhaMetricWindow = 5 * time.Minute
+
+// readNezhaMetrics reads the per-pod metric CSVs (one row a minute from
+// 08:41 to 23:59): each numeric column of each pod is a series, returned as
+// one nezhaRec per point (text is the column name, end holds the value's
+// bits).
+func readNezhaMetrics(t *testing.T, dir string) []nezhaRec {
+	var out []nezhaRec
+	skip := map[string]bool{"Time": true, "TimeStamp": true, "PodName": true}
+	readNezhaTgz(t, filepath.Join(dir, "metric.tgz"), func(c map[string]int, rec []string) {
+		pi, ok := c["PodName"]
+		ti, ok2 := c["TimeStamp"]
+		if !ok || !ok2 || pi >= len(rec) || ti >= len(rec) {
+			return // front_service.csv has another layout
+		}
+		sec, err := strconv.ParseInt(rec[ti], 10, 64)
+		if err != nil {
+			return
+		}
+		svc := podService(rec[pi])
+		for name, i := range c {
+			if skip[name] || i >= len(rec) {
+				continue
+			}
+			v, err := strconv.ParseFloat(rec[i], 64)
+			if err != nil {
+				continue
+			}
+			out = append(out, nezhaRec{ns: sec * 1e9, service: svc, text: name, end: int64(math.Float64bits(v))})
+		}
+	})
+	slices.SortStableFunc(out, func(a, b nezhaRec) int {
+		if a.ns != b.ns {
+			return int((a.ns - b.ns) / 1e6)
+		}
+		return strings.Compare(a.service+a.text, b.service+b.text)
+	})
+	return out
+}
+
+// replayNezhaMetrics sends one batch per minute (a resource per service, a
+// gauge per column) and marks the points whose companion driftlock.anomalies
+// point is positive.
+func replayNezhaMetrics(t *testing.T, recs []nezhaRec) []bool {
+	flags := make([]bool, len(recs))
+	p := startMetrics(t, testConfig(), consumertest.NewNop())
+	ctx := context.Background()
+	for start := 0; start < len(recs); {
+		end := start
+		for end < len(recs) && recs[end].ns/60e9 == recs[start].ns/60e9 {
+			end++
+		}
+		md := pmetric.NewMetrics()
+		bySvc := map[string]pmetric.MetricSlice{}
+		index := map[string]int{}
+		for i := start; i < end; i++ {
+			r := recs[i]
+			ms, ok := bySvc[r.service]
+			if !ok {
+				rm := md.ResourceMetrics().AppendEmpty()
+				rm.Resource().Attributes().PutStr("service.name", r.service)
+				ms = rm.ScopeMetrics().AppendEmpty().Metrics()
+				bySvc[r.service] = ms
+			}
+			m := ms.AppendEmpty()
+			m.SetName(r.text)
+			dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+			dp.SetTimestamp(pcommon.Timestamp(r.ns))
+			dp.SetDoubleValue(math.Float64frombits(uint64(r.end)))
+			index[r.service+"\x00"+r.text+"\x00"+strconv.FormatInt(r.ns, 10)] = i
+		}
+		require.NoError(t, p.ConsumeMetrics(ctx, md))
+		for _, rm := range md.ResourceMetrics().All() {
+			svc, _ := rm.Resource().Attributes().Get("service.name")
+			for _, sm := range rm.ScopeMetrics().All() {
+				for _, m := range sm.Metrics().All() {
+					if m.Name() != companionAnomalies {
+						continue
+					}
+					for _, dp := range m.Sum().DataPoints().All() {
+						if dp.IntValue() == 0 {
+							continue
+						}
+						name, _ := dp.Attributes().Get(attrMetricName)
+						if i, ok := index[svc.Str()+"\x00"+name.Str()+"\x00"+strconv.FormatInt(int64(dp.Timestamp()), 10)]; ok {
+							flags[i] = true
+						}
+					}
+				}
+			}
+		}
+		start = end
+	}
+	return flags
+}
+
 func TestNezhaDetection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays the Nezha day (a few hundred thousand records): skipped with -short")
@@ -285,17 +386,27 @@ func TestNezhaDetection(t *testing.T) {
 	dir := sharedDir(t, filepath.Join("data", "nezha", "2023-01-29"))
 	faults := readNezhaFaults(t, dir)
 	require.Len(t, faults, 28)
-	for _, signal := range []string{signalLogs, signalTraces} {
+	for _, signal := range []string{signalLogs, signalTraces, signalMetrics} {
 		t.Run(signal, func(t *testing.T) {
 			var recs []nezhaRec
-			if signal == signalLogs {
+			var flags []bool
+			window := nezhaWindow
+			switch signal {
+			case signalLogs:
 				recs = readNezhaLogs(t, dir)
-			} else {
+			case signalTraces:
 				recs = readNezhaSpans(t, dir)
+			default:
+				recs = readNezhaMetrics(t, dir)
+				window = nezhaMetricWindow
 			}
 			require.NotEmpty(t, recs)
-			flags := replayNezha(t, signal, recs)
-			near, elsewhere := scoreNezha(t, signal, faults, recs, flags)
+			if signal == signalMetrics {
+				flags = replayNezhaMetrics(t, recs)
+			} else {
+				flags = replayNezha(t, signal, recs)
+			}
+			near, elsewhere := scoreNezha(t, signal, faults, recs, flags, window)
 			if signal == signalTraces && near <= elsewhere && os.Getenv("DRIFTLOCK_NEZHA_STRICT") == "" {
 				// Measured, not hidden: Nezha's spans carry no status, attributes or
 				// span kind, only operation and duration, and its "return" and
