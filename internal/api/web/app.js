@@ -190,6 +190,7 @@ async function showDetail(id) {
   const a = r.data;
   state.selected = a.id;
   state.etag = r.headers.get("ETag");
+  $("d-msg").textContent = "";
   for (const tr of $("feed").tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.id === String(a.id));
   $("detail").hidden = false;
   $("d-title").textContent = a.summary || "(no summary)";
