@@ -146,18 +146,8 @@ func (h *hub) broadcast(rows []store.StoredAnomaly, last int64) {
 
 func (h *hub) run(ctx context.Context) {
 	defer close(h.done)
-	for {
-		last, err := h.s.st.MaxAnomalyID(ctx)
-		if err == nil {
-			h.last = last
-			break
-		}
-		h.s.log.Error("live stream: read max anomaly id", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
+	if !h.start(ctx) {
+		return
 	}
 	close(h.ready)
 	go h.listen(ctx)
@@ -178,6 +168,37 @@ func (h *hub) run(ctx context.Context) {
 		gapTimer = nil
 		if h.pending != nil {
 			gapTimer = time.After(max(h.s.cfg.GapGraceMin/2, 10*time.Millisecond))
+		}
+	}
+}
+
+// start finds the first settled watermark: the largest id at startup, once
+// the transactions that were running then have ended (so no row below it
+// can still appear and be missed by clients that connect afterwards).
+func (h *hub) start(ctx context.Context) bool {
+	began := time.Now()
+	for {
+		last, xip, err := h.s.st.AnomalyWatermark(ctx)
+		for err == nil {
+			done := time.Since(began) >= h.s.cfg.GapGraceMax
+			if !done {
+				done, err = h.s.st.TransactionsDone(ctx, xip)
+			}
+			if err == nil && done {
+				h.last = last
+				return true
+			}
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		h.s.log.Error("live stream: read the starting watermark", "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Second):
 		}
 	}
 }

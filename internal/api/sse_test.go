@@ -288,3 +288,29 @@ func TestStreamSurvivesListenConnectionLoss(t *testing.T) {
 		t.Fatalf("after LISTEN loss: %v, want %v", got, want)
 	}
 }
+
+// A long write transaction that never touches anomalies (another table,
+// another database: transaction ids are cluster-wide) must not hold the
+// stream behind an id gap.
+func TestStreamGapNotHeldByUnrelatedTransaction(t *testing.T) {
+	e := newEnv(t, func(c *api.Config) { c.GapGraceMax = time.Hour })
+	c := e.openStream("", "")
+	waitClients(t, e, 1)
+	ctx := context.Background()
+	other, err := e.st.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	if _, err := other.Exec(ctx, "INSERT INTO audit_log (actor, action) VALUES ('batch', 'long job')"); err != nil {
+		t.Fatal(err)
+	}
+	// Burn an id, then insert: the new row sits behind a gap.
+	tx, _ := e.st.Pool.Begin(ctx)
+	_, _ = tx.Exec(ctx, `INSERT INTO anomalies (fingerprint, signal, stream, observed_at, score, p_value) VALUES ('burnt', 'logs', 's', now(), 1, 0.5)`)
+	_ = tx.Rollback(ctx)
+	id := e.insert(row{})[0]
+	if got := ids(c.next(1)); got[0] != id {
+		t.Fatalf("got %v, want [%d]", got, id)
+	}
+}

@@ -445,23 +445,46 @@ func collect(rows pgx.Rows, err error) ([]StoredAnomaly, error) {
 	return out, rows.Err()
 }
 
-// TransactionsDone reports whether none of the given transaction ids is
-// still in progress.
+// TransactionsDone reports whether none of the given transactions (xid8
+// values from pg_snapshot_xip) is still in progress with a lock on the
+// anomalies table. Transaction ids are cluster-wide, so the lock test keeps
+// unrelated long transactions (other tables, other databases) from holding
+// up the live stream: a transaction that inserts into anomalies takes its
+// RowExclusiveLock before it draws an id from the sequence.
 func (s *Store) TransactionsDone(ctx context.Context, xids []int64) (bool, error) {
 	if len(xids) == 0 {
 		return true, nil
 	}
-	ids := make([]string, len(xids))
-	for i, x := range xids {
-		ids[i] = strconv.FormatInt(x, 10)
-	}
-	var done bool
-	err := s.Pool.QueryRow(ctx, `SELECT coalesce(bool_and(pg_xact_status(x::xid8) IS DISTINCT FROM 'in progress'), true)
- FROM unnest($1::text[]) AS x`, ids).Scan(&done)
+	var busy bool
+	err := s.Pool.QueryRow(ctx, `SELECT EXISTS (
+  SELECT 1 FROM unnest($1::bigint[]) AS x
+  JOIN pg_locks t ON t.locktype = 'transactionid' AND t.granted
+   AND t.transactionid::text::bigint = x % 4294967296
+  JOIN pg_locks r ON r.pid = t.pid AND r.locktype = 'relation' AND r.relation = 'anomalies'::regclass
+   AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, xids).Scan(&busy)
 	if err != nil {
 		return false, fmt.Errorf("store: transaction status: %w", err)
 	}
-	return done, nil
+	return !busy, nil
+}
+
+// AnomalyWatermark returns the largest visible anomaly id and the
+// transactions in progress in the same snapshot: once those have ended,
+// every row with an id up to the watermark is either visible or will never
+// exist.
+func (s *Store) AnomalyWatermark(ctx context.Context) (int64, []int64, error) {
+	var id int64
+	var xip []int64
+	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, "SELECT coalesce(array_agg(x::text::bigint), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) AS x").Scan(&xip); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM anomalies").Scan(&id)
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("store: anomaly watermark: %w", err)
+	}
+	return id, xip, nil
 }
 
 // MaxAnomalyID returns the largest anomaly id, 0 when the table is empty.
