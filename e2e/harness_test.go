@@ -135,16 +135,15 @@ func (s *syncBuffer) String() string {
 
 // collector is one otelcol-driftlock process.
 type collector struct {
-	name        string
-	cmd         *exec.Cmd
-	out         *syncBuffer
-	done        chan struct{}
-	waitErr     error
-	grpc, http  int
-	metrics     int
-	health      int
-	outDir      string
-	stoppedOnce sync.Once
+	name       string
+	cmd        *exec.Cmd
+	out        *syncBuffer
+	done       chan struct{}
+	waitErr    error
+	grpc, http int
+	metrics    int
+	health     int
+	outDir     string
 }
 
 // startCollector runs the distro with config (a path under testdata) and
