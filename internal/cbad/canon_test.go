@@ -22,6 +22,7 @@ func TestCanonicalizeMasks(t *testing.T) {
 		{"req 0x1b85f080 failed", "req <hex> failed"},
 		{"sha 9f4ef63a21bc77d0 ok", "sha <hex> ok"},
 		{"id 123e4567-e89b-12d3-a456-426614174000 x", "id <uuid> x"},
+		{"trace 7f3c0c0a-2d72-4d1b-9e1f-915298069164 x", "trace <uuid> x"},
 		{"from 10.0.0.151:8080 to [192.168.1.1],", "from <ip> to [<ip>],"},
 		{"mail bob.smith@example.com now", "mail <email> now"},
 		{"GET /api/v1/items?user=alice&page=7 200", "GET /api/v0/items?user=<v>&page=<v> 200"}, // v1 folds like any identifier,
@@ -47,6 +48,8 @@ func TestRedactSecrets(t *testing.T) {
 		{"card 4111-1111-1111-1111 charged", "card <card> charged"},
 		{"order 4111111111111112 shipped", "order 4111111111111112 shipped"}, // fails Luhn
 		{"plain text with key=value", "plain text with key=value"},
+		{"id 0c0a0-0a0-0c0-0d72-915298069164 ok", "id 0c0a0-0a0-0c0-0d72-915298069164 ok"}, // not a card inside an id
+		{"paid with 378282246310005.", "paid with <card>."},                                // Amex, sentence end
 	}
 	for _, c := range cases {
 		if got := string(Redact(nil, []byte(c.in))); got != c.want {

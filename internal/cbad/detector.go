@@ -130,7 +130,7 @@ func (d *Detector) Learn(key string, rec Record) {
 	} else {
 		sc.canon = Redact(sc.canon[:0], data)
 	}
-	sc.toks, sc.lens = tokenize(sc.toks[:0], sc.lens[:0], sc.canon)
+	sc.toks, sc.spell = tokenize(sc.toks[:0], sc.spell[:0], sc.canon)
 	st.ensureText(&d.cfg)
 	st.learn(sc.toks, sc.canon)
 	st.mu.Unlock()
@@ -149,6 +149,15 @@ func (d *Detector) Stats() Stats {
 		Anomalies:      d.anomalies.Load(),
 		DriftEvents:    d.driftEvents.Load(),
 	}
+}
+
+// Has reports whether the detector currently holds stream key (it may have
+// been evicted, or never seen by this instance).
+func (d *Detector) Has(key string) bool {
+	d.mu.Lock()
+	_, ok := d.streams[key]
+	d.mu.Unlock()
+	return ok
 }
 
 // StreamBytes returns the estimated memory of one stream, 0 if unknown.

@@ -19,10 +19,16 @@ const (
 	// maxModelTokens caps the tokens of one record that the model sees; it
 	// bounds the memory of a stream (see README, "Memory per stream").
 	maxModelTokens = 48
-	// spellBitsPerByte is the cost of spelling a never-seen token, per byte
-	// (log2 of a ~50-symbol alphabet), plus one byte for its end.
-	spellBitsPerByte = 5.6
-	maxSpellBytes    = 24
+	// A never-seen token is spelled out: log2 of its character class's
+	// alphabet per byte (digits 10, letters 26, anything else ~64), plus
+	// the cost of its end, over at most maxSpellBytes bytes. A new number
+	// is then as cheap as its digits, a new word costlier, a new blob of
+	// punctuation costlier still.
+	spellDigitBits = 3.32
+	spellAlphaBits = 4.70
+	spellOtherBits = 6.00
+	spellEndBits   = 4.00
+	maxSpellBytes  = 24
 
 	saltTotal = 0x9e3779b97f4a7c15
 	bosToken  = 0x2545f4914f6cdd1d
@@ -69,9 +75,9 @@ func (m *ngramModel) update(toks []uint64, d int32) {
 }
 
 // cost returns the code length of toks in bits, and the largest single
-// token cost; lens gives each token's byte length for the novel-token cost.
+// token cost; spell gives each token's cost if it was never seen.
 // Each token's cost is appended to per.
-func (m *ngramModel) cost(toks []uint64, lens []uint8, per []float32) (total, peak float64, perOut []float32) {
+func (m *ngramModel) cost(toks []uint64, spell []float32, per []float32) (total, peak float64, perOut []float32) {
 	for i, tok := range toks {
 		bits := 0.0
 		found := false
@@ -91,11 +97,7 @@ func (m *ngramModel) cost(toks []uint64, lens []uint8, per []float32) (total, pe
 			bits += denom - log2u(dist)
 		}
 		if !found {
-			n := int(lens[i])
-			if n > maxSpellBytes {
-				n = maxSpellBytes
-			}
-			bits += spellBitsPerByte * float64(n+1)
+			bits += float64(spell[i])
 		}
 		total += bits
 		if bits > peak {
@@ -109,8 +111,8 @@ func (m *ngramModel) cost(toks []uint64, lens []uint8, per []float32) (total, pe
 // tokenize splits canonical text into tokens: runs of letters, digits and
 // _ - . ; mask tokens such as <num>; and single punctuation characters.
 // Spaces separate tokens and are not tokens themselves. It appends hashes
-// to toks and byte lengths to lens, at most maxModelTokens of them.
-func tokenize(toks []uint64, lens []uint8, s []byte) ([]uint64, []uint8) {
+// to toks and their spelling costs to spell, at most maxModelTokens of them.
+func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32) {
 	i := 0
 	for i < len(s) && len(toks) < maxModelTokens {
 		c := s[i]
@@ -134,19 +136,26 @@ func tokenize(toks []uint64, lens []uint8, s []byte) ([]uint64, []uint8) {
 			}
 		}
 		h := uint64(0xcbf29ce484222325)
-		for _, b := range s[i:j] {
+		sp := float32(spellEndBits)
+		for k, b := range s[i:j] {
 			h ^= uint64(b)
 			h *= 0x100000001b3
-		}
-		n := j - i
-		if n > 255 {
-			n = 255
+			if k < maxSpellBytes {
+				switch {
+				case isDigit(b):
+					sp += spellDigitBits
+				case isAlpha(b):
+					sp += spellAlphaBits
+				default:
+					sp += spellOtherBits
+				}
+			}
 		}
 		toks = append(toks, h|1)
-		lens = append(lens, uint8(n))
+		spell = append(spell, sp)
 		i = j
 	}
-	return toks, lens
+	return toks, spell
 }
 
 func isWordByte(c byte) bool {

@@ -52,7 +52,7 @@ func Redact(dst, src []byte) []byte {
 			}
 			dst = append(dst, c)
 			i++
-		case c >= '0' && c <= '9' && (i == 0 || !isDigit(src[i-1])):
+		case c >= '0' && c <= '9' && (i == 0 || !isIDByte(src[i-1])):
 			if end, ok := cardNumber(src, i); ok {
 				dst = append(dst, "<card>"...)
 				i = end
@@ -125,13 +125,19 @@ func isAuthScheme(v []byte) bool {
 	return false
 }
 
+// isIDByte reports bytes that join a digit run to an identifier (a UUID's
+// dashes, a hash, a dotted version): a card number never starts after one.
+func isIDByte(c byte) bool { return isAlnum(c) || c == '-' || c == '_' || c == '.' }
+
 // cardNumber recognises a payment card number starting at i: 13 to 19
-// digits, optionally grouped by single spaces or dashes, passing Luhn.
+// digits, optionally grouped by single spaces or dashes into groups of at
+// least 3 digits, passing Luhn, and not glued to an identifier.
 func cardNumber(src []byte, i int) (end int, ok bool) {
 	var digits [19]byte
 	n := 0
 	j := i
 	last := i
+	group := 0
 	for j < len(src) {
 		c := src[j]
 		if isDigit(c) {
@@ -140,17 +146,22 @@ func cardNumber(src []byte, i int) (end int, ok bool) {
 			}
 			digits[n] = c - '0'
 			n++
+			group++
 			j++
 			last = j
 			continue
 		}
 		if (c == ' ' || c == '-') && j+1 < len(src) && isDigit(src[j+1]) && n > 0 {
+			if group < 3 {
+				return 0, false
+			}
+			group = 0
 			j++
 			continue
 		}
 		break
 	}
-	if n < 13 || (last < len(src) && isAlnum(src[last])) {
+	if n < 13 || group < 3 || (last < len(src) && isIDByte(src[last]) && src[last] != '.') {
 		return 0, false
 	}
 	sum := 0

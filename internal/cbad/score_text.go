@@ -18,7 +18,7 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 	} else {
 		sc.canon = Redact(sc.canon[:0], data)
 	}
-	sc.toks, sc.lens = tokenize(sc.toks[:0], sc.lens[:0], sc.canon)
+	sc.toks, sc.spell = tokenize(sc.toks[:0], sc.spell[:0], sc.canon)
 
 	res := Result{Index: st.index, PValue: 1}
 	st.index++
@@ -27,7 +27,7 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 	var bits, peak float64
 	switch cfg.Compressor {
 	case CompressorNgram:
-		bits, peak, sc.costs = st.model.cost(sc.toks, sc.lens, sc.costs[:0])
+		bits, peak, sc.costs = st.model.cost(sc.toks, sc.spell, sc.costs[:0])
 	default:
 		sc.costs = sc.costs[:0]
 		bits = st.dict.cost(sc, sc.canon)

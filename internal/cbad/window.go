@@ -89,7 +89,7 @@ func (s *splitmix64) intn(n int) int { return int(s.next() % uint64(n)) }
 type scratch struct {
 	canon, redact []byte
 	toks          []uint64
-	lens          []uint8
+	spell         []float32
 	costs         []float32
 	enc           []byte
 	x, y, xy      []byte
