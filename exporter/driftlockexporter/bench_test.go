@@ -6,6 +6,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/driftlock/driftlock/internal/store"
 )
@@ -39,6 +42,24 @@ func BenchmarkLogsExport(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "rows/s")
 	})
+	b.Run("insert_anomalies", func(b *testing.B) {
+		st, _ := openDBB(b)
+		w := goldenWriter(true)
+		tmpl := w.logsBatch(flaggedLogs(0, batchSize, all), baseTime).rows
+		rows := make([]store.Anomaly, len(tmpl))
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			copy(rows, tmpl)
+			for j := range rows {
+				rows[j].Fingerprint += "-" + itoa(i)
+			}
+			if n, err := st.InsertAnomalies(context.Background(), rows); err != nil || n != batchSize {
+				b.Fatalf("insert %d: %v", n, err)
+			}
+		}
+		b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "rows/s")
+	})
 	b.Run("exporter", func(b *testing.B) {
 		_, dsn := openDBB(b)
 		cfg := syncConfig(dsn)
@@ -62,6 +83,47 @@ func BenchmarkLogsExport(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "rows/s")
 	})
+}
+
+// exporter_queue is the default configuration's path: the sending queue's
+// consumers convert one request while another is being written (writes
+// themselves are serialized by the store's advisory lock). The timer covers
+// draining the queue (Shutdown).
+func BenchmarkLogsExportQueued(b *testing.B) {
+	const batchSize = 1000
+	st, dsn := openDBB(b)
+	cfg := syncConfig(dsn)
+	q := exporterhelper.NewDefaultQueueConfig()
+	q.BlockOnOverflow = true
+	q.NumConsumers = 4
+	cfg.QueueSettings = configoptional.Some(q)
+	exp, err := NewFactory().CreateLogs(context.Background(), testSettingsB(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		b.Fatal(err)
+	}
+	inputs := make([]plog.Logs, b.N)
+	for i := range inputs {
+		inputs[i] = flaggedLogs(i*batchSize, batchSize, all)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := exp.ConsumeLogs(context.Background(), inputs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := exp.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	var n int
+	if err := st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&n); err != nil || n != b.N*batchSize {
+		b.Fatalf("stored %d rows, want %d (%v)", n, b.N*batchSize, err)
+	}
+	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "rows/s")
 }
 
 func openDBB(b *testing.B) (*store.Store, string) {

@@ -295,17 +295,17 @@ func (s *Store) insertEach(ctx context.Context, rows []Anomaly, idx []int, now t
 }
 
 func (s *Store) insertColumns(ctx context.Context, cols *columns) (int, error) {
+	// One round trip: a pgx batch runs in one implicit transaction (a
+	// single Sync), so the advisory lock is held until the INSERT commits
+	// and the notification goes out on that commit.
 	var n, maxID int64
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		b.Queue("SELECT pg_advisory_xact_lock($1)", insertLockKey)
-		b.Queue(insertSQL, cols.args()...).QueryRow(func(row pgx.Row) error {
-			var ignored *string
-			return row.Scan(&n, &maxID, &ignored)
-		})
-		return tx.SendBatch(ctx, b).Close()
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_advisory_xact_lock($1)", insertLockKey)
+	b.Queue(insertSQL, cols.args()...).QueryRow(func(row pgx.Row) error {
+		var ignored *string
+		return row.Scan(&n, &maxID, &ignored)
 	})
-	if err != nil {
+	if err := s.Pool.SendBatch(ctx, b).Close(); err != nil {
 		return 0, err
 	}
 	return int(n), nil

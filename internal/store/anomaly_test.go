@@ -385,3 +385,42 @@ func TestInsertAnomaliesSplitsLargeBatches(t *testing.T) {
 		t.Fatalf("%d notifications: the batch was not split into statements", notes)
 	}
 }
+
+// Writers serialize on the advisory lock (so ids become visible in
+// order): while another session holds it, InsertAnomalies waits.
+func TestInsertAnomaliesWaitsForTheWriterLock(t *testing.T) {
+	s, dsn := storetest.Open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", store.InsertLockKey); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.InsertAnomalies(ctx, sampleRows(3, "locked"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("insert finished while another writer held the lock (err %v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, s); got != 3 {
+		t.Fatalf("rows = %d", got)
+	}
+}

@@ -9,3 +9,6 @@ func SetMaxStatementBytes(n int) (restore func()) {
 	maxStatementBytes = n
 	return func() { maxStatementBytes = old }
 }
+
+// InsertLockKey is the advisory lock key writers serialize on.
+const InsertLockKey = insertLockKey
