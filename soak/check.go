@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,5 +179,6 @@ func Compare(flagged map[string]Flagged, rows []StoredRow, injected int) Result 
 			r.Extra++
 		}
 	}
+	slices.Sort(r.LostSeqs)
 	return r
 }

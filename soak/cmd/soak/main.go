@@ -51,6 +51,7 @@ type options struct {
 	duration, pgDown   time.Duration
 	rate, services     int
 	keep               bool
+	memoryQueue        bool
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -87,6 +88,7 @@ func run() int {
 	flag.IntVar(&o.services, "services", 8, "services (one detector stream each)")
 	flag.DurationVar(&o.pgDown, "pg-down", 0, "how long PostgreSQL stays down each time (default: duration/30, 3s..10s)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder")
+	flag.BoolVar(&o.memoryQueue, "unsafe-memory-queue", false, "negative control: an in-memory sending queue, which the SIGKILL empties (the run must then report lost records)")
 	flag.Parse()
 	if o.pgDown == 0 {
 		o.pgDown = min(max(o.duration/30, 3*time.Second), 10*time.Second)
@@ -181,7 +183,12 @@ func (s *soakRun) run(ctx context.Context) int {
 	}
 	s.ports.grpc, s.ports.metrics, s.ports.health = ports[0], ports[1], ports[2]
 	cfgPath := filepath.Join(o.dir, "collector.yaml")
-	if err := os.WriteFile(cfgPath, []byte(collectorConfig), 0o600); err != nil {
+	conf := collectorConfig
+	if o.memoryQueue {
+		conf = strings.Replace(conf, "      storage: file_storage/queue\n", "", 1)
+		s.log.printf("negative control: the sending queue is in memory; expect lost records")
+	}
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		s.log.printf("FAIL: %v", err)
 		return 1
 	}
@@ -292,7 +299,11 @@ func (s *soakRun) run(ctx context.Context) int {
 	fmt.Printf("  lost                         %d\n", res.Lost)
 	fmt.Printf("  duplicated                   %d\n", res.Duplicated)
 	fmt.Printf("  stored, not in file output   %d (file exporter buffer lost at SIGKILL; not an error)\n", res.Extra)
-	fmt.Printf("  queue at SIGKILL             %.0f requests (persistent queue, PostgreSQL down)\n", s.queueAtKill)
+	kind := "persistent"
+	if o.memoryQueue {
+		kind = "in memory"
+	}
+	fmt.Printf("  queue at SIGKILL             %.0f requests (%s queue, PostgreSQL down)\n", s.queueAtKill, kind)
 	fmt.Printf("  peak RSS (VmHWM)             %.1f MiB\n", float64(s.peakRSS)/(1<<20))
 	if s.latency.Count() > 0 {
 		fmt.Printf("  p99 scoring latency          %.1f µs per record (p50 %.1f µs; %d batches)\n",
