@@ -20,7 +20,7 @@ import (
 
 // TestCardinalityBound sends one log record per distinct service.name (a
 // new stream key per record: 1,000,000 of them, 50,000 under -short)
-// through the processor with a small max_streams. The detector must keep at
+// through the processor with a small max_streams (200,000 under -race). The detector must keep at
 // most max_streams streams, count every eviction in its telemetry, and the
 // heap must not grow with the number of keys seen.
 func TestCardinalityBound(t *testing.T) {
@@ -29,8 +29,11 @@ func TestCardinalityBound(t *testing.T) {
 		batch      = 5000
 	)
 	total := 1_000_000
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		total = 50_000
+	case raceEnabled:
+		total = 200_000 // about 25 s under the race detector
 	}
 
 	tel := componenttest.NewTelemetry()
