@@ -9,9 +9,10 @@ import (
 
 // Fingerprint is the stable identity of a flagged record: a SHA-256 (hex,
 // first 128 bits) over the signal, stream, observation time, trace and span
-// ids and the record's body bytes (for the exporter: the record's sanitized
-// JSON, whose keys are sorted). The same record exported twice (a retry, a
-// replayed persistent queue) gets the same fingerprint and is stored once.
+// ids and the record's identity bytes (for the exporter: body or name plus
+// the sorted non-driftlock attributes). The same record exported twice (a
+// retry, a replayed persistent queue) gets the same fingerprint and is
+// stored once.
 // Every field is length-prefixed so that ("ab","c") and ("a","bc") differ.
 func Fingerprint(signal, stream string, observed time.Time, traceID, spanID string, body []byte) string {
 	h := sha256.New()
