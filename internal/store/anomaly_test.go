@@ -424,3 +424,36 @@ func TestInsertAnomaliesWaitsForTheWriterLock(t *testing.T) {
 		t.Fatalf("rows = %d", got)
 	}
 }
+
+// Several writers racing with the same batch (collectors replaying the same
+// data) store each row once, and their counts add up.
+func TestInsertAnomaliesConcurrentWritersStoreOnce(t *testing.T) {
+	s, _ := storetest.Open(t)
+	rows := sampleRows(300, "race")
+	results := make(chan int, 6)
+	errs := make(chan error, 6)
+	for w := 0; w < 6; w++ {
+		go func(w int) {
+			mine := make([]store.Anomaly, len(rows))
+			copy(mine, rows)
+			// Each writer sends the rows in its own order.
+			for i := range mine {
+				j := (i + w*37) % len(mine)
+				mine[i], mine[j] = mine[j], mine[i]
+			}
+			n, err := s.InsertAnomalies(context.Background(), mine)
+			results <- n
+			errs <- err
+		}(w)
+	}
+	total := 0
+	for w := 0; w < 6; w++ {
+		total += <-results
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total != 300 || count(t, s) != 300 {
+		t.Fatalf("writers reported %d new rows, table has %d; want 300 and 300", total, count(t, s))
+	}
+}
