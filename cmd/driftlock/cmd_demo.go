@@ -224,18 +224,22 @@ func printFaults(ctx context.Context, conn *pgx.Conn, w io.Writer, path string) 
 	}
 	fmt.Fprintf(w, "\nInjected faults (%s)\n", path)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "injected at (UTC)\tservice\tkind\tanomalies in window\tfirst after")
+	fmt.Fprintln(tw, "injected at (UTC)\tservice\tkind\tlogs\ttraces\tmetrics\tfirst after")
 	hit := 0
+	var windows time.Duration
 	for _, f := range faults {
-		var n int64
+		var nl, nt, nm int64
 		var first *time.Time
 		err := conn.QueryRow(ctx, `
-			SELECT count(*), min(observed_at) FROM anomalies
+			SELECT count(*) FILTER (WHERE signal = 'logs'), count(*) FILTER (WHERE signal = 'traces'),
+			       count(*) FILTER (WHERE signal = 'metrics'), min(observed_at)
+			FROM anomalies
 			WHERE service = $1 AND ($2 = '' OR signal = $2) AND observed_at >= $3 AND observed_at < $4`,
-			f.service, f.signal, f.start, f.end).Scan(&n, &first)
+			f.service, f.signal, f.start, f.end).Scan(&nl, &nt, &nm, &first)
 		if err != nil {
 			return err
 		}
+		windows += f.end.Sub(f.start)
 		after := "-"
 		if first != nil {
 			after = first.Sub(f.start).Round(time.Second).String()
@@ -245,9 +249,57 @@ func printFaults(ctx context.Context, conn *pgx.Conn, w io.Writer, path string) 
 		if f.signal != "" {
 			kind += " (" + f.signal + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", f.start.UTC().Format("2006-01-02 15:04:05"), f.service, kind, n, after)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", f.start.UTC().Format("2006-01-02 15:04:05"), f.service, kind, nl, nt, nm, after)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d of %d injected faults have at least one anomaly in their window\n", hit, len(faults))
+	return printBackground(ctx, conn, w, faults)
+}
+
+// printBackground puts the fault hits in context: the same services'
+// anomaly rate outside every fault window, per signal, over the data's
+// time span. A hit means little if the service flags as often anyway.
+func printBackground(ctx context.Context, conn *pgx.Conn, w io.Writer, faults []demoFault) error {
+	if len(faults) == 0 {
+		return nil
+	}
+	services := map[string]bool{}
+	var svc []string
+	var starts, ends []time.Time
+	for _, f := range faults {
+		if !services[f.service] {
+			services[f.service] = true
+			svc = append(svc, f.service)
+		}
+		starts = append(starts, f.start)
+		ends = append(ends, f.end)
+	}
+	// The data's time span: all anomalies, first to last.
+	var lo, hi *time.Time
+	if err := conn.QueryRow(ctx, `SELECT min(observed_at), max(observed_at) FROM anomalies`).Scan(&lo, &hi); err != nil || lo == nil {
+		return err
+	}
+	var nl, nt, nm int64
+	err := conn.QueryRow(ctx, `
+		WITH w AS (SELECT unnest($2::timestamptz[]) AS s, unnest($3::timestamptz[]) AS e)
+		SELECT count(*) FILTER (WHERE signal = 'logs'), count(*) FILTER (WHERE signal = 'traces'),
+		       count(*) FILTER (WHERE signal = 'metrics')
+		FROM anomalies a
+		WHERE a.service = ANY($1)
+		  AND NOT EXISTS (SELECT 1 FROM w WHERE a.observed_at >= w.s AND a.observed_at < w.e)`,
+		svc, starts, ends).Scan(&nl, &nt, &nm)
+	if err != nil {
+		return err
+	}
+	var inWin time.Duration
+	for _, f := range faults {
+		inWin += f.end.Sub(f.start)
+	}
+	outside := hi.Sub(*lo) - inWin
+	if outside <= 0 {
+		return nil
+	}
+	per := func(n int64) float64 { return float64(n) / outside.Minutes() * 5 }
+	fmt.Fprintf(w, "outside the windows, the same services flag per 5 minutes: logs %.1f, traces %.1f, metrics %.1f\n", per(nl), per(nt), per(nm))
 	return nil
 }
