@@ -299,7 +299,8 @@ func printBackground(ctx context.Context, conn *pgx.Conn, w io.Writer, faults []
 	if outside <= 0 {
 		return nil
 	}
-	per := func(n int64) float64 { return float64(n) / outside.Minutes() * 5 }
-	fmt.Fprintf(w, "outside the windows, the same services flag per 5 minutes: logs %.1f, traces %.1f, metrics %.1f\n", per(nl), per(nt), per(nm))
+	// Per service and 5 minutes: comparable to one fault's window.
+	per := func(n int64) float64 { return float64(n) / outside.Minutes() * 5 / float64(len(svc)) }
+	fmt.Fprintf(w, "outside the windows, each of these %d services flags per 5 minutes on average: logs %.2f, traces %.2f, metrics %.2f\n", len(svc), per(nl), per(nt), per(nm))
 	return nil
 }
