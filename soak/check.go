@@ -6,30 +6,26 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-
-	"github.com/driftlock/driftlock/internal/store"
 )
 
 // Flagged is one record the collector emitted with driftlock.anomaly=true.
 type Flagged struct {
-	Seq         int64
-	Fingerprint string
-	Injected    bool
+	Seq      int64
+	Injected bool
 }
 
 // ReadFlagged reads the file exporter's output (one OTLP/JSON logs request
-// per line) and returns the flagged records by fingerprint, computed the
-// way the driftlock exporter computes it (internal/store.Fingerprint over
-// signal, stream, time, ids and the body plus non-driftlock attributes). A
-// record emitted twice (re-sent after the collector was killed) counts
-// once. It also returns how many records the file held in all. With
-// allowTornTail an unreadable last line is skipped: a collector killed with
-// SIGKILL may leave one half written.
-func ReadFlagged(path string, into map[string]Flagged, allowTornTail bool) (records int, err error) {
+// per line) and adds the flagged records to into, by their soak.seq: every
+// soak record carries a unique one, so it names the record whatever the
+// exporter's fingerprint encoding (which is the exporter's own business and
+// has changed before). A record emitted twice (re-sent after the collector
+// was killed) counts once. It returns how many records the file held in
+// all. With allowTornTail an unreadable last line is skipped: a collector
+// killed with SIGKILL may leave one half written.
+func ReadFlagged(path string, into map[int64]Flagged, allowTornTail bool) (records int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -54,7 +50,9 @@ func ReadFlagged(path string, into map[string]Flagged, allowTornTail bool) (reco
 			continue
 		}
 		records += ld.LogRecordCount()
-		collectFlagged(ld, into)
+		if err := collectFlagged(ld, into); err != nil {
+			return records, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return records, err
@@ -65,62 +63,23 @@ func ReadFlagged(path string, into map[string]Flagged, allowTornTail bool) (reco
 	return records, nil
 }
 
-func collectFlagged(ld plog.Logs, into map[string]Flagged) {
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		rl := rls.At(i)
-		service := ""
-		if v, ok := rl.Resource().Attributes().Get("service.name"); ok {
-			service = v.AsString()
-		}
-		sls := rl.ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				lr := lrs.At(k)
+func collectFlagged(ld plog.Logs, into map[int64]Flagged) error {
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
 				if v, ok := lr.Attributes().Get("driftlock.anomaly"); !ok || !v.Bool() {
 					continue
 				}
-				fp := Fingerprint(lr, service)
-				seq, _ := lr.Attributes().Get(SeqKey)
+				seq, ok := lr.Attributes().Get(SeqKey)
+				if !ok || seq.Type() != pcommon.ValueTypeInt {
+					return fmt.Errorf("flagged record without an integer %s", SeqKey)
+				}
 				inj, _ := lr.Attributes().Get(InjectedKey)
-				into[fp] = Flagged{Seq: seq.Int(), Fingerprint: fp, Injected: inj.Bool()}
+				into[seq.Int()] = Flagged{Seq: seq.Int(), Injected: inj.Bool()}
 			}
 		}
 	}
-}
-
-// Fingerprint is the store fingerprint of a flagged log record.
-func Fingerprint(lr plog.LogRecord, service string) string {
-	stream := ""
-	if v, ok := lr.Attributes().Get("driftlock.stream"); ok {
-		stream = v.AsString()
-	}
-	if stream == "" {
-		stream = service + "/logs"
-	}
-	observed := time.Now()
-	for _, t := range []pcommon.Timestamp{lr.Timestamp(), lr.ObservedTimestamp()} {
-		if t != 0 {
-			observed = t.AsTime()
-			break
-		}
-	}
-	traceID, spanID := "", ""
-	if id := lr.TraceID(); !id.IsEmpty() {
-		traceID = id.String()
-	}
-	if id := lr.SpanID(); !id.IsEmpty() {
-		spanID = id.String()
-	}
-	attrs := map[string]any{}
-	for k, v := range lr.Attributes().All() {
-		if !strings.HasPrefix(k, "driftlock.") {
-			attrs[k] = v.AsRaw()
-		}
-	}
-	body := map[string]any{"body": lr.Body().AsRaw(), "attributes": attrs}
-	return store.Fingerprint("logs", stream, observed, traceID, spanID, store.EncodeJSON(body))
+	return nil
 }
 
 // StoredRow is one anomalies row of the soak.
@@ -134,7 +93,7 @@ type Result struct {
 	Flagged     int // distinct flagged records the collector emitted
 	Stored      int // rows in anomalies
 	Lost        int // flagged but not stored
-	Duplicated  int // rows beyond the first for one record (by fingerprint or by seq)
+	Duplicated  int // rows beyond the first for one record (one soak.seq)
 	Extra       int // stored but absent from the file output (see Compare)
 	Injected    int // injected anomalies sent
 	InjectedHit int // injected anomalies flagged
@@ -145,37 +104,31 @@ type Result struct {
 // an error: the file exporter buffers its writes (flush_interval), so the
 // records it held when the collector was SIGKILLed never reach the file
 // while the persistent queue kept them for the store.
-func Compare(flagged map[string]Flagged, rows []StoredRow, injected int) Result {
+func Compare(flagged map[int64]Flagged, rows []StoredRow, injected int) Result {
 	r := Result{Flagged: len(flagged), Stored: len(rows), Injected: injected}
-	byFP := map[string]int{}
 	bySeq := map[int64]int{}
 	for _, row := range rows {
-		byFP[row.Fingerprint]++
 		bySeq[row.Seq]++
 	}
-	for _, n := range byFP {
-		if n > 1 {
-			r.Duplicated += n - 1
-		}
-	}
+	// soak.seq names the record: a record stored twice is two rows with
+	// one seq, whether its fingerprints differed or (were the UNIQUE
+	// constraint gone) were equal.
 	for _, n := range bySeq {
-		if n > 1 {
-			r.Duplicated += n - 1
-		}
+		r.Duplicated += n - 1
 	}
-	for fp, f := range flagged {
-		if byFP[fp] == 0 {
+	for seq, f := range flagged {
+		if bySeq[seq] == 0 {
 			r.Lost++
 			if len(r.LostSeqs) < 20 {
-				r.LostSeqs = append(r.LostSeqs, f.Seq)
+				r.LostSeqs = append(r.LostSeqs, seq)
 			}
 		}
 		if f.Injected {
 			r.InjectedHit++
 		}
 	}
-	for fp := range byFP {
-		if _, ok := flagged[fp]; !ok {
+	for seq := range bySeq {
+		if _, ok := flagged[seq]; !ok {
 			r.Extra++
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,11 +36,12 @@ func flag(ld plog.Logs) {
 	}
 }
 
-// The soak's fingerprints must be the driftlock exporter's, or the check
-// would report every record lost: records go through the real exporter into
-// a real PostgreSQL, the file copy through ReadFlagged, and Compare must
-// find each stored exactly once.
-func TestFingerprintMatchesTheExporter(t *testing.T) {
+// The soak's check against the real exporter and a real PostgreSQL: records
+// go through the exporter into the store and, as the file exporter would
+// write them, through ReadFlagged; Compare must find each stored exactly
+// once (by soak.seq, with one fingerprint each), and must see a deleted row
+// and a record stored twice.
+func TestCheckAgainstTheExporter(t *testing.T) {
 	st, dsn := storetest.Open(t)
 	f := driftlockexporter.NewFactory()
 	cfg := f.CreateDefaultConfig().(*driftlockexporter.Config)
@@ -69,7 +71,7 @@ func TestFingerprintMatchesTheExporter(t *testing.T) {
 	}
 	require.NoError(t, file.Close())
 
-	flagged := map[string]Flagged{}
+	flagged := map[int64]Flagged{}
 	n, err := ReadFlagged(out, flagged, false)
 	require.NoError(t, err)
 	require.Equal(t, 100, n)
@@ -80,13 +82,13 @@ func TestFingerprintMatchesTheExporter(t *testing.T) {
 	b, err := os.ReadFile(out)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(torn, append(b, `{"resourceLogs":[{"resou`...), 0o600))
-	_, err = ReadFlagged(torn, map[string]Flagged{}, false)
+	_, err = ReadFlagged(torn, map[int64]Flagged{}, false)
 	require.Error(t, err)
-	n, err = ReadFlagged(torn, map[string]Flagged{}, true)
+	n, err = ReadFlagged(torn, map[int64]Flagged{}, true)
 	require.NoError(t, err)
 	require.Equal(t, 100, n)
 	require.NoError(t, os.WriteFile(torn, append([]byte("{bad}\n"), b...), 0o600))
-	_, err = ReadFlagged(torn, map[string]Flagged{}, true)
+	_, err = ReadFlagged(torn, map[int64]Flagged{}, true)
 	require.Error(t, err, "a bad line followed by good ones is corruption, not a torn tail")
 
 	rows, err := st.Pool.Query(context.Background(), "SELECT fingerprint, (attributes->>'soak.seq')::bigint FROM anomalies")
@@ -102,13 +104,22 @@ func TestFingerprintMatchesTheExporter(t *testing.T) {
 	require.Equal(t, Result{Flagged: 100, Stored: 100, Injected: injected, InjectedHit: injected}, res)
 	require.Equal(t, 13, injected, "seq 10, 17, ..., 94")
 
-	// One row deleted and one seq stored twice are both seen.
-	stored[0].Seq = stored[1].Seq
-	res = Compare(flagged, stored, injected)
-	require.Equal(t, 1, res.Duplicated)
+	// A row missing, a record stored twice under another fingerprint, and
+	// a fingerprint stored twice are all seen.
 	res = Compare(flagged, stored[1:], injected)
 	require.Equal(t, 1, res.Lost)
-	require.Len(t, res.LostSeqs, 1)
+	require.Equal(t, []int64{stored[0].Seq}, res.LostSeqs)
+	twice := append(slices.Clone(stored), StoredRow{Fingerprint: "other", Seq: stored[5].Seq})
+	require.Equal(t, 1, Compare(flagged, twice, injected).Duplicated)
+	twice = append(slices.Clone(stored), stored[5])
+	require.Equal(t, 1, Compare(flagged, twice, injected).Duplicated, "the same row twice")
+	// Every stored row has its own fingerprint from the exporter.
+	fps := map[string]bool{}
+	for _, r := range stored {
+		require.NotEmpty(t, r.Fingerprint)
+		fps[r.Fingerprint] = true
+	}
+	require.Len(t, fps, len(stored))
 }
 
 func TestGeneratorInjects(t *testing.T) {

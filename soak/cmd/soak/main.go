@@ -273,7 +273,7 @@ func (s *soakRun) run(ctx context.Context) int {
 		return 1
 	}
 
-	flagged := map[string]soak.Flagged{}
+	flagged := map[int64]soak.Flagged{}
 	emitted := 0
 	for life := 1; life <= s.collLives; life++ {
 		path := filepath.Join(o.dir, fmt.Sprintf("out-%d.jsonl", life))
@@ -290,12 +290,16 @@ func (s *soakRun) run(ctx context.Context) int {
 		return 1
 	}
 	res := soak.Compare(flagged, rows, injected)
+	fps := map[string]bool{}
+	for _, r := range rows {
+		fps[r.Fingerprint] = true
+	}
 
 	fmt.Println()
 	fmt.Println("soak result")
 	fmt.Printf("  records sent                 %d (%d emitted by the collector, re-sent ones included)\n", total, emitted)
 	fmt.Printf("  flagged (distinct)           %d (injected anomalies flagged: %d of %d)\n", res.Flagged, res.InjectedHit, res.Injected)
-	fmt.Printf("  stored (anomalies rows)      %d\n", res.Stored)
+	fmt.Printf("  stored (anomalies rows)      %d (%d distinct fingerprints)\n", res.Stored, len(fps))
 	fmt.Printf("  lost                         %d\n", res.Lost)
 	fmt.Printf("  duplicated                   %d\n", res.Duplicated)
 	fmt.Printf("  stored, not in file output   %d (file exporter buffer lost at SIGKILL; not an error)\n", res.Extra)
