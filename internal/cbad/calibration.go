@@ -1,6 +1,9 @@
 package cbad
 
-import "slices"
+import (
+	"math"
+	"slices"
+)
 
 // calibration is a bounded window of a stream's recent normal scores. The
 // p-value of a new score s is the conformal (split-conformal, "plus one")
@@ -18,14 +21,32 @@ type calibration struct {
 	n      int
 	sorted []float32 // the same n scores, ascending
 	median float64
+	res    float64 // score resolution; 0 compares exact scores
 }
 
-func newCalibration(size int) calibration {
-	return calibration{scores: make([]float32, size), sorted: make([]float32, 0, size)}
+func newCalibration(size int, res float64) calibration {
+	return calibration{scores: make([]float32, size), sorted: make([]float32, 0, size), res: res}
+}
+
+// textResolution is the resolution at which text scores are compared:
+// costs within the same quarter bit per token are the same cost (the
+// model's own noise is larger than that). Without it, a common kind of
+// record whose cost creeps up by hundredths of a bit as counts change would
+// rank at the top of its own cluster about 1% of the time and be flagged
+// for nothing; with it, the cluster ties and its p-value is its true share
+// of the stream. Numeric scores are means over many symbols and are
+// compared as they are.
+const textResolution = 0.25
+
+func (c *calibration) quantize(s float64) float32 {
+	if c.res <= 0 {
+		return float32(s)
+	}
+	return float32(math.Floor(s/c.res) * c.res)
 }
 
 func (c *calibration) add(s float64) {
-	x := float32(s)
+	x := c.quantize(s)
 	if c.n == len(c.scores) {
 		old := c.scores[c.head]
 		i, _ := slices.BinarySearch(c.sorted, old)
@@ -47,7 +68,7 @@ func (c *calibration) pValue(s float64) float64 {
 	if c.n == 0 {
 		return 1
 	}
-	i, _ := slices.BinarySearch(c.sorted, float32(s)) // first index with sorted[i] >= s
+	i, _ := slices.BinarySearch(c.sorted, c.quantize(s)) // first index with sorted[i] >= s
 	ge := c.n - i
 	return float64(1+ge) / float64(c.n+1)
 }

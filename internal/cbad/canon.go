@@ -199,6 +199,9 @@ func canonPiece(dst, p []byte) []byte {
 			return append(dst, MaskTime...)
 		}
 		return append(dst, MaskNum...)
+	case letters == 0 && isDecimal(p):
+		// 6.20, 0.11: a measurement whatever its number of digits.
+		return append(dst, MaskNum...)
 	case len(p) > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && isHexRun(p[2:]):
 		return append(dst, MaskHex...)
 	case len(p) >= 8 && digits > 0 && letters == hexLetters && other == 0:
@@ -398,4 +401,23 @@ func containsByte(b []byte, c byte) bool {
 		}
 	}
 	return false
+}
+
+// isDecimal matches digits '.' digits (an optional leading '-').
+func isDecimal(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	dot := -1
+	for i, c := range b {
+		if c == '.' {
+			if dot >= 0 {
+				return false
+			}
+			dot = i
+		} else if !isDigit(c) {
+			return false
+		}
+	}
+	return dot > 0 && dot < len(b)-1
 }

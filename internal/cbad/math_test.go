@@ -54,7 +54,7 @@ func TestEntropy(t *testing.T) {
 }
 
 func TestConformalPValue(t *testing.T) {
-	c := newCalibration(99)
+	c := newCalibration(99, 0)
 	for i := 1; i <= 99; i++ {
 		c.add(float64(i))
 	}
@@ -68,6 +68,14 @@ func TestConformalPValue(t *testing.T) {
 		if got := c.pValue(s); math.Abs(got-want) > 1e-12 {
 			t.Errorf("pValue(%v) = %v, want %v", s, got, want)
 		}
+	}
+	// At a resolution, scores in one step tie: 50.3 counts as 50.
+	q := newCalibration(10, 1)
+	for i := 0; i < 10; i++ {
+		q.add(50 + float64(i)/100)
+	}
+	if got := q.pValue(50.3); got != 1 {
+		t.Fatalf("quantized pValue(50.3) = %v, want 1 (all ten tie)", got)
 	}
 	c.refresh()
 	if c.median != 50 {

@@ -95,7 +95,7 @@ func (st *stream) ensureText(cfg *Config) {
 	st.baseline = newRing(cfg.BaselineSize)
 	st.ref = newRing(refSize)
 	st.window = newRing(cfg.Hop)
-	st.cal = newCalibration(cfg.CalibrationSize)
+	st.cal = newCalibration(cfg.CalibrationSize, textResolution)
 }
 
 // ensureNumeric allocates the numeric path's state and calibration set.
@@ -103,7 +103,7 @@ func (st *stream) ensureNumeric(cfg *Config) *numericState {
 	if st.num == nil {
 		st.num = &numericState{values: ring1{v: make([]float64, cfg.NumericBaselineSize)}, prevSym: -1}
 		if st.baseline.slots == nil {
-			st.cal = newCalibration(cfg.NumericCalibrationSize)
+			st.cal = newCalibration(cfg.NumericCalibrationSize, 0)
 		}
 	}
 	return st.num
