@@ -15,7 +15,7 @@ func canon(s string) string {
 func TestCanonicalizeMasks(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"took 12345 ms", "took <num> ms"},
-		{"took 123 ms", "took 123 ms"}, // fewer than 4 digits is structure
+		{"took 123 ms", "took 123 ms"},                                     // fewer than 4 digits is structure
 		{"total=6.20 score=0.11 v1.2.3", "total=<num> score=<num> v0.0.0"}, // decimals are measurements
 		{"at 2005-06-03-15.42.50.675872 done", "at <ts> done"},
 		{"2015-10-18 18:01:47,978 INFO", "<ts> <ts> INFO"},
