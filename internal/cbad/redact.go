@@ -68,6 +68,23 @@ func Redact(dst, src []byte) []byte {
 	return dst
 }
 
+// RedactString is Redact for strings: it returns s itself (no copy) when
+// there is nothing to redact.
+func RedactString(s string) string {
+	out := Redact(make([]byte, 0, len(s)), []byte(s))
+	if string(out) == s {
+		return s
+	}
+	return string(out)
+}
+
+// IsSecretKey reports whether a structured field named key holds a secret
+// (password, token, api_key, authorization, ...: the same names Redact
+// recognises in text), so that its value can be redacted as a whole.
+func IsSecretKey(key string) bool {
+	return len(key) > 0 && isSecretKey([]byte(key), len(key))
+}
+
 // trimKeyEnd returns the end of the key that precedes the separator at i,
 // skipping a closing quote and spaces ("password" : x); 0 when there is none.
 func trimKeyEnd(src []byte, i int) int {

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/driftlock/driftlock/internal/cbad"
+
 	"context"
 	"errors"
 	"fmt"
@@ -169,8 +171,8 @@ func (c *columns) add(a *Anomaly, now time.Time) {
 	c.ratio = append(c.ratio, a.CompressionRatio)
 	c.entropy = append(c.entropy, a.Entropy)
 	c.severity = append(c.severity, SanitizeString(a.Severity, MaxIndexedBytes))
-	c.summary = append(c.summary, SanitizeString(a.Summary, MaxTextBytes))
-	c.explanation = append(c.explanation, SanitizeString(a.Explanation, MaxTextBytes))
+	c.summary = append(c.summary, SanitizeString(cbad.RedactString(a.Summary), MaxTextBytes))
+	c.explanation = append(c.explanation, SanitizeString(cbad.RedactString(a.Explanation), MaxTextBytes))
 	c.trace = append(c.trace, SanitizeString(a.TraceID, MaxIndexedBytes))
 	c.span = append(c.span, SanitizeString(a.SpanID, MaxIndexedBytes))
 	c.attributes = append(c.attributes, docOr(a.AttributesJSON, a.Attributes))

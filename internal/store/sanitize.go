@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/driftlock/driftlock/internal/cbad"
+
 	"encoding/base64"
 	"fmt"
 	"math"
@@ -132,9 +134,19 @@ func (e *encoder) value(v any, depth int) {
 			if i > 0 {
 				e.buf = append(e.buf, ',')
 			}
-			e.str(k)
+			e.key(k)
 			e.buf = append(e.buf, ':')
-			e.value(x[k], depth+1)
+			switch v := x[k]; v.(type) {
+			case map[string]any, []any, nil, bool:
+				e.value(v, depth+1)
+			default:
+				// The value of a secret-named field never reaches storage.
+				if cbad.IsSecretKey(k) {
+					e.key(cbad.RedactedMarker)
+					continue
+				}
+				e.value(v, depth+1)
+			}
 		}
 		e.buf = append(e.buf, '}')
 	case []any:
@@ -213,8 +225,12 @@ func (e *encoder) float(f float64) {
 	}
 }
 
-// str writes a sanitized, escaped JSON string and charges it to the budget.
-func (e *encoder) str(s string) {
+// str writes a string value: secrets in it redacted (cbad.Redact: key=value
+// pairs, Authorization credentials, card numbers), then sanitized.
+func (e *encoder) str(s string) { e.key(cbad.RedactString(s)) }
+
+// key writes a sanitized, escaped JSON string and charges it to the budget.
+func (e *encoder) key(s string) {
 	limit := MaxStringBytes
 	if e.budget < limit {
 		limit = max(e.budget, 0)
