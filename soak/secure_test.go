@@ -46,8 +46,6 @@ type pki struct {
 	clientCert                tls.Certificate
 	pool                      *x509.CertPool
 	otherClient               tls.Certificate // signed by a CA the server does not trust
-	caKey                     *ecdsa.PrivateKey
-	caCert                    *x509.Certificate
 }
 
 func writePEM(t *testing.T, path, typ string, der []byte) {
