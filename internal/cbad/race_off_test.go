@@ -1,0 +1,5 @@
+//go:build !race
+
+package cbad
+
+const raceEnabled = false
