@@ -25,7 +25,8 @@ deps:
 test: deps
 	@set -e; eval "$$(scripts/pg start $(PG_DIR))"; \
 	trap 'scripts/pg stop $(PG_DIR)' EXIT; \
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_PKGS); \
+	$(GO) test -count=1 -run 'AllocatesNothing' ./internal/cbad
 
 # Fast tests without the database or the race detector.
 test-short:
