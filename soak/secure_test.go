@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,6 +47,25 @@ type pki struct {
 	clientCert                tls.Certificate
 	pool                      *x509.CertPool
 	otherClient               tls.Certificate // signed by a CA the server does not trust
+}
+
+// lockedBuffer collects a child process's output; the test reads it while
+// exec's copying goroutine may still write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func writePEM(t *testing.T, path, typ string, der []byte) {
@@ -172,8 +192,8 @@ func TestSecureCollectorConfig(t *testing.T) {
 		// Nothing listens there: records wait in the persistent queue.
 		"DRIFTLOCK_DB_HOST=127.0.0.1", "DRIFTLOCK_DB_PORT="+strconv.Itoa(freePort(t)),
 	)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := new(lockedBuffer)
+	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

@@ -116,8 +116,8 @@ func TestSlowStorePipeline(t *testing.T) {
 	grpcPort, health := freePort(t), freePort(t)
 	cmd := exec.Command(bin, "--config", cfgPath)
 	cmd.Env = append(os.Environ(), "T_HEALTH="+strconv.Itoa(health), "T_GRPC="+strconv.Itoa(grpcPort), "T_DSN="+u.String())
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := new(lockedBuffer)
+	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
