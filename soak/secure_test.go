@@ -143,19 +143,43 @@ func repoRoot(t *testing.T) string {
 	}
 }
 
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+	buildDir  string
+)
+
 // collectorBin is $OTELCOL_DRIFTLOCK_BIN (e.g. bin/otelcol-driftlock after
-// make build) or a fresh build of cmd/otelcol-driftlock.
+// make build) or cmd/otelcol-driftlock built once per test run.
 func collectorBin(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("OTELCOL_DRIFTLOCK_BIN"); p != "" {
 		return p
 	}
-	out := filepath.Join(t.TempDir(), "otelcol-driftlock")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/otelcol-driftlock")
-	cmd.Dir = repoRoot(t)
-	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, "build the distro: %s", b)
-	return out
+	root := repoRoot(t)
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "soak-distro-")
+		if buildErr != nil {
+			return
+		}
+		builtBin = filepath.Join(buildDir, "otelcol-driftlock")
+		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/otelcol-driftlock")
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build the distro: %w\n%s", err, b)
+		}
+	})
+	require.NoError(t, buildErr)
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
 }
 
 func freePort(t *testing.T) int {
