@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,7 +13,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/driftlock/driftlock/internal/api"
 	"github.com/driftlock/driftlock/internal/store"
@@ -45,6 +49,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark the session cookie Secure (serve behind TLS)")
 	cors := fs.String("cors-origins", "", "comma-separated origins allowed to call the API cross-origin with Bearer keys (default: none)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	tlsCert := fs.String("tls-cert", os.Getenv("DRIFTLOCK_TLS_CERT"), "serve HTTPS with this PEM certificate (chain) file (default $DRIFTLOCK_TLS_CERT)")
+	tlsKey := fs.String("tls-key", os.Getenv("DRIFTLOCK_TLS_KEY"), "the certificate's PEM private key file (default $DRIFTLOCK_TLS_KEY)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return err
@@ -77,6 +83,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	tlsCfg, tlsErr := serveTLS(*tlsCert, *tlsKey)
+	if tlsErr != nil {
+		return fmt.Errorf("%w: %v", errUsage, tlsErr)
+	}
+	if tlsCfg != nil {
+		cfg.SecureCookies = true // cookies only ever travel over HTTPS then
+	}
 	st, err := store.Open(ctx, *dsn)
 	if err != nil {
 		return err
@@ -104,7 +117,67 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "web", "http://"+ln.Addr().String()+"/")
-	fmt.Fprintf(stdout, "driftlock serve: listening on http://%s/\n", ln.Addr())
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "web", scheme+"://"+ln.Addr().String()+"/")
+	fmt.Fprintf(stdout, "driftlock serve: listening on %s://%s/\n", scheme, ln.Addr())
 	return srv.Serve(ctx, ln)
+}
+
+// serveTLS loads the server certificate when both files are given. The key
+// pair is re-read when either file changes (checked at most once a minute),
+// so a renewed certificate is picked up without a restart.
+func serveTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	r := &certReloader{cert: certFile, key: keyFile}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.get}, nil
+}
+
+type certReloader struct {
+	cert, key string
+	mu        sync.Mutex
+	current   *tls.Certificate
+	modCert   time.Time
+	modKey    time.Time
+	checked   time.Time
+}
+
+func (r *certReloader) load() error {
+	c, err := tls.LoadX509KeyPair(r.cert, r.key)
+	if err != nil {
+		return fmt.Errorf("TLS key pair (%s, %s): %w", r.cert, r.key, err)
+	}
+	r.current = &c
+	r.modCert, r.modKey = modTime(r.cert), modTime(r.key)
+	return nil
+}
+
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := time.Now(); now.Sub(r.checked) > time.Minute {
+		r.checked = now
+		if !modTime(r.cert).Equal(r.modCert) || !modTime(r.key).Equal(r.modKey) {
+			_ = r.load() // on a half-written renewal keep serving the old pair
+		}
+	}
+	return r.current, nil
+}
+
+func modTime(p string) time.Time {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
 }
