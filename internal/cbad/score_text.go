@@ -184,5 +184,8 @@ func calibrationStart(cfg *Config) int {
 // admitted by the severity evidence: an error-level kind must recur
 // 1/lr times as often before it counts as the new normal.
 func admitAfter(base int, lr float64) int {
+	if lr <= fatalLR {
+		return int(math.Ceil(float64(base) / (lr * lr)))
+	}
 	return int(math.Ceil(float64(base) / lr))
 }

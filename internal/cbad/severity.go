@@ -61,6 +61,9 @@ func severityFromTokens(s []byte) int {
 	return 0
 }
 
+// fatalLR is the evidence factor of a FATAL record.
+const fatalLR = 0.1
+
 // severityLikelihood is the factor by which a record's p-value is scaled
 // before the decision: how much more (or less) likely an anomaly is at this
 // severity. It never decides alone: a record must still cost more than the
@@ -70,7 +73,7 @@ func severityLikelihood(sev int) float64 {
 	case sev == 0:
 		return 1
 	case sev >= 21: // FATAL
-		return 0.1
+		return fatalLR
 	case sev >= 17: // ERROR
 		return 0.25
 	case sev >= 13: // WARN
