@@ -124,8 +124,10 @@ func printSummary(ctx context.Context, conn *pgx.Conn, w io.Writer, top int, fau
 	tw.Flush()
 
 	rows, err = conn.Query(ctx, `
-		SELECT score, signal, stream, observed_at, explanation, left(summary, 120)
-		FROM anomalies ORDER BY score DESC, id LIMIT $1`, top)
+		SELECT score, signal, stream, observed_at, explanation, summary FROM (
+			SELECT DISTINCT ON (stream) score, signal, stream, observed_at, explanation, left(summary, 120) AS summary, id
+			FROM anomalies ORDER BY stream, score DESC, id) best
+		ORDER BY score DESC, id LIMIT $1`, top) // one per stream: the top N are N different problems
 	if err != nil {
 		return err
 	}
@@ -141,7 +143,7 @@ func printSummary(ctx context.Context, conn *pgx.Conn, w io.Writer, top int, fau
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nTop %d anomalies by score\n", top)
+	fmt.Fprintf(w, "\nTop %d anomalies by score (the highest of each stream)\n", top)
 	for i, t := range tops {
 		fmt.Fprintf(w, "%d. score %.2f  %s  %s  %s\n", i+1, t.score, t.signal, t.stream, t.observed.UTC().Format(time.RFC3339))
 		if t.summary != "" {
