@@ -48,19 +48,6 @@ func Canonicalize(dst, scratch, src []byte) (out, scratchOut []byte) {
 	return dst, scratch
 }
 
-func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
-}
-
-// isWrap reports punctuation that commonly wraps a token ("x", [x], (x), x,).
-func isWrap(c byte) bool {
-	switch c {
-	case '"', '\'', '(', ')', '[', ']', '{', '}', '<', '>', ',', ';', '.', '`':
-		return true
-	}
-	return false
-}
-
 // canonWord masks one whitespace-delimited word.
 func canonWord(dst, w []byte) []byte {
 	// Peel wrapping punctuation so that "[10.0.0.1]," is seen as an IP.
@@ -107,15 +94,6 @@ func wholeMask(c []byte) string {
 		return MaskTime
 	}
 	return ""
-}
-
-// isPieceDelim splits a word into pieces; the delimiters themselves are kept.
-func isPieceDelim(c byte) bool {
-	switch c {
-	case '=', ':', ',', ';', '(', ')', '[', ']', '{', '}', '<', '>', '"', '\'', '|', '&', '?', '/', '\\', '@', '#', '`', '*', '+', '!', '$', '%', '~', '^':
-		return true
-	}
-	return false
 }
 
 // canonPieces masks the pieces of a word split at punctuation, and values of

@@ -158,10 +158,6 @@ func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32) {
 	return toks, spell
 }
 
-func isWordByte(c byte) bool {
-	return isAlnum(c) || c == '_' || c == '-' || c == '.' || c >= 0x80
-}
-
 // log2Table holds log2 of small integers: counts are integers, and a table
 // lookup is several times cheaper than math.Log2 on the per-token path.
 var log2Table = func() (t [4096]float64) {

@@ -195,12 +195,6 @@ func cardNumber(src []byte, i int) (end int, ok bool) {
 	return last, sum%10 == 0
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-func isAlpha(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
-
-func isAlnum(c byte) bool { return isDigit(c) || isAlpha(c) }
-
 func equalFoldASCII(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false

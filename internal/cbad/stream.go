@@ -1,6 +1,7 @@
 package cbad
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -121,11 +122,16 @@ func fnv64(s string) uint64 {
 // learn adds a record (tokens + canonical text) to the baseline.
 func (st *stream) learn(toks []uint64, text []byte) {
 	s, evicted := st.baseline.push()
-	if evicted {
-		st.model.update(s.toks, -1)
+	// In a repetitive stream the record leaving the baseline is often the
+	// same token sequence as the one entering: the counts would go down and
+	// up by the same amounts, so both updates are skipped.
+	if !(evicted && slices.Equal(s.toks, toks)) {
+		if evicted {
+			st.model.update(s.toks, -1)
+		}
+		s.toks = append(s.toks[:0], toks...)
+		st.model.update(s.toks, 1)
 	}
-	s.toks = append(s.toks[:0], toks...)
-	st.model.update(s.toks, 1)
 	r, _ := st.ref.push()
 	r.text = appendCapped(r.text[:0], text)
 }
