@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/driftlock/driftlock/internal/cbad"
 	"github.com/driftlock/driftlock/internal/store"
@@ -41,6 +42,9 @@ var (
 	ErrMaxSeries          = errors.New("metrics.max_series out of range")
 	ErrDetector           = errors.New("detector is invalid")
 	ErrFeedback           = errors.New("feedback is invalid")
+	// ErrFeedbackSource: feedback reads one store, either directly or
+	// through the API, never both.
+	ErrFeedbackSource = errors.New("set exactly one of feedback.dsn and feedback.endpoint")
 )
 
 // Config is the driftlock processor's configuration.
@@ -77,15 +81,33 @@ type Config struct {
 	Feedback FeedbackConfig `mapstructure:"feedback"`
 }
 
-// FeedbackConfig configures the triage feedback loop.
+// FeedbackConfig configures the triage feedback loop. Feedback is on when
+// DSN or Endpoint is set (exactly one of them).
 type FeedbackConfig struct {
-	// DSN of the anomaly store (PostgreSQL); empty disables feedback.
+	// DSN of the anomaly store (PostgreSQL), read directly.
 	DSN configopaque.String `mapstructure:"dsn"`
+	// Endpoint is the base URL of `driftlock serve` (e.g.
+	// https://anomalies.internal:8080), for collectors that get no database
+	// credentials.
+	Endpoint string `mapstructure:"endpoint"`
+	// APIKey is the Bearer key sent to Endpoint; a viewer key suffices.
+	APIKey configopaque.String `mapstructure:"api_key"`
+	// TLS configures the client side of https endpoints.
+	TLS configtls.ClientConfig `mapstructure:"tls"`
+	// Lookback bounds, with Endpoint, the detection time of the records
+	// paged each pull (the API filters by detection time, not by triage
+	// time, so every pull re-lists the false positives in this window); 0
+	// lists them all.
+	Lookback time.Duration `mapstructure:"lookback"`
 	// Interval between pulls.
 	Interval time.Duration `mapstructure:"interval"`
-	// MaxRecords is the page size of one query.
+	// MaxRecords is the page size of one query (at most 1000 with Endpoint,
+	// the API's page limit).
 	MaxRecords int `mapstructure:"max_records"`
 }
+
+// enabled reports whether the feedback loop runs.
+func (c FeedbackConfig) enabled() bool { return c.DSN != "" || c.Endpoint != "" }
 
 // LogsConfig configures log scoring.
 type LogsConfig struct {
@@ -178,16 +200,48 @@ func (c *Config) Validate() error {
 	if c.CheckpointInterval != 0 && (c.CheckpointInterval < minCheckpointInterval || c.CheckpointInterval > maxCheckpointInterval) {
 		return fmt.Errorf("%w: got %v, want 0 (shutdown only) or %v..%v", ErrCheckpointInterval, c.CheckpointInterval, minCheckpointInterval, maxCheckpointInterval)
 	}
-	if c.Feedback.DSN != "" {
-		if err := store.ParseDSN(string(c.Feedback.DSN)); err != nil {
+	return c.Feedback.validate()
+}
+
+// maxAPIPage is the largest page GET /v1/anomalies returns.
+const maxAPIPage = 1000
+
+func (c *FeedbackConfig) validate() error {
+	if !c.enabled() {
+		return nil
+	}
+	if c.DSN != "" && c.Endpoint != "" {
+		return ErrFeedbackSource
+	}
+	if c.DSN != "" {
+		if err := store.ParseDSN(string(c.DSN)); err != nil {
 			return fmt.Errorf("%w: feedback.dsn: %w", ErrFeedback, err)
 		}
-		if c.Feedback.Interval < time.Second || c.Feedback.Interval > maxCheckpointInterval {
-			return fmt.Errorf("%w: feedback.interval got %v, want 1s..24h0m0s", ErrFeedback, c.Feedback.Interval)
+		if c.APIKey != "" {
+			return fmt.Errorf("%w: feedback.api_key is used with feedback.endpoint only", ErrFeedback)
 		}
-		if c.Feedback.MaxRecords < 1 || c.Feedback.MaxRecords > 100000 {
-			return fmt.Errorf("%w: feedback.max_records got %d, want 1..100000", ErrFeedback, c.Feedback.MaxRecords)
+	} else {
+		if _, err := parseFeedbackEndpoint(c.Endpoint); err != nil {
+			return fmt.Errorf("%w: feedback.endpoint: %w", ErrFeedback, err)
 		}
+		if c.APIKey == "" {
+			return fmt.Errorf("%w: feedback.api_key is required with feedback.endpoint (a viewer key, e.g. ${env:DRIFTLOCK_API_KEY})", ErrFeedback)
+		}
+		if err := c.TLS.Validate(); err != nil {
+			return fmt.Errorf("%w: feedback.tls: %w", ErrFeedback, err)
+		}
+		if c.Lookback < 0 {
+			return fmt.Errorf("%w: feedback.lookback got %v, want 0 (all) or more", ErrFeedback, c.Lookback)
+		}
+		if c.MaxRecords > maxAPIPage {
+			return fmt.Errorf("%w: feedback.max_records got %d, want 1..%d with feedback.endpoint (the API's page limit)", ErrFeedback, c.MaxRecords, maxAPIPage)
+		}
+	}
+	if c.Interval < time.Second || c.Interval > maxCheckpointInterval {
+		return fmt.Errorf("%w: feedback.interval got %v, want 1s..24h0m0s", ErrFeedback, c.Interval)
+	}
+	if c.MaxRecords < 1 || c.MaxRecords > 100000 {
+		return fmt.Errorf("%w: feedback.max_records got %d, want 1..100000", ErrFeedback, c.MaxRecords)
 	}
 	return nil
 }

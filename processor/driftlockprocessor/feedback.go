@@ -3,7 +3,6 @@ package driftlockprocessor
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 
@@ -13,167 +12,165 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/driftlock/driftlock/internal/cbad"
-	"github.com/driftlock/driftlock/internal/store"
 )
 
 // Triage feedback: records a person marked false_positive in the anomaly
 // store are pulled periodically and added to their stream's baseline with
 // Detector.Learn, so the same kind of record stops being flagged without a
-// restart.
-
-// feedbackOverlap re-reads rows updated this long before the cursor: a
-// triage transaction that commits late can carry an updated_at older than
-// rows already seen. Rows already learned are skipped by id.
-const feedbackOverlap = time.Minute
+// restart. Two sources read the same store: feedback_sql.go (feedback.dsn,
+// PostgreSQL directly) and feedback_http.go (feedback.endpoint, the API of
+// `driftlock serve`). This file holds what both share: the loop, the ids
+// already learned, and the rebuilding of the canonical record.
 
 // maxFeedbackSeen bounds the ids remembered to skip re-learning.
 const maxFeedbackSeen = 100_000
 
-// feedbackQuery reads the false positives of one signal changed since the
-// cursor, oldest first. It relies on the anomalies table of
-// internal/store/migrations (status, signal, stream, record, attributes,
-// updated_at).
-const feedbackQuery = `SELECT id, stream, record, attributes, updated_at
- FROM anomalies
- WHERE status = 'false_positive' AND signal = $1 AND (updated_at, id) > ($2, $3)
- ORDER BY updated_at, id
- LIMIT $4`
+// feedbackSource reads the false positives of one signal.
+type feedbackSource interface {
+	// start prepares the source without touching the network, so the
+	// pipeline starts while the store or the API is down.
+	start(ctx context.Context) error
+	// pull calls f.wanted and f.learn for the false positives it reads and
+	// returns how many records were learned.
+	pull(ctx context.Context, f *feedback) (int, error)
+	close()
+}
 
 type feedback struct {
-	e      *engine
-	dsn    string
-	store  *store.Store
-	cursor time.Time
-	seen   map[int64]struct{}
-	mu     sync.Mutex // one pull at a time
-	stop   chan struct{}
+	e   *engine
+	src feedbackSource
+
+	mu        sync.Mutex // one pull at a time; guards seen and notBefore
+	seen      map[int64]struct{}
+	notBefore time.Time // a server asked us to wait (Retry-After) until then
+
+	cancel context.CancelFunc // ends an in-flight pull at shutdown
 	done   chan struct{}
 }
 
 func newFeedback(e *engine) *feedback {
-	return &feedback{e: e, dsn: string(e.cfg.Feedback.DSN), seen: map[int64]struct{}{}}
+	f := &feedback{e: e, seen: map[int64]struct{}{}}
+	if e.cfg.Feedback.Endpoint != "" {
+		f.src = newHTTPFeedback(e.cfg.Feedback)
+	} else {
+		f.src = newSQLFeedback(e.cfg.Feedback)
+	}
+	return f
 }
 
-// start opens a lazy pool (the pipeline starts even while PostgreSQL is
-// down) and runs the pull loop.
+// start prepares the source and runs the pull loop.
 func (f *feedback) start() error {
-	s, err := store.New(f.dsn)
-	if err != nil {
-		return fmt.Errorf("driftlock: feedback: %w", err)
+	if err := f.src.start(context.Background()); err != nil {
+		return err
 	}
-	f.store = s
-	f.stop = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
 	f.done = make(chan struct{})
-	go f.loop(f.e.cfg.Feedback.Interval)
+	go f.loop(ctx, f.e.cfg.Feedback.Interval)
 	return nil
 }
 
-func (f *feedback) loop(iv time.Duration) {
+func (f *feedback) loop(ctx context.Context, iv time.Duration) {
 	defer close(f.done)
 	t := time.NewTicker(iv)
 	defer t.Stop()
 	for {
 		select {
-		case <-f.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), iv)
-			if _, err := f.pull(ctx); err != nil {
-				f.e.logger.Warn("driftlock feedback pull failed", zap.String("signal", f.e.signal), zap.Error(err))
-			}
-			cancel()
+			f.tick(ctx, iv)
 		}
+	}
+}
+
+// tick runs one pull bounded by the interval, unless a server asked us to
+// wait longer; a failure is logged and counted and the pipeline carries on.
+func (f *feedback) tick(parent context.Context, iv time.Duration) {
+	f.mu.Lock()
+	wait := time.Until(f.notBefore)
+	f.mu.Unlock()
+	if wait > 0 {
+		f.e.logger.Debug("driftlock feedback pull deferred (Retry-After)", zap.String("signal", f.e.signal), zap.Duration("wait", wait))
+		return
+	}
+	ctx, cancel := context.WithTimeout(parent, iv)
+	defer cancel()
+	if _, err := f.pull(ctx); err != nil && parent.Err() == nil {
+		f.e.logger.Warn("driftlock feedback pull failed", zap.String("signal", f.e.signal), zap.Error(err))
 	}
 }
 
 func (f *feedback) shutdown() {
-	if f.stop != nil {
-		close(f.stop)
+	if f.cancel != nil {
+		f.cancel()
 		<-f.done
-		f.stop = nil
+		f.cancel = nil
 	}
-	if f.store != nil {
-		f.store.Close()
-		f.store = nil
-	}
+	f.src.close()
 }
 
 // pull learns every false positive of this signal marked since the last
 // pull, for the streams this collector holds, and returns how many records
-// it learned. Pages are read in (updated_at, id) order from the cursor less
-// feedbackOverlap; rows already learned are skipped by id.
+// it learned. Records learned before a failure stay learned.
 func (f *feedback) pull(ctx context.Context) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	learned := 0
-	pageTS, pageID := f.cursor.Add(-feedbackOverlap), int64(0)
-	for {
-		n, err := f.pullPage(ctx, &pageTS, &pageID, &learned)
-		if err != nil {
-			f.e.tb.ProcessorDriftlockFeedbackErrors.Add(ctx, 1, f.e.sigAttr)
-			return learned, err
-		}
-		if n < f.e.cfg.Feedback.MaxRecords {
-			break
-		}
-	}
+	learned, err := f.src.pull(ctx, f)
 	if learned > 0 {
 		f.e.tb.ProcessorDriftlockFeedbackLearned.Add(ctx, int64(learned), f.e.sigAttr)
 		f.e.logger.Info("learned records marked false positive", zap.String("signal", f.e.signal), zap.Int("records", learned))
 	}
+	if err != nil {
+		f.e.tb.ProcessorDriftlockFeedbackErrors.Add(context.WithoutCancel(ctx), 1, f.e.sigAttr)
+		return learned, err
+	}
 	return learned, nil
 }
 
-// pullPage reads one page after (pageTS, pageID), advances the page key and
-// the cursor, and returns the number of rows read.
-func (f *feedback) pullPage(ctx context.Context, pageTS *time.Time, pageID *int64, learned *int) (int, error) {
-	rows, err := f.store.Pool.Query(ctx, feedbackQuery, f.e.signal, *pageTS, *pageID, f.e.cfg.Feedback.MaxRecords)
-	if err != nil {
-		return 0, fmt.Errorf("query false positives: %w", err)
+// deferUntil records a server's Retry-After; callers hold f.mu (inside
+// pull).
+func (f *feedback) deferUntil(t time.Time) {
+	if t.After(f.notBefore) {
+		f.notBefore = t
 	}
-	defer rows.Close()
-	n := 0
-	s := getScratch()
-	defer putScratch(s)
-	for rows.Next() {
-		n++
-		var (
-			id            int64
-			stream        string
-			record, attrs []byte
-			updated       time.Time
-		)
-		if err := rows.Scan(&id, &stream, &record, &attrs, &updated); err != nil {
-			return 0, fmt.Errorf("scan false positive: %w", err)
-		}
-		*pageTS, *pageID = updated, id
-		if updated.After(f.cursor) {
-			f.cursor = updated
-		}
-		if _, dup := f.seen[id]; dup {
-			continue
-		}
-		if len(f.seen) >= maxFeedbackSeen {
-			clear(f.seen)
-		}
-		f.seen[id] = struct{}{}
-		// Only streams this collector holds: in a fleet each stream lives on
-		// one scorer, and learning elsewhere would create a stray stream.
-		if f.e.det.StreamBytes(stream) == 0 {
-			continue
-		}
-		rec, ok := f.canonical(s, record, attrs)
-		if !ok {
-			f.e.logger.Debug("false positive without a usable record", zap.Int64("id", id))
-			continue
-		}
-		f.e.det.Learn(stream, rec)
-		*learned++
+}
+
+// wanted reports whether record id of stream still has to be learned. Only
+// streams this collector holds are learned: in a fleet each stream lives on
+// one scorer, and learning elsewhere would create a stray stream. An id of
+// a stream held elsewhere is remembered as done.
+func (f *feedback) wanted(id int64, stream string) bool {
+	if _, dup := f.seen[id]; dup {
+		return false
 	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("read false positives: %w", err)
+	if !f.e.det.Has(stream) {
+		f.remember(id)
+		return false
 	}
-	return n, nil
+	return true
+}
+
+func (f *feedback) remember(id int64) {
+	if len(f.seen) >= maxFeedbackSeen {
+		clear(f.seen)
+	}
+	f.seen[id] = struct{}{}
+}
+
+// learn rebuilds the canonical record from the exporter's stored record
+// and attributes documents and teaches it to stream; it reports whether it
+// did. The id is remembered either way: a record that cannot be rebuilt
+// will not become usable on a later pull.
+func (f *feedback) learn(s *scratch, id int64, stream string, record, attrs []byte) bool {
+	f.remember(id)
+	rec, ok := f.canonical(s, record, attrs)
+	if !ok {
+		f.e.logger.Debug("false positive without a usable record", zap.Int64("id", id))
+		return false
+	}
+	f.e.det.Learn(stream, rec)
+	return true
 }
 
 // storedRecord is the part of the exporter's record document that the

@@ -120,7 +120,7 @@ func newEngine(set processor.Settings, cfg *Config, signal string) (*engine, err
 	if cfg.Storage != nil {
 		e.ckpt = newCheckpointer(e)
 	}
-	if cfg.Feedback.DSN != "" && signal != signalMetrics {
+	if cfg.Feedback.enabled() && signal != signalMetrics {
 		e.fb = newFeedback(e)
 	}
 	return e, nil
