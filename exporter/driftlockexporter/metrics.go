@@ -8,8 +8,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-
-	"github.com/driftlock/driftlock/internal/store"
 )
 
 func (w *writer) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
@@ -38,103 +36,73 @@ type point struct {
 // processor that emits both produces one row.
 func (w *writer) metricsBatch(md pmetric.Metrics, now time.Time) *batch {
 	b := &batch{}
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		rm := rms.At(i)
-		res := rm.Resource().Attributes()
-		service := serviceName(res)
-		scores := companionScores(rm)
-		resDoc := resourceDoc{m: res}
-		sms := rm.ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			sm := sms.At(j)
-			scope := scopeDoc(sm.Scope())
-			ms := sm.Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				if m.Name() == metricScore {
-					continue // read through `scores`
-				}
-				companion := m.Name() == metricAnomalies
-				cumulative := companion && m.Type() == pmetric.MetricTypeSum &&
-					m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-				for _, p := range points(m) {
-					ann := readAnnotation(p.attrs)
-					name := m.Name()
-					if companion {
-						v, _ := p.value["value"].(float64)
-						name = getString(p.attrs, attrMetricName)
-						if cumulative {
-							v = w.cumulativeIncrease(seriesKey(name, p.attrs, 0), v)
-						}
-						if v <= 0 {
-							b.skipped++
-							continue
-						}
-						if !ann.hasScore {
-							ann.score, ann.hasScore = scores[seriesKey(name, p.attrs, p.ts)]
-						}
-					} else {
-						if !ann.hasAnomaly {
-							continue // not scored by the processor: not a candidate
-						}
-						if !ann.stored(w.cfg.OnlyAnomalies) {
-							b.skipped++
-							continue
-						}
-					}
-					ann.inherit(sm.Scope().Attributes(), res)
-					attrs := storedAttrs(p.attrs.AsRaw())
-					series := seriesAttrs(attrs)
-					observed := timeOr(now, p.ts, p.start)
-					stream := streamOr(ann.stream, service, signalMetrics)
-					record := map[string]any{
-						"metric":     name,
-						"time":       rfc3339(p.ts),
-						"start_time": rfc3339(p.start),
-						"series":     series,
-					}
-					for key, v := range p.value {
-						record[key] = v
-					}
-					if companion {
-						record["source"] = metricAnomalies
-						record["anomalies"] = record["value"]
-						delete(record, "value")
-					} else {
-						record["type"] = m.Type().String()
-						record["unit"] = m.Unit()
-						record["description"] = m.Description()
-					}
-					if scope != nil {
-						record["scope"] = scope
-					}
-					b.addDetector(ann.configHash, ann.config)
-					b.rows = append(b.rows, store.Anomaly{
-						Fingerprint: fingerprint(signalMetrics, stream, observed, "", "",
-							seriesIdentity(name, p.attrs)),
-						Signal:             signalMetrics,
-						Stream:             stream,
-						Service:            service,
-						ObservedAt:         observed,
-						DetectedAt:         now,
-						Score:              ann.score,
-						PValue:             pValueOr(ann),
-						NCD:                ann.ncd,
-						CompressionRatio:   ann.ratio,
-						Entropy:            ann.entropy,
-						Summary:            summarize(metricSummary(name, companion, p.value, ann.score)),
-						Explanation:        ann.explanation,
-						AttributesJSON:     string(store.EncodeJSON(attrs)),
-						ResourceJSON:       resDoc.json(),
-						RecordJSON:         string(store.EncodeJSON(record)),
-						DetectorConfigHash: ann.configHash,
-					})
-				}
+	var scores map[string]float64 // of the current resource
+	eachRecord(md.ResourceMetrics(),
+		func(rm pmetric.ResourceMetrics) { scores = companionScores(rm) },
+		pmetric.ResourceMetrics.Resource, pmetric.ResourceMetrics.ScopeMetrics,
+		pmetric.ScopeMetrics.Scope, pmetric.ScopeMetrics.Metrics,
+		func(src *source, m pmetric.Metric) {
+			if m.Name() == metricScore {
+				return // read through `scores`
 			}
-		}
-	}
+			companion := m.Name() == metricAnomalies
+			cumulative := companion && m.Type() == pmetric.MetricTypeSum &&
+				m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+			for _, p := range points(m) {
+				ann := readAnnotation(p.attrs)
+				name := m.Name()
+				if companion {
+					v, _ := p.value["value"].(float64)
+					name = getString(p.attrs, attrMetricName)
+					if cumulative {
+						v = w.cumulativeIncrease(seriesKey(name, p.attrs, 0), v)
+					}
+					if v <= 0 {
+						b.skipped++
+						continue
+					}
+					if !ann.hasScore {
+						ann.score, ann.hasScore = scores[seriesKey(name, p.attrs, p.ts)]
+					}
+				} else if !ann.hasAnomaly || !b.admit(ann, w.cfg.OnlyAnomalies) {
+					continue // not scored by the processor (not a candidate), or not stored
+				}
+				b.add(src, ann, now, pointRow(m, name, companion, p, ann.score, now))
+			}
+		})
 	return b
+}
+
+// pointRow is what a data point contributes to its row; name is the
+// series' metric name (for a companion point, its metric.name attribute).
+func pointRow(m pmetric.Metric, name string, companion bool, p point, score float64, now time.Time) rowSpec {
+	attrs := p.attrs.AsRaw()
+	record := map[string]any{
+		"metric":     name,
+		"time":       rfc3339(p.ts),
+		"start_time": rfc3339(p.start),
+		"series":     seriesAttrs(attrs),
+	}
+	for key, v := range p.value {
+		record[key] = v
+	}
+	if companion {
+		record["source"] = metricAnomalies
+		record["anomalies"] = record["value"]
+		delete(record, "value")
+	} else {
+		record["type"] = m.Type().String()
+		record["unit"] = m.Unit()
+		record["description"] = m.Description()
+	}
+	return rowSpec{
+		signal:   signalMetrics,
+		observed: timeOr(now, p.ts, p.start),
+		identity: seriesIdentity(name, p.attrs),
+		summary:  metricSummary(name, companion, p.value, score),
+		attrs:    attrs,
+		record:   record,
+	}
 }
 
 // companionScores indexes the `driftlock.anomaly.score` gauge points of a
