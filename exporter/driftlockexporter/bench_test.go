@@ -63,13 +63,7 @@ func BenchmarkLogsExport(b *testing.B) {
 	b.Run("exporter", func(b *testing.B) {
 		_, dsn := openDBB(b)
 		cfg := syncConfig(dsn)
-		exp, err := NewFactory().CreateLogs(context.Background(), testSettingsB(), cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-			b.Fatal(err)
-		}
+		exp := startExporter(b, NewFactory().CreateLogs, cfg, testSettingsB(), componenttest.NewNopHost())
 		defer exp.Shutdown(context.Background())
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -97,13 +91,7 @@ func BenchmarkLogsExportQueued(b *testing.B) {
 	q.BlockOnOverflow = true
 	q.NumConsumers = 4
 	cfg.QueueSettings = configoptional.Some(q)
-	exp, err := NewFactory().CreateLogs(context.Background(), testSettingsB(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		b.Fatal(err)
-	}
+	exp := startExporter(b, NewFactory().CreateLogs, cfg, testSettingsB(), componenttest.NewNopHost())
 	inputs := make([]plog.Logs, b.N)
 	for i := range inputs {
 		inputs[i] = flaggedLogs(i*batchSize, batchSize, all)

@@ -179,13 +179,7 @@ func TestLogsTransientErrorIsRetryable(t *testing.T) {
 func TestTracesFlaggedSpansStored(t *testing.T) {
 	st, dsn := openDB(t)
 	set, _ := testSettings(t)
-	exp, err := NewFactory().CreateTraces(context.Background(), set, syncConfig(dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	exp := startExporter(t, NewFactory().CreateTraces, syncConfig(dsn), set, componenttest.NewNopHost())
 	defer exp.Shutdown(context.Background())
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
@@ -280,13 +274,7 @@ func metricsFixture(temporality pmetric.AggregationTemporality, counts ...float6
 func TestMetricsCompanionAndAnnotatedPoints(t *testing.T) {
 	st, dsn := openDB(t)
 	set, _ := testSettings(t)
-	exp, err := NewFactory().CreateMetrics(context.Background(), set, syncConfig(dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	exp := startExporter(t, NewFactory().CreateMetrics, syncConfig(dsn), set, componenttest.NewNopHost())
 	defer exp.Shutdown(context.Background())
 	// /b: annotated point and companion (one row); /c: companion only;
 	// /d: companion value 0 (no row); /a: annotated, not flagged.
@@ -315,13 +303,7 @@ func TestMetricsCompanionAndAnnotatedPoints(t *testing.T) {
 func TestMetricsCumulativeCompanionStoresIncreasesOnly(t *testing.T) {
 	st, dsn := openDB(t)
 	set, _ := testSettings(t)
-	exp, err := NewFactory().CreateMetrics(context.Background(), set, syncConfig(dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	exp := startExporter(t, NewFactory().CreateMetrics, syncConfig(dsn), set, componenttest.NewNopHost())
 	defer exp.Shutdown(context.Background())
 	ctx := context.Background()
 	first := metricsFixture(pmetric.AggregationTemporalityCumulative, 1, 1, 0)
@@ -377,13 +359,7 @@ func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 func TestMetricsStatisticsAreSeparateAnomalies(t *testing.T) {
 	st, dsn := openDB(t)
 	set, _ := testSettings(t)
-	exp, err := NewFactory().CreateMetrics(context.Background(), set, syncConfig(dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	exp := startExporter(t, NewFactory().CreateMetrics, syncConfig(dsn), set, componenttest.NewNopHost())
 	defer exp.Shutdown(context.Background())
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()

@@ -66,7 +66,7 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewLogs(ctx, set, cfg, w.pushLogs, helperOptions(c, w)...)
+	return exporterhelper.NewLogs(ctx, set, cfg, push(w, w.logsBatch), helperOptions(c, w)...)
 }
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
@@ -75,7 +75,7 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewTraces(ctx, set, cfg, w.pushTraces, helperOptions(c, w)...)
+	return exporterhelper.NewTraces(ctx, set, cfg, push(w, w.tracesBatch), helperOptions(c, w)...)
 }
 
 func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
@@ -84,5 +84,5 @@ func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewMetrics(ctx, set, cfg, w.pushMetrics, helperOptions(c, w)...)
+	return exporterhelper.NewMetrics(ctx, set, cfg, push(w, w.metricsBatch), helperOptions(c, w)...)
 }

@@ -65,12 +65,22 @@ func counter(t *testing.T, tt *componenttest.Telemetry, name string) int64 {
 
 func startLogs(t *testing.T, cfg *Config, set exporter.Settings, host component.Host) exporter.Logs {
 	t.Helper()
-	exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
+	return startExporter(t, NewFactory().CreateLogs, cfg, set, host)
+}
+
+// startExporter creates one signal's exporter with create (the factory's
+// CreateLogs, CreateTraces or CreateMetrics) and starts it.
+func startExporter[E component.Component](tb testing.TB,
+	create func(context.Context, exporter.Settings, component.Config) (E, error),
+	cfg *Config, set exporter.Settings, host component.Host,
+) E {
+	tb.Helper()
+	exp, err := create(context.Background(), set, cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := exp.Start(context.Background(), host); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return exp
 }

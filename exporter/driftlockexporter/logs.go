@@ -1,28 +1,16 @@
 package driftlockexporter
 
 import (
-	"context"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
-func (w *writer) pushLogs(ctx context.Context, ld plog.Logs) error {
-	return w.write(ctx, w.logsBatch(ld, time.Now().UTC()))
-}
-
 // logsBatch turns the flagged log records into rows.
 func (w *writer) logsBatch(ld plog.Logs, now time.Time) *batch {
 	b := &batch{}
 	eachRecord(ld.ResourceLogs(), nil, plog.ResourceLogs.Resource, plog.ResourceLogs.ScopeLogs,
-		plog.ScopeLogs.Scope, plog.ScopeLogs.LogRecords,
-		func(src *source, lr plog.LogRecord) {
-			ann := readAnnotation(lr.Attributes())
-			if !b.admit(ann, w.cfg.OnlyAnomalies) {
-				return
-			}
-			b.add(src, ann, now, logRow(lr, now))
-		})
+		plog.ScopeLogs.Scope, plog.ScopeLogs.LogRecords, annotated(b, w.cfg.OnlyAnomalies, now, logRow))
 	return b
 }
 

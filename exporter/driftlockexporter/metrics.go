@@ -1,7 +1,6 @@
 package driftlockexporter
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -9,10 +8,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
-
-func (w *writer) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
-	return w.write(ctx, w.metricsBatch(md, time.Now().UTC()))
-}
 
 // point is one metric data point reduced to what a row needs.
 type point struct {

@@ -57,13 +57,7 @@ func TestRetentionOneOwnerPerDSN(t *testing.T) {
 	cfg.Retention = time.Hour
 	set, _ := testSettings(t)
 	first := startLogs(t, cfg, set, componenttest.NewNopHost())
-	second, err := NewFactory().CreateTraces(context.Background(), set, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := second.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	second := startExporter(t, NewFactory().CreateTraces, cfg, set, componenttest.NewNopHost())
 	if claimRetention(dsn) {
 		t.Fatal("retention was not claimed by the first exporter")
 	}

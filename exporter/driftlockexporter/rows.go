@@ -70,6 +70,20 @@ func (b *batch) admit(a annotation, onlyAnomalies bool) bool {
 	return true
 }
 
+// annotated is the per-record step of the signals whose records carry their
+// own annotation (log records, spans): a record admitted by its annotation
+// becomes a row built by row.
+func annotated[T interface{ Attributes() pcommon.Map }](b *batch, onlyAnomalies bool, now time.Time,
+	row func(rec T, now time.Time) rowSpec,
+) func(*source, T) {
+	return func(src *source, rec T) {
+		ann := readAnnotation(rec.Attributes())
+		if b.admit(ann, onlyAnomalies) {
+			b.add(src, ann, now, row(rec, now))
+		}
+	}
+}
+
 // rowSpec is what one signal's record contributes to its row.
 type rowSpec struct {
 	signal          string

@@ -1,7 +1,6 @@
 package driftlockexporter
 
 import (
-	"context"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -10,22 +9,11 @@ import (
 // maxSpanEvents bounds the span events copied into the stored record.
 const maxSpanEvents = 32
 
-func (w *writer) pushTraces(ctx context.Context, td ptrace.Traces) error {
-	return w.write(ctx, w.tracesBatch(td, time.Now().UTC()))
-}
-
 // tracesBatch turns the flagged spans into rows.
 func (w *writer) tracesBatch(td ptrace.Traces, now time.Time) *batch {
 	b := &batch{}
 	eachRecord(td.ResourceSpans(), nil, ptrace.ResourceSpans.Resource, ptrace.ResourceSpans.ScopeSpans,
-		ptrace.ScopeSpans.Scope, ptrace.ScopeSpans.Spans,
-		func(src *source, sp ptrace.Span) {
-			ann := readAnnotation(sp.Attributes())
-			if !b.admit(ann, w.cfg.OnlyAnomalies) {
-				return
-			}
-			b.add(src, ann, now, spanRow(sp, now))
-		})
+		ptrace.ScopeSpans.Scope, ptrace.ScopeSpans.Spans, annotated(b, w.cfg.OnlyAnomalies, now, spanRow))
 	return b
 }
 

@@ -188,6 +188,13 @@ func (b *batch) addDetector(hash, config string) {
 	}
 }
 
+// push adapts a signal's batch function to exporterhelper's push function.
+func push[D any](w *writer, toBatch func(D, time.Time) *batch) func(context.Context, D) error {
+	return func(ctx context.Context, data D) error {
+		return w.write(ctx, toBatch(data, time.Now().UTC()))
+	}
+}
+
 // write stores a batch. Transient failures are returned as they are, for
 // exporterhelper to retry the whole request (rows already stored are
 // skipped by fingerprint on the retry). Rows refused for their content are
