@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/driftlock/driftlock/exporter/driftlockexporter"
@@ -24,15 +25,26 @@ import (
 	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
-// TestFeedbackLearnsFalsePositives runs the whole triage loop on a real
-// PostgreSQL: the processor flags a record, the driftlock exporter stores
-// it, a person marks it false_positive, the next feedback pull teaches it
-// to the detector; then the same kind of record is no longer flagged while a
-// genuinely new kind still is.
-func TestFeedbackLearnsFalsePositives(t *testing.T) {
-	st, dsn := storetest.Open(t)
-	ctx := context.Background()
+// fbHarness is one pipeline for the feedback tests: the driftlock processor
+// (logs) in front of the real driftlock exporter writing to a real
+// PostgreSQL, with kind A (flagged, later marked false positive) and kind
+// B (a genuinely new kind) records.
+type fbHarness struct {
+	t     *testing.T
+	st    *store.Store
+	dsn   string
+	e     *engine
+	p     processor.Logs
+	rng   *rand.Rand
+	seq   int
+	kindB string
+}
 
+// newFBHarness builds the pipeline; cfgFn sets the feedback source. The
+// processor is not started: call start.
+func newFBHarness(t *testing.T, st *store.Store, dsn string, set processor.Settings, cfgFn func(*Config)) *fbHarness {
+	t.Helper()
+	ctx := context.Background()
 	ecfg := driftlockexporter.NewFactory().CreateDefaultConfig().(*driftlockexporter.Config)
 	ecfg.DSN = configopaque.String(dsn)
 	ecfg.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]()
@@ -44,87 +56,121 @@ func TestFeedbackLearnsFalsePositives(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, exp.Shutdown(ctx)) })
 
 	cfg := testConfig()
-	cfg.Feedback.DSN = configopaque.String(dsn)
-	cfg.Feedback.Interval = 24 * time.Hour // pulled by hand below
+	cfg.Feedback.Interval = 24 * time.Hour // pulled by hand unless cfgFn says otherwise
 	// Anomalies never enter the baseline by themselves: only feedback teaches.
 	cfg.Detector.AdmitAfter = 0
+	cfgFn(cfg)
 	require.NoError(t, cfg.Validate())
-	e, err := newEngine(testSettings(), cfg, signalLogs)
+	e, err := newEngine(set, cfg, signalLogs)
 	require.NoError(t, err)
-	p, err := processorhelper.NewLogs(ctx, testSettings(), cfg, exp, e.processLogs,
+	require.NotNil(t, e.fb, "feedback is configured")
+	p, err := processorhelper.NewLogs(ctx, set, cfg, exp, e.processLogs,
 		processorhelper.WithStart(e.start), processorhelper.WithShutdown(e.shutdown), mutates)
 	require.NoError(t, err)
 	require.NoError(t, p.Start(ctx, componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, p.Shutdown(ctx)) })
+	return &fbHarness{t: t, st: st, dsn: dsn, e: e, p: p, rng: rand.New(rand.NewPCG(11, 11)),
+		kindB: "circuit breaker OPEN for inventory-service: rejecting all calls"}
+}
 
-	rng := rand.New(rand.NewPCG(11, 11))
-	seq := 0
-	// send feeds n normal lines with extra lines at the end and returns
-	// whether each extra line was flagged.
-	send := func(n int, extra ...string) []bool {
-		ld := plog.NewLogs()
-		rl := ld.ResourceLogs().AppendEmpty()
-		rl.Resource().Attributes().PutStr("service.name", "checkout")
-		recs := rl.ScopeLogs().AppendEmpty().LogRecords()
-		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		add := func(body string) plog.LogRecord {
-			lr := recs.AppendEmpty()
-			seq++
-			lr.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Duration(seq) * time.Millisecond)))
-			lr.SetSeverityNumber(plog.SeverityNumberInfo)
-			lr.SetSeverityText("INFO")
-			lr.Body().SetStr(body)
-			return lr
-		}
-		for range n {
-			add(normalLine(rng))
-		}
-		var extras []plog.LogRecord
-		for _, x := range extra {
-			extras = append(extras, add(x))
-		}
-		require.NoError(t, p.ConsumeLogs(ctx, ld))
-		out := make([]bool, len(extras))
-		for i, lr := range extras {
-			v, ok := lr.Attributes().Get(attrAnomaly)
-			out[i] = ok && v.Bool()
-		}
-		return out
+// send feeds n normal lines with extra lines at the end and returns whether
+// each extra line was flagged.
+func (h *fbHarness) send(n int, extra ...string) []bool {
+	h.t.Helper()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "checkout")
+	recs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	add := func(body string) plog.LogRecord {
+		lr := recs.AppendEmpty()
+		h.seq++
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Duration(h.seq) * time.Millisecond)))
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+		lr.Body().SetStr(body)
+		return lr
 	}
-	kindA := func() string {
-		return fmt.Sprintf("retrying shipment quote from carrier-%d after upstream timeout (attempt %d of %d)",
-			rng.IntN(9), 10000+rng.IntN(90000), 10000+rng.IntN(90000))
+	for range n {
+		add(normalLine(h.rng))
 	}
-	kindB := "circuit breaker OPEN for inventory-service: rejecting all calls"
+	var extras []plog.LogRecord
+	for _, x := range extra {
+		extras = append(extras, add(x))
+	}
+	require.NoError(h.t, h.p.ConsumeLogs(context.Background(), ld))
+	out := make([]bool, len(extras))
+	for i, lr := range extras {
+		v, ok := lr.Attributes().Get(attrAnomaly)
+		out[i] = ok && v.Bool()
+	}
+	return out
+}
 
-	send(600)
-	require.Equal(t, []bool{true}, send(50, kindA()), "a new kind of record is flagged")
-	require.Equal(t, []bool{true}, send(50, kindA()), "and stays flagged without feedback (admit_after: 0)")
+// kindA is one record of the kind that gets marked false positive: same
+// shape, different numbers each time.
+func (h *fbHarness) kindA() string {
+	return fmt.Sprintf("retrying shipment quote from carrier-%d after upstream timeout (attempt %d of %d)",
+		h.rng.IntN(9), 10000+h.rng.IntN(90000), 10000+h.rng.IntN(90000))
+}
 
-	// Triage: the stored anomalies of kind A are marked false positive.
-	items, _, err := st.ListAnomalies(ctx, store.AnomalyFilter{Stream: "logs/checkout"}, nil, 100)
-	require.NoError(t, err)
+const kindASummary = "retrying shipment quote"
+
+// flagKindA warms the stream up and has two kind-A records flagged and
+// stored.
+func (h *fbHarness) flagKindA() {
+	h.t.Helper()
+	h.send(600)
+	require.Equal(h.t, []bool{true}, h.send(50, h.kindA()), "a new kind of record is flagged")
+	require.Equal(h.t, []bool{true}, h.send(50, h.kindA()), "and stays flagged without feedback (admit_after: 0)")
+}
+
+// markKindAInStore marks the stored kind-A anomalies false positive
+// directly in the store and returns how many it marked.
+func (h *fbHarness) markKindAInStore() int {
+	h.t.Helper()
+	ctx := context.Background()
+	items, _, err := h.st.ListAnomalies(ctx, store.AnomalyFilter{Stream: "logs/checkout"}, nil, 100)
+	require.NoError(h.t, err)
 	marked := 0
 	for _, a := range items {
-		if strings.Contains(a.Summary, "retrying shipment quote") {
+		if strings.Contains(a.Summary, kindASummary) {
 			fp := store.StatusFalsePositive
-			_, err := st.UpdateAnomaly(ctx, a.ID, a.Version, store.AnomalyUpdate{Status: &fp}, "tester")
-			require.NoError(t, err)
+			_, err := h.st.UpdateAnomaly(ctx, a.ID, a.Version, store.AnomalyUpdate{Status: &fp}, "tester")
+			require.NoError(h.t, err)
 			marked++
 		}
 	}
-	require.Equal(t, 2, marked, "both flagged records reached the store")
+	return marked
+}
 
-	learned, err := e.fb.pull(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 2, learned)
-	again, err := e.fb.pull(ctx)
-	require.NoError(t, err)
-	assert.Zero(t, again, "a record is learned once")
+// checkLearned pulls twice (the second learns nothing: each record is
+// learned once) and checks the detector's verdicts afterwards.
+func (h *fbHarness) checkLearned(ctx context.Context, want int) {
+	h.t.Helper()
+	learned, err := h.e.fb.pull(ctx)
+	require.NoError(h.t, err)
+	assert.Equal(h.t, want, learned)
+	again, err := h.e.fb.pull(ctx)
+	require.NoError(h.t, err)
+	assert.Zero(h.t, again, "a record is learned once")
 
-	got := send(50, kindA(), kindB)
-	assert.False(t, got[0], "the same kind is not flagged after the feedback pull")
-	assert.True(t, got[1], "a genuinely new kind still is")
+	got := h.send(50, h.kindA(), h.kindB)
+	assert.False(h.t, got[0], "the same kind is not flagged after the feedback pull")
+	assert.True(h.t, got[1], "a genuinely new kind still is")
+}
+
+// TestFeedbackLearnsFalsePositives runs the whole triage loop on a real
+// PostgreSQL with feedback.dsn: the processor flags a record, the driftlock
+// exporter stores it, a person marks it false_positive, the next feedback
+// pull teaches it to the detector; then the same kind of record is no
+// longer flagged while a genuinely new kind still is.
+func TestFeedbackLearnsFalsePositives(t *testing.T) {
+	st, dsn := storetest.Open(t)
+	h := newFBHarness(t, st, dsn, testSettings(), func(c *Config) { c.Feedback.DSN = configopaque.String(dsn) })
+	h.flagKindA()
+	require.Equal(t, 2, h.markKindAInStore(), "both flagged records reached the store")
+	h.checkLearned(context.Background(), 2)
 }
 
 func TestFeedbackConfigValidation(t *testing.T) {
