@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -23,6 +27,7 @@ import (
 	"github.com/driftlock/driftlock/exporter/driftlockexporter"
 	"github.com/driftlock/driftlock/internal/store"
 	"github.com/driftlock/driftlock/internal/store/storetest"
+	"github.com/driftlock/driftlock/processor/driftlockprocessor/internal/metadata"
 )
 
 // fbHarness is one pipeline for the feedback tests: the driftlock processor
@@ -171,6 +176,39 @@ func TestFeedbackLearnsFalsePositives(t *testing.T) {
 	h.flagKindA()
 	require.Equal(t, 2, h.markKindAInStore(), "both flagged records reached the store")
 	h.checkLearned(context.Background(), 2)
+}
+
+// TestLoadFeedbackConfig loads the feedback variants of testdata/config.yaml.
+func TestLoadFeedbackConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	load := func(name string) (*Config, error) {
+		sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+		require.NoError(t, err)
+		cfg := createDefaultConfig().(*Config)
+		require.NoError(t, sub.Unmarshal(cfg))
+		return cfg, confmap.Validate(cfg)
+	}
+
+	cfg, err := load("feedback_endpoint")
+	require.NoError(t, err)
+	want := createDefaultConfig().(*Config)
+	want.Feedback.Endpoint = "https://anomalies.internal:8080"
+	want.Feedback.APIKey = "dlk_example_not_a_real_key"
+	want.Feedback.TLS.CAFile = "/etc/driftlock/ca.pem"
+	want.Feedback.Lookback = 7 * 24 * time.Hour
+	want.Feedback.Interval = 30 * time.Second
+	want.Feedback.MaxRecords = 200
+	assert.Equal(t, want, cfg)
+
+	_, err = load("feedback_both")
+	require.ErrorIs(t, err, ErrFeedbackSource)
+	assert.Contains(t, err.Error(), "feedback.dsn")
+	assert.Contains(t, err.Error(), "feedback.endpoint")
+
+	_, err = load("feedback_endpoint_no_key")
+	require.ErrorIs(t, err, ErrFeedback)
+	assert.Contains(t, err.Error(), "feedback.api_key")
 }
 
 func TestFeedbackConfigValidation(t *testing.T) {
