@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -95,19 +96,13 @@ func TestLogsDetectorConfigHashRecorded(t *testing.T) {
 	if err := exp.ConsumeLogs(context.Background(), ld); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := st.Pool.Query(context.Background(),
-		`SELECT a.detector_config_hash, d.config::text FROM anomalies a JOIN detectors d ON d.config_hash = a.detector_config_hash ORDER BY a.observed_at`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for rows.Next() {
-		var h, c string
-		if err := rows.Scan(&h, &c); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, h+"="+c)
-	}
+	got := queryList(t, st,
+		`SELECT a.detector_config_hash, d.config::text FROM anomalies a JOIN detectors d ON d.config_hash = a.detector_config_hash ORDER BY a.observed_at`,
+		func(r pgx.CollectableRow) (string, error) {
+			var h, c string
+			err := r.Scan(&h, &c)
+			return h + "=" + c, err
+		})
 	want := []string{`cfg-a={"window": 128}`, `cfg-b={}`, `cfg-resource={}`, `cfg-resource={}`}
 	var withConfig int
 	if err := st.Pool.QueryRow(context.Background(), `SELECT count(*) FROM anomalies WHERE attributes ? 'driftlock.config'`).Scan(&withConfig); err != nil || withConfig != 0 {
@@ -177,10 +172,7 @@ func TestLogsTransientErrorIsRetryable(t *testing.T) {
 }
 
 func TestTracesFlaggedSpansStored(t *testing.T) {
-	st, dsn := openDB(t)
-	set, _ := testSettings(t)
-	exp := startExporter(t, NewFactory().CreateTraces, syncConfig(dsn), set, componenttest.NewNopHost())
-	defer exp.Shutdown(context.Background())
+	st, exp := startOnDB(t, NewFactory().CreateTraces)
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "frontend")
@@ -272,39 +264,26 @@ func metricsFixture(temporality pmetric.AggregationTemporality, counts ...float6
 }
 
 func TestMetricsCompanionAndAnnotatedPoints(t *testing.T) {
-	st, dsn := openDB(t)
-	set, _ := testSettings(t)
-	exp := startExporter(t, NewFactory().CreateMetrics, syncConfig(dsn), set, componenttest.NewNopHost())
-	defer exp.Shutdown(context.Background())
+	st, exp := startOnDB(t, NewFactory().CreateMetrics)
 	// /b: annotated point and companion (one row); /c: companion only;
 	// /d: companion value 0 (no row); /a: annotated, not flagged.
 	if err := exp.ConsumeMetrics(context.Background(), metricsFixture(pmetric.AggregationTemporalityDelta, 1, 2, 0)); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := st.Pool.Query(context.Background(),
-		`SELECT record->'series'->>'route', score, record->>'metric' FROM anomalies ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for rows.Next() {
-		var route, metric string
-		var score float64
-		if err := rows.Scan(&route, &score, &metric); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, route+"/"+metric+"/"+ftoa(score))
-	}
+	got := queryList(t, st, `SELECT record->'series'->>'route', score, record->>'metric' FROM anomalies ORDER BY 1`,
+		func(r pgx.CollectableRow) (string, error) {
+			var route, metric string
+			var score float64
+			err := r.Scan(&route, &score, &metric)
+			return route + "/" + metric + "/" + ftoa(score), err
+		})
 	if len(got) != 2 || got[0] != "/b/http.latency/9.5" || got[1] != "/c/http.latency/4.25" {
 		t.Fatalf("rows %v, want /b (9.5) and /c (4.25)", got)
 	}
 }
 
 func TestMetricsCumulativeCompanionStoresIncreasesOnly(t *testing.T) {
-	st, dsn := openDB(t)
-	set, _ := testSettings(t)
-	exp := startExporter(t, NewFactory().CreateMetrics, syncConfig(dsn), set, componenttest.NewNopHost())
-	defer exp.Shutdown(context.Background())
+	st, exp := startOnDB(t, NewFactory().CreateMetrics)
 	ctx := context.Background()
 	first := metricsFixture(pmetric.AggregationTemporalityCumulative, 1, 1, 0)
 	if err := exp.ConsumeMetrics(ctx, first); err != nil {
@@ -357,10 +336,7 @@ func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 // The processor scores several statistics per series; each is its own
 // anomaly, with its own score.
 func TestMetricsStatisticsAreSeparateAnomalies(t *testing.T) {
-	st, dsn := openDB(t)
-	set, _ := testSettings(t)
-	exp := startExporter(t, NewFactory().CreateMetrics, syncConfig(dsn), set, componenttest.NewNopHost())
-	defer exp.Shutdown(context.Background())
+	st, exp := startOnDB(t, NewFactory().CreateMetrics)
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 	ts := pcommon.NewTimestampFromTime(baseTime)
@@ -384,19 +360,13 @@ func TestMetricsStatisticsAreSeparateAnomalies(t *testing.T) {
 	if err := exp.ConsumeMetrics(context.Background(), md); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := st.Pool.Query(context.Background(), `SELECT attributes->>'driftlock.statistic', score FROM anomalies ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for rows.Next() {
-		var stat string
-		var sc float64
-		if err := rows.Scan(&stat, &sc); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, stat+"="+ftoa(sc))
-	}
+	got := queryList(t, st, `SELECT attributes->>'driftlock.statistic', score FROM anomalies ORDER BY 1`,
+		func(r pgx.CollectableRow) (string, error) {
+			var stat string
+			var sc float64
+			err := r.Scan(&stat, &sc)
+			return stat + "=" + ftoa(sc), err
+		})
 	if len(got) != 2 || got[0] != "p50=7" || got[1] != "p99=8" {
 		t.Fatalf("rows %v, want p50=7 and p99=8", got)
 	}

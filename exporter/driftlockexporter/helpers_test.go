@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
@@ -85,6 +86,19 @@ func startExporter[E component.Component](tb testing.TB,
 	return exp
 }
 
+// startOnDB starts one signal's exporter (syncConfig) on a fresh database
+// and shuts it down when the test ends.
+func startOnDB[E component.Component](t *testing.T,
+	create func(context.Context, exporter.Settings, component.Config) (E, error),
+) (*store.Store, E) {
+	t.Helper()
+	st, dsn := openDB(t)
+	set, _ := testSettings(t)
+	exp := startExporter(t, create, syncConfig(dsn), set, componenttest.NewNopHost())
+	t.Cleanup(func() { _ = exp.Shutdown(context.Background()) })
+	return st, exp
+}
+
 // flaggedLogs builds n log records numbered from first; record i is
 // flagged when flagged(i).
 func flaggedLogs(first, n int, flagged func(i int) bool) plog.Logs {
@@ -122,6 +136,20 @@ func rowCount(t *testing.T, st *store.Store) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// queryList runs query and renders each row with render.
+func queryList(t *testing.T, st *store.Store, query string, render func(pgx.CollectableRow) (string, error)) []string {
+	t.Helper()
+	rows, err := st.Pool.Query(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, render)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // openDB is a fresh migrated database (skips without PostgreSQL).

@@ -150,26 +150,32 @@ func points(m pmetric.Metric) []point {
 	case pmetric.MetricTypeSum:
 		number(m.Sum().DataPoints())
 	case pmetric.MetricTypeHistogram:
-		dps := m.Histogram().DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			dp := dps.At(i)
-			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(),
-				map[string]any{"count": int64(dp.Count()), "sum": dp.Sum()}})
-		}
+		out = distributions(out, m.Histogram().DataPoints())
 	case pmetric.MetricTypeExponentialHistogram:
-		dps := m.ExponentialHistogram().DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			dp := dps.At(i)
-			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(),
-				map[string]any{"count": int64(dp.Count()), "sum": dp.Sum()}})
-		}
+		out = distributions(out, m.ExponentialHistogram().DataPoints())
 	case pmetric.MetricTypeSummary:
-		dps := m.Summary().DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			dp := dps.At(i)
-			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(),
-				map[string]any{"count": int64(dp.Count()), "sum": dp.Sum()}})
-		}
+		out = distributions(out, m.Summary().DataPoints())
+	}
+	return out
+}
+
+// distributionPoint is what histogram, exponential histogram and summary
+// points share: each is stored as its count and sum.
+type distributionPoint interface {
+	Attributes() pcommon.Map
+	StartTimestamp() pcommon.Timestamp
+	Timestamp() pcommon.Timestamp
+	Count() uint64
+	Sum() float64
+}
+
+// distributions appends the points of a histogram, exponential histogram
+// or summary to out.
+func distributions[P distributionPoint, S pslice[P]](out []point, dps S) []point {
+	for i := 0; i < dps.Len(); i++ {
+		dp := dps.At(i)
+		out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(),
+			map[string]any{"count": int64(dp.Count()), "sum": dp.Sum()}})
 	}
 	return out
 }
