@@ -124,44 +124,13 @@ func (e *encoder) value(v any, depth int) {
 			e.flatten(x)
 			return
 		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		e.buf = append(e.buf, '{')
-		for i, k := range keys {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.key(k)
-			e.buf = append(e.buf, ':')
-			switch v := x[k]; v.(type) {
-			case map[string]any, []any, nil, bool:
-				e.value(v, depth+1)
-			default:
-				// The value of a secret-named field never reaches storage.
-				if cbad.IsSecretKey(k) {
-					e.key(cbad.RedactedMarker)
-					continue
-				}
-				e.value(v, depth+1)
-			}
-		}
-		e.buf = append(e.buf, '}')
+		e.object(x, depth, false)
 	case []any:
 		if depth >= MaxDepth {
 			e.flatten(x)
 			return
 		}
-		e.buf = append(e.buf, '[')
-		for i, el := range x {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.value(el, depth+1)
-		}
-		e.buf = append(e.buf, ']')
+		e.array(x, depth, false)
 	default:
 		e.str(fmt.Sprintf("%v", x))
 	}
@@ -183,33 +152,71 @@ func (e *encoder) deep(v any, depth int) {
 	}
 	switch x := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		e.buf = append(e.buf, '{')
-		for i, k := range keys {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.str(k)
-			e.buf = append(e.buf, ':')
-			e.deep(x[k], depth+1)
-		}
-		e.buf = append(e.buf, '}')
+		e.object(x, depth, true)
 	case []any:
-		e.buf = append(e.buf, '[')
-		for i, el := range x {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.deep(el, depth+1)
-		}
-		e.buf = append(e.buf, ']')
+		e.array(x, depth, true)
 	default:
 		e.value(x, 0)
 	}
+}
+
+// object writes a map with its keys sorted (equal maps encode to equal
+// bytes). Outside flatten, keys are written as they are and a
+// secret-named field's value is redacted (field); under flatten (deep) the
+// subtree ends up inside one string, and keys and values both go through
+// str, values by way of deep.
+func (e *encoder) object(x map[string]any, depth int, deep bool) {
+	keys := make([]string, 0, len(x))
+	for k := range x {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	e.buf = append(e.buf, '{')
+	for i, k := range keys {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		if deep {
+			e.str(k)
+			e.buf = append(e.buf, ':')
+			e.deep(x[k], depth+1)
+			continue
+		}
+		e.key(k)
+		e.buf = append(e.buf, ':')
+		e.field(k, x[k], depth+1)
+	}
+	e.buf = append(e.buf, '}')
+}
+
+// field writes the value of the field named k.
+func (e *encoder) field(k string, v any, depth int) {
+	switch v.(type) {
+	case map[string]any, []any, nil, bool:
+	default:
+		// The value of a secret-named field never reaches storage.
+		if cbad.IsSecretKey(k) {
+			e.key(cbad.RedactedMarker)
+			return
+		}
+	}
+	e.value(v, depth)
+}
+
+// array writes a list, its elements through value, or deep under flatten.
+func (e *encoder) array(x []any, depth int, deep bool) {
+	e.buf = append(e.buf, '[')
+	for i, el := range x {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		if deep {
+			e.deep(el, depth+1)
+		} else {
+			e.value(el, depth+1)
+		}
+	}
+	e.buf = append(e.buf, ']')
 }
 
 func (e *encoder) float(f float64) {
