@@ -3,6 +3,7 @@ package driftlockprocessor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -122,7 +123,10 @@ func (f *feedback) pull(ctx context.Context) (int, error) {
 		f.e.logger.Info("learned records marked false positive", zap.String("signal", f.e.signal), zap.Int("records", learned))
 	}
 	if err != nil {
-		f.e.tb.ProcessorDriftlockFeedbackErrors.Add(context.WithoutCancel(ctx), 1, f.e.sigAttr)
+		// A pull cancelled by shutdown is not a failure.
+		if !errors.Is(err, context.Canceled) {
+			f.e.tb.ProcessorDriftlockFeedbackErrors.Add(context.WithoutCancel(ctx), 1, f.e.sigAttr)
+		}
 		return learned, err
 	}
 	return learned, nil

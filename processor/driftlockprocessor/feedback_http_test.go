@@ -50,7 +50,7 @@ type statusWriter struct {
 
 func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
 
-func startAPI(t *testing.T, st *store.Store, tlsOn bool, mutate func(*api.Config)) *apiServer {
+func startAPI(t testing.TB, st *store.Store, tlsOn bool, mutate func(*api.Config)) *apiServer {
 	t.Helper()
 	cfg := api.DefaultConfig()
 	cfg.RateLimit, cfg.RateBurst = 1000, 1000
@@ -87,7 +87,7 @@ func startAPI(t *testing.T, st *store.Store, tlsOn bool, mutate func(*api.Config
 	return a
 }
 
-func createKey(t *testing.T, st *store.Store, name, role string) string {
+func createKey(t testing.TB, st *store.Store, name, role string) string {
 	t.Helper()
 	k, _, err := st.CreateKey(context.Background(), name, role)
 	require.NoError(t, err)
