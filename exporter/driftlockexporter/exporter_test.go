@@ -37,15 +37,9 @@ func TestLogsOnlyFlaggedRecordsAreStoredOnce(t *testing.T) {
 	if got := rowCount(t, st); got != 50 {
 		t.Fatalf("rows = %d after a replay, want 50", got)
 	}
-	if n := counter(t, tt, "otelcol_exporter_driftlock_rows_inserted"); n != 50 {
-		t.Fatalf("rows_inserted = %d", n)
-	}
-	if n := counter(t, tt, "otelcol_exporter_driftlock_rows_duplicate"); n != 50 {
-		t.Fatalf("rows_duplicate = %d", n)
-	}
-	if n := counter(t, tt, "otelcol_exporter_driftlock_records_skipped"); n != 100 {
-		t.Fatalf("records_skipped = %d", n)
-	}
+	wantCounter(t, tt, "otelcol_exporter_driftlock_rows_inserted", 50)
+	wantCounter(t, tt, "otelcol_exporter_driftlock_rows_duplicate", 50)
+	wantCounter(t, tt, "otelcol_exporter_driftlock_records_skipped", 100)
 
 	var (
 		signal, stream, service, severity, summary, expl, body string
@@ -144,12 +138,8 @@ func TestLogsPermanentErrorDropsOnlyTheBadRows(t *testing.T) {
 	if got := rowCount(t, st); got != 8 {
 		t.Fatalf("rows = %d, want the 8 good ones", got)
 	}
-	if n := counter(t, tt, "otelcol_exporter_driftlock_rows_dropped"); n != 2 {
-		t.Fatalf("rows_dropped = %d", n)
-	}
-	if n := counter(t, tt, "otelcol_exporter_driftlock_transient_errors"); n != 0 {
-		t.Fatalf("transient_errors = %d", n)
-	}
+	wantCounter(t, tt, "otelcol_exporter_driftlock_rows_dropped", 2)
+	wantCounter(t, tt, "otelcol_exporter_driftlock_transient_errors", 0)
 }
 
 // A transient error (nothing listening) is returned as retryable, never
@@ -166,9 +156,7 @@ func TestLogsTransientErrorIsRetryable(t *testing.T) {
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("the error leaks the password: %v", err)
 	}
-	if n := counter(t, tt, "otelcol_exporter_driftlock_transient_errors"); n != 1 {
-		t.Fatalf("transient_errors = %d", n)
-	}
+	wantCounter(t, tt, "otelcol_exporter_driftlock_transient_errors", 1)
 }
 
 func TestTracesFlaggedSpansStored(t *testing.T) {

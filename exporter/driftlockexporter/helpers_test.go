@@ -64,6 +64,14 @@ func counter(t *testing.T, tt *componenttest.Telemetry, name string) int64 {
 	return n
 }
 
+// wantCounter fails the test when the self-telemetry counter name is not want.
+func wantCounter(t *testing.T, tt *componenttest.Telemetry, name string, want int64) {
+	t.Helper()
+	if n := counter(t, tt, name); n != want {
+		t.Fatalf("%s = %d, want %d", name, n, want)
+	}
+}
+
 func startLogs(t *testing.T, cfg *Config, set exporter.Settings, host component.Host) exporter.Logs {
 	t.Helper()
 	return startExporter(t, NewFactory().CreateLogs, cfg, set, host)
