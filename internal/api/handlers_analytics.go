@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/driftlock/driftlock/internal/store"
@@ -21,34 +20,15 @@ type summaryResponse struct {
 }
 
 func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r.URL.RawQuery, filterParams, []string{"bucket", "top"})
+	p, err := parseAnalytics(r.URL.RawQuery, time.Now(), false)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	f, err := q.filter()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	b, err := q.window(&f, time.Now())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	top, err := q.top(10)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)
-	defer cancel()
-	sum, err := s.st.SummaryOf(ctx, f, b, 100, top)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, summaryResponse{Window: window{f.Since, f.Until, bucketName(b)}, Summary: sum})
+	s.respond(w, r, func(ctx context.Context) (any, error) {
+		sum, err := s.st.SummaryOf(ctx, p.f, p.bucket, 100, p.top)
+		return summaryResponse{Window: p.window(), Summary: sum}, err
+	})
 }
 
 type timelineResponse struct {
@@ -58,54 +38,15 @@ type timelineResponse struct {
 }
 
 func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r.URL.RawQuery, filterParams, []string{"bucket", "group_by", "top"})
+	p, err := parseAnalytics(r.URL.RawQuery, time.Now(), true)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	f, err := q.filter()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	b, err := q.window(&f, time.Now())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	group := q.v.Get("group_by")
-	if group == "" {
-		group = "service"
-	}
-	if _, ok := store.TimelineGroups[group]; !ok {
-		s.fail(w, r, badParam("group_by", "must be one of service, stream, signal, status"))
-		return
-	}
-	top, err := q.top(10)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)
-	defer cancel()
-	series, err := s.st.Timeline(ctx, f, b, group, top)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, timelineResponse{Window: window{f.Since, f.Until, bucketName(b)}, GroupBy: group, Series: series})
-}
-
-func (q *query) top(def int) (int, error) {
-	s := q.v.Get("top")
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 50 {
-		return 0, badParam("top", "must be an integer from 1 to 50")
-	}
-	return n, nil
+	s.respond(w, r, func(ctx context.Context) (any, error) {
+		series, err := s.st.Timeline(ctx, p.f, p.bucket, p.group, p.top)
+		return timelineResponse{Window: p.window(), GroupBy: p.group, Series: series}, err
+	})
 }
 
 func bucketName(d time.Duration) string {

@@ -23,12 +23,7 @@ type listResponse struct {
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r.URL.RawQuery, filterParams, []string{"limit", "cursor"})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	f, err := q.filter()
+	q, f, err := filteredQuery(r.URL.RawQuery, "limit", "cursor")
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -43,20 +38,32 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.respond(w, r, func(ctx context.Context) (any, error) {
+		items, more, err := s.st.ListAnomalies(ctx, f, after, limit)
+		if err != nil {
+			return nil, err
+		}
+		resp := listResponse{Items: items, Limit: limit}
+		if more {
+			last := items[len(items)-1]
+			c := encodeCursor(store.Keyset{DetectedAt: last.DetectedAt, ID: last.ID}, f)
+			resp.NextCursor = &c
+		}
+		return resp, nil
+	})
+}
+
+// respond runs one store query under QueryTimeout and answers 200 with its
+// result as JSON, or the error as a problem.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, query func(ctx context.Context) (any, error)) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)
 	defer cancel()
-	items, more, err := s.st.ListAnomalies(ctx, f, after, limit)
+	v, err := query(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	resp := listResponse{Items: items, Limit: limit}
-	if more {
-		last := items[len(items)-1]
-		c := encodeCursor(store.Keyset{DetectedAt: last.DetectedAt, ID: last.ID}, f)
-		resp.NextCursor = &c
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, v)
 }
 
 type getResponse struct {
@@ -64,14 +71,14 @@ type getResponse struct {
 	History []store.AuditEntry `json:"history"`
 }
 
+func writeNotFound(w http.ResponseWriter, r *http.Request, id int64) {
+	writeProblem(w, r, problem{Type: typeNotFound, Status: http.StatusNotFound, Detail: "no anomaly with id " + itoa(id)})
+}
+
 func etag(version int) string { return `"` + strconv.Itoa(version) + `"` }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	if _, err := newQuery(r.URL.RawQuery); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	id, err := parseID(r.PathValue("id"))
+	id, err := pathID(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -80,7 +87,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	a, hist, err := s.st.GetAnomaly(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		writeProblem(w, r, problem{Type: typeNotFound, Status: http.StatusNotFound, Detail: "no anomaly with id " + itoa(id)})
+		writeNotFound(w, r, id)
 		return
 	}
 	if err != nil {
@@ -99,11 +106,7 @@ type patchBody struct {
 const maxNote = 4000
 
 func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
-	if _, err := newQuery(r.URL.RawQuery); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	id, err := parseID(r.PathValue("id"))
+	id, err := pathID(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -163,7 +166,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 	a, err := s.st.UpdateAnomaly(ctx, id, version, store.AnomalyUpdate{Status: body.Status, Note: body.Note}, p.Name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeProblem(w, r, problem{Type: typeNotFound, Status: http.StatusNotFound, Detail: "no anomaly with id " + itoa(id)})
+		writeNotFound(w, r, id)
 		return
 	case errors.Is(err, store.ErrVersionMismatch):
 		cur, _, gerr := s.st.GetAnomaly(ctx, id)
@@ -191,12 +194,7 @@ var csvHeader = []string{"id", "detected_at", "observed_at", "signal", "stream",
 	"ncd", "compression_ratio", "entropy", "severity", "status", "note", "summary", "explanation", "trace_id", "span_id", "version"}
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r.URL.RawQuery, filterParams, []string{"format"})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	f, err := q.filter()
+	q, f, err := filteredQuery(r.URL.RawQuery, "format")
 	if err != nil {
 		s.fail(w, r, err)
 		return

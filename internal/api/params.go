@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -165,6 +166,90 @@ func (q *query) filter() (store.AnomalyFilter, error) {
 		return f, badParam("until", "must be after since")
 	}
 	return f, nil
+}
+
+// filteredQuery parses a query string holding the shared filter parameters
+// plus extra ones, and builds the filter: the first step of every handler
+// that queries anomalies.
+func filteredQuery(raw string, extra ...string) (*query, store.AnomalyFilter, error) {
+	q, err := newQuery(raw, filterParams, extra)
+	if err != nil {
+		return nil, store.AnomalyFilter{}, err
+	}
+	f, err := q.filter()
+	return q, f, err
+}
+
+// analyticsParams are the parsed parameters of the analytics endpoints.
+type analyticsParams struct {
+	f      store.AnomalyFilter
+	bucket time.Duration
+	group  string // only when parsed with grouped
+	top    int
+}
+
+// parseAnalytics parses filter, window, top and (when grouped) group_by,
+// in that order so the first bad parameter is the one reported.
+func parseAnalytics(raw string, now time.Time, grouped bool) (analyticsParams, error) {
+	var p analyticsParams
+	extra := []string{"bucket", "top"}
+	if grouped {
+		extra = []string{"bucket", "group_by", "top"}
+	}
+	q, f, err := filteredQuery(raw, extra...)
+	if err != nil {
+		return p, err
+	}
+	p.f = f
+	if p.bucket, err = q.window(&p.f, now); err != nil {
+		return p, err
+	}
+	if grouped {
+		if p.group, err = q.groupBy(); err != nil {
+			return p, err
+		}
+	}
+	if p.top, err = q.top(10); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// window is the resolved since..until window and bucket, echoed back.
+func (p analyticsParams) window() window {
+	return window{p.f.Since, p.f.Until, bucketName(p.bucket)}
+}
+
+func (q *query) groupBy() (string, error) {
+	group := q.v.Get("group_by")
+	if group == "" {
+		group = "service"
+	}
+	if _, ok := store.TimelineGroups[group]; !ok {
+		return "", badParam("group_by", "must be one of service, stream, signal, status")
+	}
+	return group, nil
+}
+
+func (q *query) top(def int) (int, error) {
+	s := q.v.Get("top")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 50 {
+		return 0, badParam("top", "must be an integer from 1 to 50")
+	}
+	return n, nil
+}
+
+// pathID checks that the request has no query parameters and parses the
+// {id} path value.
+func pathID(r *http.Request) (int64, error) {
+	if _, err := newQuery(r.URL.RawQuery); err != nil {
+		return 0, err
+	}
+	return parseID(r.PathValue("id"))
 }
 
 func (q *query) limit() (int, error) {

@@ -291,12 +291,7 @@ func (h *hub) listen(ctx context.Context) {
 
 // handleStream serves GET /v1/stream.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r.URL.RawQuery, filterParams, []string{"last_event_id"})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	f, err := q.filter()
+	q, f, err := filteredQuery(r.URL.RawQuery, "last_event_id")
 	if err != nil {
 		s.fail(w, r, err)
 		return
