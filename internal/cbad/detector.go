@@ -132,7 +132,7 @@ func (d *Detector) Learn(key string, rec Record) {
 	}
 	sc.toks, sc.spell = tokenize(sc.toks[:0], sc.spell[:0], sc.canon)
 	st.ensureText(&d.cfg)
-	st.learn(sc.toks, sc.canon)
+	st.learn(sc.toks)
 	st.mu.Unlock()
 	d.scratch.Put(sc)
 }

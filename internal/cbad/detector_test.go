@@ -378,3 +378,33 @@ func TestScoreAllocatesNothingInSteadyState(t *testing.T) {
 		t.Fatalf("%.2f allocations per normal record in steady state, want 0", allocs)
 	}
 }
+
+// The drift test compares a window with the normal records before it:
+// the reference ring must never hold a record of the current window.
+func TestReferencePrecedesWindow(t *testing.T) {
+	cfg := DefaultConfig()
+	d, _ := New(cfg)
+	word := func(i int) string { // letters only, so canonicalization keeps it
+		b := []byte{}
+		for i++; i > 0; i /= 26 {
+			b = append(b, byte('a'+i%26))
+		}
+		return string(b)
+	}
+	for i := 0; i < 5*cfg.Hop+7; i++ {
+		d.Score("s", Record{Data: []byte("GET /items status ok rec " + word(i))})
+	}
+	st := d.streams["s"]
+	inWindow := map[string]bool{}
+	for i := 0; i < st.window.n; i++ {
+		inWindow[string(st.window.at(i).text)] = true
+	}
+	if st.ref.n == 0 {
+		t.Fatal("reference ring is empty after 5 windows")
+	}
+	for i := 0; i < st.ref.n; i++ {
+		if inWindow[string(st.ref.at(i).text)] {
+			t.Fatalf("reference record %q is also in the current window", st.ref.at(i).text)
+		}
+	}
+}

@@ -20,10 +20,17 @@ type dictModel struct {
 
 const maxDictBytes = 64 << 10
 
-func (m *dictModel) rebuild(kind string, ref *ring) {
+func (m *dictModel) rebuild(kind string, ref, window *ring) {
+	// The dictionary is the stream's recent normal text: the reference ring
+	// and the normal records of the current window.
 	m.text = m.text[:0]
 	for i := 0; i < ref.n; i++ {
 		m.text = append(m.text, ref.at(i).text...)
+	}
+	for i := 0; i < window.n; i++ {
+		if s := window.at(i); !s.flagged {
+			m.text = append(m.text, s.text...)
+		}
 	}
 	if len(m.text) > maxDictBytes {
 		m.text = m.text[len(m.text)-maxDictBytes:]

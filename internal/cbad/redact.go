@@ -100,6 +100,11 @@ func trimKeyEnd(src []byte, i int) int {
 
 // isSecretKey reports whether the key ending at end names a secret.
 func isSecretKey(src []byte, end int) bool {
+	// Every secret key name ends in one of these letters: most keys are
+	// rejected on their last byte, before the key is even measured.
+	if end == 0 || !secretLastByte[src[end-1]|0x20] {
+		return false
+	}
 	start := end
 	for start > 0 && isKeyByte(src[start-1]) {
 		start--
@@ -115,6 +120,13 @@ func isSecretKey(src []byte, end int) bool {
 	}
 	return false
 }
+
+var secretLastByte = func() (t [256]bool) {
+	for _, k := range secretKeys {
+		t[k[len(k)-1]] = true
+	}
+	return t
+}()
 
 func isKeyByte(c byte) bool {
 	return c == '_' || c == '-' || c == '.' || isAlnum(c)

@@ -65,11 +65,8 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		res.Anomaly = res.PValue*lr < cfg.PValue && res.Score-st.cal.median >= cfg.MinEffect
 	}
 
-	// Window bookkeeping: every record goes into the window text.
-	w, _ := st.window.push()
-	w.text = appendCapped(w.text[:0], sc.canon)
-	w.toks = append(w.toks[:0], sc.toks...)
-	w.flagged = res.Anomaly
+	// Window bookkeeping: every record goes into the window.
+	st.pushWindow(sc.canon, sc.toks, res.Anomaly)
 
 	if res.Anomaly {
 		d.anomalies.Add(1)
@@ -77,8 +74,9 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		if cfg.AdmitAfter > 0 && st.novelty.observe(anomalyKind(sc.toks, sc.costs)) >= admitAfter(cfg.AdmitAfter, lr) {
 			// A recurring kind is a regime, not an incident: learn it, and let
 			// its cost count as a normal score from now on.
-			st.learn(sc.toks, sc.canon)
+			st.learn(sc.toks)
 			st.cal.add(res.Score)
+			st.window.at(st.window.n - 1).flagged = false // normal text from now on
 			res.Explanation += "; recurring kind, now admitted to the baseline"
 		}
 	} else {
@@ -86,7 +84,7 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		if st.baseline.n >= calibrationStart(cfg) {
 			st.cal.add(res.Score)
 		}
-		st.learn(sc.toks, sc.canon)
+		st.learn(sc.toks)
 	}
 
 	if st.index%uint64(cfg.Hop) == 0 {
@@ -154,7 +152,7 @@ func (d *Detector) closeWindow(st *stream, sc *scratch) *WindowResult {
 		// NCD range is learned afresh.
 		for i := 0; i < st.window.n; i++ {
 			if s := st.window.at(i); s.flagged {
-				st.learn(s.toks, s.text[:len(s.text)-1]) // drop appendCapped's newline
+				st.learn(s.toks)
 				s.flagged = false
 			}
 		}
@@ -164,7 +162,7 @@ func (d *Detector) closeWindow(st *stream, sc *scratch) *WindowResult {
 		d.driftEvents.Add(1)
 	}
 	if cfg.Compressor != CompressorNgram {
-		st.dict.rebuild(cfg.Compressor, &st.ref)
+		st.dict.rebuild(cfg.Compressor, &st.ref, &st.window)
 	}
 	return wr
 }

@@ -187,7 +187,7 @@ func (d *Detector) Restore(r io.Reader) error {
 			}
 		}
 		if d.cfg.Compressor != CompressorNgram {
-			st.dict.rebuild(d.cfg.Compressor, &st.ref)
+			st.dict.rebuild(d.cfg.Compressor, &st.ref, &st.window)
 		}
 		streams[s.Key] = st
 		order = append(order, st)

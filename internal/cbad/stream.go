@@ -119,8 +119,11 @@ func fnv64(s string) uint64 {
 	return h
 }
 
-// learn adds a record (tokens + canonical text) to the baseline.
-func (st *stream) learn(toks []uint64, text []byte) {
+// learn adds a record's tokens to the baseline (the n-gram model). Its text
+// reaches the reference ring only when it leaves the window (see
+// pushWindow), so that the drift test compares a window with the normal
+// records before it, never with itself.
+func (st *stream) learn(toks []uint64) {
 	s, evicted := st.baseline.push()
 	// In a repetitive stream the record leaving the baseline is often the
 	// same token sequence as the one entering: the counts would go down and
@@ -132,8 +135,6 @@ func (st *stream) learn(toks []uint64, text []byte) {
 		s.toks = append(s.toks[:0], toks...)
 		st.model.update(s.toks, 1)
 	}
-	r, _ := st.ref.push()
-	r.text = appendCapped(r.text[:0], text)
 }
 
 func appendCapped(dst, b []byte) []byte {
@@ -142,6 +143,19 @@ func appendCapped(dst, b []byte) []byte {
 	}
 	dst = append(dst, b...)
 	return append(dst, '\n')
+}
+
+// pushWindow adds a record to the window. The record it displaces, if it
+// was normal, moves on to the reference ring.
+func (st *stream) pushWindow(text []byte, toks []uint64, flagged bool) {
+	w, full := st.window.push()
+	if full && !w.flagged {
+		r, _ := st.ref.push()
+		r.text = append(r.text[:0], w.text...)
+	}
+	w.text = appendCapped(w.text[:0], text)
+	w.toks = append(w.toks[:0], toks...)
+	w.flagged = flagged
 }
 
 // bytes estimates the stream's memory footprint.
