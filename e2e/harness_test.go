@@ -5,56 +5,37 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/driftlock/driftlock/internal/proctest"
 	"github.com/driftlock/driftlock/internal/store/storetest"
+	"github.com/driftlock/driftlock/internal/testutil"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
+// distro is cmd/otelcol-driftlock, built once per test binary run.
+// OTELCOL_DRIFTLOCK_BIN reuses a binary already built (make build).
+var distro = testutil.Binary{Pkg: "./cmd/otelcol-driftlock", Env: "OTELCOL_DRIFTLOCK_BIN"}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	distro.Remove()
 	os.Exit(code)
 }
 
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("go.mod not found above " + wd)
-		}
-	}
-}
+// repoRoot is the folder holding go.mod.
+func repoRoot(t testing.TB) string { return testutil.RepoRoot(t) }
 
 // requireE2E skips under -short and without PostgreSQL, then builds the
 // distro.
@@ -67,79 +48,23 @@ func requireE2E(t testing.TB) {
 	collectorBinary(t)
 }
 
-// collectorBinary builds cmd/otelcol-driftlock once per test binary run.
-// OTELCOL_DRIFTLOCK_BIN reuses a binary already built (make build).
+// collectorBinary is the distro's path (skipped under -short).
 func collectorBinary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("e2e: skipped under -short (builds and runs the collector distribution)")
 	}
-	if p := os.Getenv("OTELCOL_DRIFTLOCK_BIN"); p != "" {
-		return p
-	}
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "driftlock-e2e-bin-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "otelcol-driftlock")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/otelcol-driftlock")
-		cmd.Dir = repoRoot(t)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/otelcol-driftlock: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return distro.Path(t)
 }
 
 // freePorts reserves n distinct loopback ports.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
-// syncBuffer collects a child's output safely while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func freePorts(t testing.TB, n int) []int { return testutil.FreePorts(t, n) }
 
 // collector is one otelcol-driftlock process.
 type collector struct {
 	name       string
-	cmd        *exec.Cmd
-	out        *syncBuffer
-	done       chan struct{}
-	waitErr    error
+	proc       *proctest.Process
+	out        *proctest.SyncBuffer
 	grpc, http int
 	metrics    int
 	health     int
@@ -152,7 +77,7 @@ func startCollector(t *testing.T, name, config string, env map[string]string) *c
 	t.Helper()
 	bin := collectorBinary(t)
 	p := freePorts(t, 4)
-	c := &collector{name: name, out: &syncBuffer{}, done: make(chan struct{}),
+	c := &collector{name: name, out: &proctest.SyncBuffer{},
 		grpc: p[0], http: p[1], metrics: p[2], health: p[3], outDir: t.TempDir()}
 	cmd := exec.Command(bin, "--config", filepath.Join(repoRoot(t), "e2e", "testdata", config))
 	cmd.Env = append(os.Environ(),
@@ -166,41 +91,21 @@ func startCollector(t *testing.T, name, config string, env map[string]string) *c
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = c.out, c.out
-	if err := cmd.Start(); err != nil {
+	proc, err := proctest.Start(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	c.cmd = cmd
-	go func() { c.waitErr = cmd.Wait(); close(c.done) }()
+	c.proc = proc
 	t.Cleanup(func() {
-		select {
-		case <-c.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-c.done
-		}
+		proc.Kill()
 		if t.Failed() {
 			t.Logf("--- %s output (last 4 KiB) ---\n%s", name, tail(c.out.String(), 4096))
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case <-c.done:
-			t.Fatalf("%s exited during start: %v\n%s", name, c.waitErr, tail(c.out.String(), 4096))
-		default:
-		}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", c.health))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not healthy after 60s\n%s", name, tail(c.out.String(), 4096))
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := proc.WaitHealthy(context.Background(), c.health, 60*time.Second); err != nil {
+		t.Fatalf("%s %v\n%s", name, err, tail(c.out.String(), 4096))
 	}
+	return c
 }
 
 func tail(s string, n int) string {
@@ -214,16 +119,10 @@ func tail(s string, n int) string {
 // complete." logged) within 30 s.
 func (c *collector) stop(t *testing.T) {
 	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("%s: SIGTERM: %v", c.name, err)
-	}
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not exit within 30s of SIGTERM", c.name)
-	}
-	if c.waitErr != nil {
-		t.Fatalf("%s exited uncleanly: %v\n%s", c.name, c.waitErr, tail(c.out.String(), 4096))
+	if err := c.proc.Stop(syscall.SIGTERM, 30*time.Second); errors.Is(err, proctest.ErrKilled) {
+		t.Fatalf("%s %v", c.name, err)
+	} else if err != nil {
+		t.Fatalf("%s exited uncleanly: %v\n%s", c.name, err, tail(c.out.String(), 4096))
 	}
 	if !strings.Contains(c.out.String(), "Shutdown complete") {
 		t.Fatalf("%s: no \"Shutdown complete\" in its log", c.name)

@@ -3,7 +3,6 @@ package soak
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -13,8 +12,8 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processortest"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/driftlock/driftlock/internal/testutil"
 	"github.com/driftlock/driftlock/processor/driftlockprocessor"
 )
 
@@ -54,24 +53,7 @@ func TestCardinalityBound(t *testing.T) {
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(t, p.Shutdown(context.Background())) }()
 
-	gauge := func(name string) int64 {
-		m, err := tel.GetMetric(name)
-		require.NoError(t, err, name)
-		var v int64
-		switch d := m.Data.(type) {
-		case metricdata.Gauge[int64]:
-			for _, dp := range d.DataPoints {
-				v += dp.Value
-			}
-		case metricdata.Sum[int64]:
-			for _, dp := range d.DataPoints {
-				v += dp.Value
-			}
-		default:
-			t.Fatalf("%s: unexpected data %T", name, m.Data)
-		}
-		return v
-	}
+	gauge := func(name string) int64 { return testutil.Int64Metric(t, tel, name) }
 
 	var tenth uint64 // heap in use after GC at 10% of the keys
 	peakActive := int64(0)
@@ -87,14 +69,14 @@ func TestCardinalityBound(t *testing.T) {
 			peakActive = a
 		}
 		if tenth == 0 && sent+batch >= total/10 {
-			tenth = heapAfterGC()
+			tenth = testutil.HeapInUse()
 		}
 	}
 	require.Equal(t, int64(total), passed.Load(), "every record passes through")
 
 	active := gauge("otelcol_processor_driftlock_active_streams")
 	evicted := gauge("otelcol_processor_driftlock_evicted_streams")
-	final := heapAfterGC()
+	final := testutil.HeapInUse()
 	rss, hwm := procStatus("VmRSS"), procStatus("VmHWM")
 	fmt.Printf("cardinality: %d distinct stream keys, max_streams=%d: active=%d (peak %d) evicted=%d; heap in use after GC %.1f MiB at 10%% of keys, %.1f MiB at the end; process RSS %.1f MiB, peak RSS %.1f MiB\n",
 		total, maxStreams, active, peakActive, evicted, mib(tenth), mib(final), mib(rss), mib(hwm))
@@ -105,14 +87,6 @@ func TestCardinalityBound(t *testing.T) {
 	// Nine times as many keys after the 10% mark must not mean more heap:
 	// allow 50% (and 16 MiB) for GC and pool noise.
 	require.Less(t, final, tenth+tenth/2+16<<20, "heap grows with the number of distinct keys")
-}
-
-func heapAfterGC() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,7 +35,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/driftlock/driftlock/exporter/driftlockexporter"
+	"github.com/driftlock/driftlock/internal/proctest"
 	"github.com/driftlock/driftlock/internal/store/storetest"
+	"github.com/driftlock/driftlock/internal/testutil"
 )
 
 // pki is a throwaway CA with a server certificate for 127.0.0.1 and a
@@ -49,24 +50,8 @@ type pki struct {
 	otherClient               tls.Certificate // signed by a CA the server does not trust
 }
 
-// lockedBuffer collects a child process's output; the test reads it while
-// exec's copying goroutine may still write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer collects a child process's output while the test reads it.
+type lockedBuffer = proctest.SyncBuffer
 
 func writePEM(t *testing.T, path, typ string, der []byte) {
 	t.Helper()
@@ -129,66 +114,21 @@ func newPKI(t *testing.T) *pki {
 	return p
 }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	wd, err := os.Getwd()
-	require.NoError(t, err)
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("go.mod not found above " + wd)
-		}
-	}
-}
+func repoRoot(t *testing.T) string { return testutil.RepoRoot(t) }
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-	buildDir  string
-)
+// distro is $OTELCOL_DRIFTLOCK_BIN (e.g. bin/otelcol-driftlock after make
+// build) or cmd/otelcol-driftlock built once per test run.
+var distro = testutil.Binary{Pkg: "./cmd/otelcol-driftlock", Env: "OTELCOL_DRIFTLOCK_BIN"}
 
-// collectorBin is $OTELCOL_DRIFTLOCK_BIN (e.g. bin/otelcol-driftlock after
-// make build) or cmd/otelcol-driftlock built once per test run.
-func collectorBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("OTELCOL_DRIFTLOCK_BIN"); p != "" {
-		return p
-	}
-	root := repoRoot(t)
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "soak-distro-")
-		if buildErr != nil {
-			return
-		}
-		builtBin = filepath.Join(buildDir, "otelcol-driftlock")
-		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/otelcol-driftlock")
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build the distro: %w\n%s", err, b)
-		}
-	})
-	require.NoError(t, buildErr)
-	return builtBin
-}
+func collectorBin(t *testing.T) string { return distro.Path(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	distro.Remove()
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testutil.FreePort(t) }
 
 // config/secure-collector.yaml is accepted by `validate` as shipped (its
 // defaults point at files that need not exist yet), and the collector it
@@ -218,31 +158,10 @@ func TestSecureCollectorConfig(t *testing.T) {
 	)
 	logs := new(lockedBuffer)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	healthy := false
-	for range 300 {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", health))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				healthy = true
-				break
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	require.True(t, healthy, "collector not healthy:\n%s", logs.String())
+	proc, err := proctest.Start(cmd)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = proc.Stop(syscall.SIGTERM, 30*time.Second) })
+	require.NoError(t, proc.WaitHealthy(context.Background(), health, 30*time.Second), "collector not healthy:\n%s", logs.String())
 
 	addr := "127.0.0.1:" + strconv.Itoa(grpcPort)
 	send := func(creds grpc.DialOption) error {

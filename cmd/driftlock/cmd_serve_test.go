@@ -6,31 +6,16 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/driftlock/driftlock/internal/proctest"
 	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
-// syncBuffer is a bytes.Buffer safe for one writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is safe for one writer goroutine and a reader.
+type syncBuffer = proctest.SyncBuffer
 
 // TestServeEndToEnd runs the real command: flags, store, migrations, key
 // created by the keys command, HTTP on a free port, and a graceful stop on

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +17,11 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/driftlock/driftlock/exporter/driftlockexporter"
 	"github.com/driftlock/driftlock/internal/faultproxy"
 	"github.com/driftlock/driftlock/internal/store/storetest"
+	"github.com/driftlock/driftlock/internal/testutil"
 )
 
 // slowRequest is one request of perRequest flagged records with 1 KiB
@@ -43,34 +42,6 @@ func slowRequest(req, perRequest int) plog.Logs {
 		lr.Attributes().PutStr("driftlock.stream", "logs/slow-store")
 	}
 	return ld
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
-}
-
-func sumCounter(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
-	t.Helper()
-	m, err := tel.GetMetric(name)
-	require.NoError(t, err, name)
-	var n int64
-	switch d := m.Data.(type) {
-	case metricdata.Sum[int64]:
-		for _, dp := range d.DataPoints {
-			n += dp.Value
-		}
-	case metricdata.Gauge[int64]:
-		for _, dp := range d.DataPoints {
-			n += dp.Value
-		}
-	default:
-		t.Fatalf("%s: %T", name, m.Data)
-	}
-	return n
 }
 
 // A store that answers slowly (PostgreSQL behind a proxy adding 250 ms each
@@ -124,7 +95,7 @@ func TestSlowStoreBackpressure(t *testing.T) {
 	}()
 
 	proxy.SetLatency(250 * time.Millisecond)
-	before := heapInUse()
+	before := testutil.HeapInUse()
 	accepted, refused := 0, 0
 	maxQueue := int64(0)
 	for r := range requests {
@@ -137,11 +108,11 @@ func TestSlowStoreBackpressure(t *testing.T) {
 		default:
 			t.Fatalf("request %d: unexpected error %v", r, err)
 		}
-		if qs := sumCounter(t, tel, "otelcol_exporter_queue_size"); qs > maxQueue {
+		if qs := testutil.Int64Metric(t, tel, "otelcol_exporter_queue_size"); qs > maxQueue {
 			maxQueue = qs
 		}
 	}
-	during := heapInUse()
+	during := testutil.HeapInUse()
 	growth := int64(during) - int64(before)
 	t.Logf("slow store (250 ms each way): %d requests offered, %d accepted, %d refused with %v; queue peak %d of %d; heap in use %+.1f MiB while about %.0f MiB of records were offered",
 		requests, accepted, refused, exporterhelper.ErrQueueIsFull, maxQueue, queueSize,
@@ -149,7 +120,7 @@ func TestSlowStoreBackpressure(t *testing.T) {
 
 	require.Positive(t, refused, "a slow store must make the queue refuse")
 	require.LessOrEqual(t, maxQueue, int64(queueSize))
-	require.Equal(t, int64(refused*perRequest), sumCounter(t, tel, "otelcol_exporter_enqueue_failed_log_records"))
+	require.Equal(t, int64(refused*perRequest), testutil.Int64Metric(t, tel, "otelcol_exporter_enqueue_failed_log_records"))
 	// What stays in memory is the queue (plus the request being written),
 	// not what was offered: allow the queue's worth three times over.
 	bound := int64((queueSize+2)*perRequest*1030*3) + 16<<20

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +39,7 @@ import (
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/encoding/gzip" // the otlp exporter compresses with gzip by default
 
+	"github.com/driftlock/driftlock/internal/proctest"
 	"github.com/driftlock/driftlock/internal/replay"
 	"github.com/driftlock/driftlock/internal/synth"
 )
@@ -250,15 +250,6 @@ func payload(records, batch, streams int) ([]plog.Logs, error) {
 	return out, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // cpuTime reads a process's user+system CPU time from /proc (Linux).
 func cpuTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -290,14 +281,11 @@ func (s *sink) Export(_ context.Context, r plogotlp.ExportRequest) (plogotlp.Exp
 }
 
 func measure(bin, pipeline, name, processors string, batches []plog.Logs, workers int, timeout time.Duration) (result, error) {
-	hp, err := freePort()
+	ports, err := proctest.FreePorts(2)
 	if err != nil {
 		return result{}, err
 	}
-	gp, err := freePort()
-	if err != nil {
-		return result{}, err
-	}
+	hp, gp := ports[0], ports[1]
 	sl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return result{}, err
@@ -327,25 +315,14 @@ func measure(bin, pipeline, name, processors string, batches []plog.Logs, worker
 	defer logf.Close()
 	cmd := exec.Command(bin, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	proc, err := proctest.Start(cmd)
+	if err != nil {
 		return result{}, err
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", hp))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logf.Name())
-			return result{}, fmt.Errorf("collector not healthy after 60s:\n%s", b)
-		}
-		time.Sleep(100 * time.Millisecond)
+	defer proc.Kill()
+	if err := proc.WaitHealthy(context.Background(), hp, 60*time.Second); err != nil {
+		b, _ := os.ReadFile(logf.Name())
+		return result{}, fmt.Errorf("collector %v:\n%s", err, b)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

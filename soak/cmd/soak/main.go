@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,6 +38,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/driftlock/driftlock/internal/proctest"
 	"github.com/driftlock/driftlock/soak"
 )
 
@@ -150,8 +150,7 @@ type soakRun struct {
 	pgUp       bool
 
 	mu        sync.Mutex
-	coll      *exec.Cmd
-	collDone  chan struct{}
+	coll      *proctest.Process
 	collLives int
 	ports     struct{ grpc, metrics, health int }
 
@@ -176,7 +175,7 @@ func (s *soakRun) run(ctx context.Context) int {
 			return 1
 		}
 	}
-	ports, err := freePorts(3)
+	ports, err := proctest.FreePorts(3)
 	if err != nil {
 		s.log.printf("FAIL: %v", err)
 		return 1
@@ -543,52 +542,36 @@ func (s *soakRun) startCollector(ctx context.Context) error {
 	// Own process group: a Ctrl-C on the terminal reaches the soak, which
 	// stops the collector itself.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	proc, err := proctest.Start(cmd)
+	if err != nil {
 		logf.Close()
 		return err
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
-	s.coll, s.collDone = cmd, done
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			return fmt.Errorf("collector exited at start; see %s", logf.Name())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+	go func() { <-proc.Done(); logf.Close() }()
+	s.coll = proc
+	if err := proc.WaitHealthy(ctx, s.ports.health, 60*time.Second); err != nil {
+		if ctx.Err() != nil {
+			return err
 		}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", s.ports.health))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				s.log.printf("collector life %d up (pid %d)", life, cmd.Process.Pid)
-				return nil
-			}
-		}
+		return fmt.Errorf("collector %v; see %s", err, logf.Name())
 	}
-	return fmt.Errorf("collector not healthy after 60s; see %s", logf.Name())
+	s.log.printf("collector life %d up (pid %d)", life, cmd.Process.Pid)
+	return nil
 }
 
 func (s *soakRun) stopCollector(sig syscall.Signal) error {
 	s.mu.Lock()
-	cmd, done := s.coll, s.collDone
+	proc := s.coll
 	s.coll = nil
 	s.mu.Unlock()
-	if cmd == nil {
+	if proc == nil {
 		return nil
 	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
+	if err := proc.Stop(sig, 30*time.Second); errors.Is(err, proctest.ErrKilled) {
 		return errors.New("collector did not stop within 30s of " + sig.String() + "; killed")
 	}
-	if sig == syscall.SIGTERM && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
-		return fmt.Errorf("collector exited with %v", cmd.ProcessState)
+	if ps := proc.Cmd.ProcessState; sig == syscall.SIGTERM && ps != nil && !ps.Success() {
+		return fmt.Errorf("collector exited with %v", ps)
 	}
 	return nil
 }
@@ -613,10 +596,10 @@ func (s *soakRun) killCollector(ctx context.Context) error {
 func (s *soakRun) readRSS() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.coll == nil || s.coll.Process == nil {
+	if s.coll == nil {
 		return
 	}
-	if v, err := soak.ProcStatusOf(s.coll.Process.Pid, "VmHWM"); err == nil && v > s.peakRSS {
+	if v, err := soak.ProcStatusOf(s.coll.Cmd.Process.Pid, "VmHWM"); err == nil && v > s.peakRSS {
 		s.peakRSS = v
 	}
 }
@@ -754,23 +737,4 @@ func (s *soakRun) cleanup() {
 	if err := s.stopPostgres(); err != nil {
 		s.log.printf("cleanup: %v", err)
 	}
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
