@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,70 +12,20 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
+
+	"github.com/driftlock/driftlock/internal/testutil/otlpsink"
 )
 
-type countingOTLP struct {
-	logs, spans, points atomic.Int64
-}
-
-type logsSrv struct {
-	plogotlp.UnimplementedGRPCServer
-	c *countingOTLP
-}
-
-func (s *logsSrv) Export(_ context.Context, r plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	s.c.logs.Add(int64(r.Logs().LogRecordCount()))
-	return plogotlp.NewExportResponse(), nil
-}
-
-type tracesSrv struct {
-	ptraceotlp.UnimplementedGRPCServer
-	c *countingOTLP
-}
-
-func (s *tracesSrv) Export(_ context.Context, r ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	s.c.spans.Add(int64(r.Traces().SpanCount()))
-	return ptraceotlp.NewExportResponse(), nil
-}
-
-type metricsSrv struct {
-	pmetricotlp.UnimplementedGRPCServer
-	c *countingOTLP
-}
-
-func (s *metricsSrv) Export(_ context.Context, r pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	s.c.points.Add(int64(r.Metrics().DataPointCount()))
-	return pmetricotlp.NewExportResponse(), nil
-}
-
-func otlpGRPC(t *testing.T) (string, *countingOTLP) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &countingOTLP{}
-	srv := grpc.NewServer()
-	plogotlp.RegisterGRPCServer(srv, &logsSrv{c: c})
-	ptraceotlp.RegisterGRPCServer(srv, &tracesSrv{c: c})
-	pmetricotlp.RegisterGRPCServer(srv, &metricsSrv{c: c})
-	go srv.Serve(l)
-	t.Cleanup(srv.Stop)
-	return l.Addr().String(), c
-}
-
 func TestReplaySynthetic(t *testing.T) {
-	addr, c := otlpGRPC(t)
+	addr, c := otlpsink.StartGRPC(t)
 	faults := filepath.Join(t.TempDir(), "faults.json")
 	var out, errOut bytes.Buffer
 	code := run([]string{"replay", "--synthetic", "--steps", "150", "--endpoint", addr, "--faults-out", faults}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if c.logs.Load() != 600 || c.spans.Load() != 600 || c.points.Load() != 1200 {
-		t.Fatalf("received logs %d spans %d points %d, want 600/600/1200", c.logs.Load(), c.spans.Load(), c.points.Load())
+	if logs, spans, points := c.Counts(); logs != 600 || spans != 600 || points != 1200 {
+		t.Fatalf("received logs %d spans %d points %d, want 600/600/1200", logs, spans, points)
 	}
 	if !strings.Contains(errOut.String(), "1800 records sent") || !strings.Contains(errOut.String(), "records/s") {
 		t.Fatalf("progress on stderr: %q", errOut.String())

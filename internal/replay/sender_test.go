@@ -3,8 +3,6 @@ package replay
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,92 +11,14 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
+
+	"github.com/driftlock/driftlock/internal/testutil/otlpsink"
 )
 
-// sink collects what an OTLP endpoint received.
-type sink struct {
-	mu      sync.Mutex
-	logs    []plog.Logs
-	traces  []ptrace.Traces
-	metrics []pmetric.Metrics
-}
-
-func (s *sink) counts() (l, t, m int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, x := range s.logs {
-		l += x.LogRecordCount()
-	}
-	for _, x := range s.traces {
-		t += x.SpanCount()
-	}
-	for _, x := range s.metrics {
-		m += x.DataPointCount()
-	}
-	return
-}
-
-type grpcLogs struct {
-	plogotlp.UnimplementedGRPCServer
-	s *sink
-}
-
-func (g grpcLogs) Export(_ context.Context, r plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	g.s.mu.Lock()
-	g.s.logs = append(g.s.logs, r.Logs())
-	g.s.mu.Unlock()
-	return plogotlp.NewExportResponse(), nil
-}
-
-type grpcTraces struct {
-	ptraceotlp.UnimplementedGRPCServer
-	s *sink
-}
-
-func (g grpcTraces) Export(_ context.Context, r ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	g.s.mu.Lock()
-	g.s.traces = append(g.s.traces, r.Traces())
-	g.s.mu.Unlock()
-	return ptraceotlp.NewExportResponse(), nil
-}
-
-type grpcMetrics struct {
-	pmetricotlp.UnimplementedGRPCServer
-	s *sink
-}
-
-func (g grpcMetrics) Export(_ context.Context, r pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	g.s.mu.Lock()
-	g.s.metrics = append(g.s.metrics, r.Metrics())
-	g.s.mu.Unlock()
-	return pmetricotlp.NewExportResponse(), nil
-}
-
-func startGRPC(t *testing.T) (string, *sink) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sink{}
-	srv := grpc.NewServer()
-	plogotlp.RegisterGRPCServer(srv, &grpcLogs{s: s})
-	ptraceotlp.RegisterGRPCServer(srv, &grpcTraces{s: s})
-	pmetricotlp.RegisterGRPCServer(srv, &grpcMetrics{s: s})
-	go srv.Serve(l)
-	t.Cleanup(srv.Stop)
-	return l.Addr().String(), s
-}
-
-// startHTTP decodes OTLP/HTTP protobuf; the first `fail` requests get 503
+// startHTTP serves OTLP/HTTP protobuf; the first `fail` requests get 503
 // to exercise the retry.
-func startHTTP(t *testing.T, fail int) (string, *sink) {
-	s := &sink{}
+func startHTTP(t *testing.T, fail int) (string, *otlpsink.Sink) {
+	s := &otlpsink.Sink{}
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -109,38 +29,7 @@ func startHTTP(t *testing.T, fail int) (string, *sink) {
 			return
 		}
 		mu.Unlock()
-		if r.Header.Get("Content-Type") != "application/x-protobuf" {
-			http.Error(w, "bad content type", http.StatusUnsupportedMediaType)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		switch r.URL.Path {
-		case "/v1/logs":
-			req := plogotlp.NewExportRequest()
-			if err := req.UnmarshalProto(body); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			s.logs = append(s.logs, req.Logs())
-		case "/v1/traces":
-			req := ptraceotlp.NewExportRequest()
-			if err := req.UnmarshalProto(body); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			s.traces = append(s.traces, req.Traces())
-		case "/v1/metrics":
-			req := pmetricotlp.NewExportRequest()
-			if err := req.UnmarshalProto(body); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			s.metrics = append(s.metrics, req.Metrics())
-		default:
-			http.NotFound(w, r)
-		}
+		s.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL, s
@@ -163,11 +52,11 @@ func sample(n int) []Record {
 
 func TestSendersDeliverEverything(t *testing.T) {
 	recs := sample(300)
-	gAddr, gSink := startGRPC(t)
+	gAddr, gSink := otlpsink.StartGRPC(t)
 	hURL, hSink := startHTTP(t, 2)
 	for name, tc := range map[string]struct {
 		protocol, endpoint string
-		s                  *sink
+		s                  *otlpsink.Sink
 	}{"grpc": {ProtocolGRPC, gAddr, gSink}, "http": {ProtocolHTTP, hURL, hSink}} {
 		t.Run(name, func(t *testing.T) {
 			snd, err := NewSender(tc.protocol, tc.endpoint)
@@ -183,7 +72,7 @@ func TestSendersDeliverEverything(t *testing.T) {
 			if st.Logs != 300 || st.Traces != 300 || st.Metrics != 300 || st.Points != 600 {
 				t.Fatalf("stats = %+v", st)
 			}
-			l, tr, m := tc.s.counts()
+			l, tr, m := tc.s.Counts()
 			if l != 300 || tr != 300 || m != 600 {
 				t.Fatalf("received logs %d spans %d points %d, want 300/300/600", l, tr, m)
 			}
@@ -191,13 +80,11 @@ func TestSendersDeliverEverything(t *testing.T) {
 				t.Fatalf("progress %q lacks the final count", progress.String())
 			}
 			// Resource attributes and record content survive the trip.
-			tc.s.mu.Lock()
-			rl := tc.s.logs[0].ResourceLogs().At(0)
+			rl := tc.s.Logs()[0].ResourceLogs().At(0)
 			svc, _ := rl.Resource().Attributes().Get("service.name")
 			pod, _ := rl.Resource().Attributes().Get("k8s.pod.name")
 			lr := rl.ScopeLogs().At(0).LogRecords().At(0)
 			n, _ := lr.Attributes().Get("n")
-			tc.s.mu.Unlock()
 			if svc.Str() != "a" || pod.Str() != "a-1" || lr.Body().Str() != "hello" || n.Int() != 0 || !lr.Timestamp().AsTime().Equal(recs[0].Time) {
 				t.Fatalf("first log record changed: %v %v %q %v %v", svc.Str(), pod.Str(), lr.Body().Str(), n.Int(), lr.Timestamp())
 			}
@@ -218,14 +105,14 @@ func TestRunStopsOnSendError(t *testing.T) {
 }
 
 func TestRunLimitAndBadSpeed(t *testing.T) {
-	addr, s := startGRPC(t)
+	addr, s := otlpsink.StartGRPC(t)
 	snd, _ := NewGRPCSender(addr)
 	defer snd.Close()
 	st, err := Run(context.Background(), SliceSource(sample(10)), snd, Options{Limit: 7})
 	if err != nil || st.Records() != 7 {
 		t.Fatalf("limit 7: stats %+v err %v", st, err)
 	}
-	if l, tr, _ := s.counts(); l+tr != 5 {
+	if l, tr, _ := s.Counts(); l+tr != 5 {
 		t.Fatalf("received %d logs+spans, want 5 of the first 7 records", l+tr)
 	}
 	if _, err := Run(context.Background(), SliceSource(nil), snd, Options{Speed: -1}); err == nil {

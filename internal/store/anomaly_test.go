@@ -108,18 +108,33 @@ func TestInsertAnomaliesEmptyBatch(t *testing.T) {
 	}
 }
 
-func TestInsertAnomaliesNotifiesMaxID(t *testing.T) {
-	s, dsn := storetest.Open(t)
+// rawConn opens a connection of its own to the test database, beside the
+// store's pool, with a 30 s context; both end with the test.
+func rawConn(t *testing.T, dsn string) (context.Context, *pgx.Conn) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return ctx, conn
+}
+
+// listenConn is rawConn listening on the store's notification channel.
+func listenConn(t *testing.T, dsn string) (context.Context, *pgx.Conn) {
+	t.Helper()
+	ctx, conn := rawConn(t, dsn)
 	if _, err := conn.Exec(ctx, "LISTEN "+store.NotifyChannel); err != nil {
 		t.Fatal(err)
 	}
+	return ctx, conn
+}
+
+func TestInsertAnomaliesNotifiesMaxID(t *testing.T) {
+	s, dsn := storetest.Open(t)
+	ctx, conn := listenConn(t, dsn)
 	rows := sampleRows(10, "notify")
 	if _, err := s.InsertAnomalies(ctx, rows); err != nil {
 		t.Fatal(err)
@@ -350,16 +365,7 @@ func TestEncodeJSONIsValidAndDeterministic(t *testing.T) {
 func TestInsertAnomaliesSplitsLargeBatches(t *testing.T) {
 	s, dsn := storetest.Open(t)
 	defer store.SetMaxStatementBytes(20_000)()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+store.NotifyChannel); err != nil {
-		t.Fatal(err)
-	}
+	ctx, conn := listenConn(t, dsn)
 	rows := sampleRows(40, "split")
 	for i := range rows {
 		rows[i].Record = map[string]any{"body": strings.Repeat("y", 2000)}
@@ -390,13 +396,7 @@ func TestInsertAnomaliesSplitsLargeBatches(t *testing.T) {
 // order): while another session holds it, InsertAnomalies waits.
 func TestInsertAnomaliesWaitsForTheWriterLock(t *testing.T) {
 	s, dsn := storetest.Open(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	ctx, conn := rawConn(t, dsn)
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
