@@ -107,7 +107,7 @@ func TestCanonicalSpan(t *testing.T) {
 	sp.Attributes().PutStr("http.route", "/cart")
 	sp.Attributes().PutStr("user.id", "u-1") // not configured
 	got := string(e.appendSpan(nil, s, sp, 1<<10))
-	assert.Equal(t, "GET /cart kind=Server status=Error dur=m http.route=/cart http.response.status_code=500", got)
+	assert.Equal(t, "GET /cart ~m kind=Server status=Error http.route=/cart http.response.status_code=500", got)
 	assert.Equal(t, int(plog.SeverityNumberError), spanSeverity(sp))
 	assert.Equal(t, byte('a'), durationBucket(5, 5))
 	assert.Equal(t, byte('a'), durationBucket(9, 5))

@@ -49,7 +49,7 @@ func (e *engine) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Tr
 
 // appendSpan appends the canonical span line:
 //
-//	<name> kind=<Kind> status=<Code> dur=<bucket letter> [attr=value ...]
+//	<name> ~<bucket letter> kind=<Kind> status=<Code> [attr=value ...]
 //
 // Trace and span ids, timestamps and the status message are left out: they
 // are unique per span and would only add noise.
@@ -59,12 +59,15 @@ func (e *engine) appendSpan(b []byte, s *scratch, span ptrace.Span, limit int) [
 		name = name[:limit/2]
 	}
 	b = append(b, name...)
+	// The duration bucket follows the name directly ("GET /api/users ~k"),
+	// so the detector's two-token context for it ends with the operation:
+	// a slower span is surprising for its operation, not just rare overall.
+	b = append(b, " ~"...)
+	b = append(b, durationBucket(uint64(span.StartTimestamp()), uint64(span.EndTimestamp())))
 	b = append(b, " kind="...)
 	b = append(b, span.Kind().String()...)
 	b = append(b, " status="...)
 	b = append(b, span.Status().Code().String()...)
-	b = append(b, " dur="...)
-	b = append(b, durationBucket(uint64(span.StartTimestamp()), uint64(span.EndTimestamp())))
 	return appendAttrs(b, span.Attributes(), e.cfg.Traces.Attributes, s, limit)
 }
 
