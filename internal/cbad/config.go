@@ -124,8 +124,9 @@ func (c Config) Validate() error {
 	if c.CalibrationSize < 16 || c.CalibrationSize > 65536 {
 		return fmt.Errorf("%w: got %d, want 16..65536", ErrCalibration, c.CalibrationSize)
 	}
-	if c.Warmup < 1 || c.Warmup > 1<<20 {
-		return fmt.Errorf("%w: got %d, want 1..1048576", ErrWarmup, c.Warmup)
+	// Warm-up counts baseline records, so it cannot exceed the baseline.
+	if c.Warmup < 1 || c.Warmup > c.BaselineSize {
+		return fmt.Errorf("%w: got %d, want 1..baseline_size (%d)", ErrWarmup, c.Warmup, c.BaselineSize)
 	}
 	if !(c.PValue > 0 && c.PValue < 1) {
 		return fmt.Errorf("%w: got %v, want 0 < p_value < 1", ErrPValue, c.PValue)

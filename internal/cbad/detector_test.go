@@ -347,6 +347,7 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.MinEffect = -1 },
 		func(c *Config) { c.AdmitAfter = -1 },
 		func(c *Config) { c.MaxRecordBytes = 1 },
+		func(c *Config) { c.Warmup = c.BaselineSize + 1 }, // would never leave warm-up
 	}
 	for i, mut := range bad {
 		c := DefaultConfig()
