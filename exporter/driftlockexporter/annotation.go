@@ -10,30 +10,31 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/driftlock/driftlock/internal/attrs"
 	"github.com/driftlock/driftlock/internal/store"
 )
 
 // Attributes the driftlock processor writes on log records, spans and
-// annotated metric points.
+// annotated metric points (named once, in internal/attrs).
 const (
-	attrAnomaly          = "driftlock.anomaly"
-	attrScore            = "driftlock.score"
-	attrPValue           = "driftlock.p_value"
-	attrStream           = "driftlock.stream"
-	attrExplanation      = "driftlock.explanation"
-	attrNCD              = "driftlock.ncd"
-	attrCompressionRatio = "driftlock.compression_ratio"
-	attrEntropy          = "driftlock.entropy"
-	attrDrift            = "driftlock.drift"
-	attrConfigHash       = "driftlock.config_hash"
-	attrConfig           = "driftlock.config"
-	attrStatistic        = "driftlock.statistic"
-	attrMetricName       = "metric.name"
-	driftlockPrefix      = "driftlock."
+	attrAnomaly          = attrs.Anomaly
+	attrScore            = attrs.Score
+	attrPValue           = attrs.PValue
+	attrStream           = attrs.Stream
+	attrExplanation      = attrs.Explanation
+	attrNCD              = attrs.NCD
+	attrCompressionRatio = attrs.CompressionRatio
+	attrEntropy          = attrs.Entropy
+	attrDrift            = attrs.Drift
+	attrConfigHash       = attrs.ConfigHash
+	attrConfig           = attrs.Config
+	attrStatistic        = attrs.Statistic
+	attrMetricName       = attrs.MetricName
+	driftlockPrefix      = attrs.Prefix
 
 	// Companion metrics the processor emits for numeric series.
-	metricAnomalies = "driftlock.anomalies"
-	metricScore     = "driftlock.anomaly.score"
+	metricAnomalies = attrs.MetricAnomalies
+	metricScore     = attrs.MetricScore
 
 	serviceNameKey = "service.name"
 )

@@ -9,14 +9,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/driftlock/driftlock/internal/attrs"
 	"github.com/driftlock/driftlock/internal/cbad"
 	"github.com/driftlock/driftlock/processor/driftlockprocessor/internal/metadata"
 )
 
 // Companion metric names and the statistics scored per series.
 const (
-	companionScore     = "driftlock.anomaly.score"
-	companionAnomalies = "driftlock.anomalies"
+	companionScore     = attrs.MetricScore
+	companionAnomalies = attrs.MetricAnomalies
 
 	statValue    = "value"
 	statCount    = "count"

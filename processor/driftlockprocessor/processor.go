@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/driftlock/driftlock/internal/attrs"
 	"github.com/driftlock/driftlock/internal/cbad"
 	"github.com/driftlock/driftlock/processor/driftlockprocessor/internal/metadata"
 )
@@ -30,22 +31,23 @@ const (
 	signalMetrics = "metrics"
 )
 
-// Attributes the processor owns. It writes these and nothing else.
+// Attributes the processor owns (named once, in internal/attrs). It writes
+// these and nothing else.
 const (
-	attrAnomaly          = "driftlock.anomaly"
-	attrScore            = "driftlock.score"
-	attrPValue           = "driftlock.p_value"
-	attrStream           = "driftlock.stream"
-	attrExplanation      = "driftlock.explanation"
-	attrCalibrating      = "driftlock.calibrating"
-	attrNCD              = "driftlock.ncd"
-	attrCompressionRatio = "driftlock.compression_ratio"
-	attrEntropy          = "driftlock.entropy"
-	attrDrift            = "driftlock.drift"
-	attrConfigHash       = "driftlock.config_hash"
-	attrConfig           = "driftlock.config"
-	attrStatistic        = "driftlock.statistic"
-	attrMetricName       = "metric.name"
+	attrAnomaly          = attrs.Anomaly
+	attrScore            = attrs.Score
+	attrPValue           = attrs.PValue
+	attrStream           = attrs.Stream
+	attrExplanation      = attrs.Explanation
+	attrCalibrating      = attrs.Calibrating
+	attrNCD              = attrs.NCD
+	attrCompressionRatio = attrs.CompressionRatio
+	attrEntropy          = attrs.Entropy
+	attrDrift            = attrs.Drift
+	attrConfigHash       = attrs.ConfigHash
+	attrConfig           = attrs.Config
+	attrStatistic        = attrs.Statistic
+	attrMetricName       = attrs.MetricName
 )
 
 // engine is one signal's detector with its telemetry and checkpointing. Each
