@@ -76,17 +76,9 @@ func loghubBatches(b *testing.B) []plog.Logs {
 	var out []plog.Logs
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for start := 0; start+benchBatch <= len(all); start += benchBatch {
-		ld := plog.NewLogs()
-		bySvc := map[string]plog.LogRecordSlice{}
+		ld, appendTo := logsByService()
 		for i, l := range all[start : start+benchBatch] {
-			recs, ok := bySvc[l.svc]
-			if !ok {
-				rl := ld.ResourceLogs().AppendEmpty()
-				rl.Resource().Attributes().PutStr("service.name", l.svc)
-				recs = rl.ScopeLogs().AppendEmpty().LogRecords()
-				bySvc[l.svc] = recs
-			}
-			lr := recs.AppendEmpty()
+			lr := appendTo(l.svc)
 			lr.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Duration(start+i) * time.Millisecond)))
 			lr.Body().SetStr(l.text)
 		}

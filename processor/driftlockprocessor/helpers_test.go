@@ -1,6 +1,8 @@
 package driftlockprocessor
 
 import (
+	"go.opentelemetry.io/collector/pdata/plog"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -70,4 +72,22 @@ func sharedDir(t testing.TB, rel string) string {
 		t.Skipf("shared data %s is absent (%v): skipping", p, err)
 	}
 	return p
+}
+
+// logsByService builds plog.Logs one resource per service.name, in first-seen
+// order, and returns the function that appends a record to its service's
+// resource (so records keep their input order within a service).
+func logsByService() (plog.Logs, func(service string) plog.LogRecord) {
+	ld := plog.NewLogs()
+	bySvc := map[string]plog.LogRecordSlice{}
+	return ld, func(service string) plog.LogRecord {
+		recs, ok := bySvc[service]
+		if !ok {
+			rl := ld.ResourceLogs().AppendEmpty()
+			rl.Resource().Attributes().PutStr("service.name", service)
+			recs = rl.ScopeLogs().AppendEmpty().LogRecords()
+			bySvc[service] = recs
+		}
+		return recs.AppendEmpty()
+	}
 }

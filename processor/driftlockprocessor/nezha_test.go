@@ -172,18 +172,10 @@ func replayNezha(t *testing.T, signal string, recs []nezhaRec) []bool {
 		p := startLogs(t, cfg, consumertest.NewNop(), testSettings(), componenttest.NewNopHost())
 		for start := 0; start < len(recs); start += batch {
 			end := min(start+batch, len(recs))
-			ld := plog.NewLogs()
-			bySvc := map[string]plog.LogRecordSlice{}
+			ld, appendTo := logsByService()
 			var idx []plog.LogRecord
 			for _, r := range recs[start:end] {
-				s, ok := bySvc[r.service]
-				if !ok {
-					rl := ld.ResourceLogs().AppendEmpty()
-					rl.Resource().Attributes().PutStr("service.name", r.service)
-					s = rl.ScopeLogs().AppendEmpty().LogRecords()
-					bySvc[r.service] = s
-				}
-				lr := s.AppendEmpty()
+				lr := appendTo(r.service)
 				lr.SetTimestamp(pcommon.Timestamp(r.ns))
 				lr.Body().SetStr(r.text)
 				idx = append(idx, lr)
