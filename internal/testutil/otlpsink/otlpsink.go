@@ -57,30 +57,43 @@ func (s *Sink) keepTraces(r ptraceotlp.ExportRequest) { s.traces = append(s.trac
 
 func (s *Sink) keepMetrics(r pmetricotlp.ExportRequest) { s.metrics = append(s.metrics, r.Metrics()) }
 
-// The OTLP gRPC server interfaces each require an embedded
-// UnimplementedGRPCServer (for an unexported marker method, distinct per
-// package). Embedding all three under their own names lets one generic
-// type serve every signal; its Export shadows theirs.
-type (
-	logsBase    = plogotlp.UnimplementedGRPCServer
-	tracesBase  = ptraceotlp.UnimplementedGRPCServer
-	metricsBase = pmetricotlp.UnimplementedGRPCServer
-)
+// One gRPC service per signal: each OTLP server interface requires its
+// package's UnimplementedGRPCServer embedded (an unexported marker method).
 
-type service[Req, Resp any] struct {
-	logsBase
-	tracesBase
-	metricsBase
-	s    *Sink
-	keep func(*Sink, Req)
-	resp func() Resp
+type logsService struct {
+	plogotlp.UnimplementedGRPCServer
+	s *Sink
 }
 
-func (g *service[Req, Resp]) Export(_ context.Context, r Req) (Resp, error) {
+func (g *logsService) Export(_ context.Context, r plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
 	g.s.mu.Lock()
-	g.keep(g.s, r)
+	g.s.keepLogs(r)
 	g.s.mu.Unlock()
-	return g.resp(), nil
+	return plogotlp.NewExportResponse(), nil
+}
+
+type tracesService struct {
+	ptraceotlp.UnimplementedGRPCServer
+	s *Sink
+}
+
+func (g *tracesService) Export(_ context.Context, r ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	g.s.mu.Lock()
+	g.s.keepTraces(r)
+	g.s.mu.Unlock()
+	return ptraceotlp.NewExportResponse(), nil
+}
+
+type metricsService struct {
+	pmetricotlp.UnimplementedGRPCServer
+	s *Sink
+}
+
+func (g *metricsService) Export(_ context.Context, r pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
+	g.s.mu.Lock()
+	g.s.keepMetrics(r)
+	g.s.mu.Unlock()
+	return pmetricotlp.NewExportResponse(), nil
 }
 
 // StartGRPC serves OTLP/gRPC on a loopback port until the test ends and
@@ -93,12 +106,9 @@ func StartGRPC(t testing.TB) (string, *Sink) {
 	}
 	s := &Sink{}
 	srv := grpc.NewServer()
-	plogotlp.RegisterGRPCServer(srv, &service[plogotlp.ExportRequest, plogotlp.ExportResponse]{
-		s: s, keep: (*Sink).keepLogs, resp: plogotlp.NewExportResponse})
-	ptraceotlp.RegisterGRPCServer(srv, &service[ptraceotlp.ExportRequest, ptraceotlp.ExportResponse]{
-		s: s, keep: (*Sink).keepTraces, resp: ptraceotlp.NewExportResponse})
-	pmetricotlp.RegisterGRPCServer(srv, &service[pmetricotlp.ExportRequest, pmetricotlp.ExportResponse]{
-		s: s, keep: (*Sink).keepMetrics, resp: pmetricotlp.NewExportResponse})
+	plogotlp.RegisterGRPCServer(srv, &logsService{s: s})
+	ptraceotlp.RegisterGRPCServer(srv, &tracesService{s: s})
+	pmetricotlp.RegisterGRPCServer(srv, &metricsService{s: s})
 	go srv.Serve(l)
 	t.Cleanup(srv.Stop)
 	return l.Addr().String(), s
