@@ -94,7 +94,7 @@ func DefaultConfig() Config {
 		IdleTimeout:            time.Hour,
 		DriftWindows:           4,
 		AdmitAfter:             1,
-		Permutations:           200,
+		Permutations:           100,
 		Seed:                   1,
 		MaxRecordBytes:         16 << 10,
 		Canonicalize:           true,
@@ -146,8 +146,10 @@ func (c Config) Validate() error {
 	if c.AdmitAfter < 0 || c.AdmitAfter > 1000 {
 		return fmt.Errorf("%w: got %d, want 0..1000 (0 disables admission)", ErrAdmitAfter, c.AdmitAfter)
 	}
-	if c.Permutations < 0 || c.Permutations > 100000 {
-		return fmt.Errorf("%w: got %d, want 0..100000", ErrPermutations, c.Permutations)
+	// With fewer than minPermutations shuffles no window can reach
+	// p < driftAlpha: the test would run and never report drift.
+	if c.Permutations != 0 && (c.Permutations < minPermutations || c.Permutations > 100000) {
+		return fmt.Errorf("%w: got %d, want 0 (no drift test) or %d..100000", ErrPermutations, c.Permutations, minPermutations)
 	}
 	if c.MaxRecordBytes < 64 || c.MaxRecordBytes > 16<<20 {
 		return fmt.Errorf("%w: got %d, want 64..16777216", ErrMaxRecordBytes, c.MaxRecordBytes)

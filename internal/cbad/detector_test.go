@@ -348,6 +348,7 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.AdmitAfter = -1 },
 		func(c *Config) { c.MaxRecordBytes = 1 },
 		func(c *Config) { c.Warmup = c.BaselineSize + 1 }, // would never leave warm-up
+		func(c *Config) { c.Permutations = 50 },           // could never show drift
 	}
 	for i, mut := range bad {
 		c := DefaultConfig()
@@ -355,6 +356,11 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("case %d: invalid config accepted: %+v", i, c)
 		}
+	}
+	off := DefaultConfig()
+	off.Permutations = 0 // no drift test at all is a valid choice
+	if err := off.Validate(); err != nil {
+		t.Fatalf("permutations 0 rejected: %v", err)
 	}
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New accepted the zero config")

@@ -164,3 +164,21 @@ func TestPermutationTestSeparates(t *testing.T) {
 		t.Fatalf("permutation test not deterministic: %v/%d vs %v/%d", p2, n, p3, n3)
 	}
 }
+
+// TestStopHitsSettlesTheDecision: the curtailed test stops at the fewest
+// exceedances with which the full test's p-value can no longer be below
+// driftAlpha, so stopping early never changes the decision.
+func TestStopHitsSettlesTheDecision(t *testing.T) {
+	for _, m := range []int{minPermutations, 150, 200, 999, 1000} {
+		h := stopHits(m, driftAlpha)
+		if float64(1+h)/float64(1+m) < driftAlpha {
+			t.Errorf("%d shuffles: stopping at %d hits could still end below alpha", m, h)
+		}
+		if h > 1 && float64(h)/float64(1+m) >= driftAlpha {
+			t.Errorf("%d shuffles: %d hits is not the fewest that settle the test", m, h)
+		}
+	}
+	if float64(1)/float64(1+minPermutations) >= driftAlpha {
+		t.Errorf("minPermutations %d cannot show p < %v", minPermutations, driftAlpha)
+	}
+}

@@ -58,20 +58,57 @@ func ctxHash(toks []uint64, i, order int) uint64 {
 }
 
 func (m *ngramModel) update(toks []uint64, d int32) {
-	for i, tok := range toks {
+	for i := range toks {
 		for o := 0; o <= ngramOrder; o++ {
-			ctx := ctxHash(toks, i, o)
-			n := m.t.add(mixKey(ctx^tok*0x2127599bf4325c37), d)
-			delta := int64(d) // total
-			switch {
-			case d > 0 && n == uint32(d): // first occurrence in this context
-				delta += 1 << 32
-			case d < 0 && n == 0: // last occurrence left
-				delta -= 1 << 32
-			}
-			m.ctx.add64(mixKey(ctx^saltTotal), delta)
+			m.addGram(toks, i, o, d)
 		}
 	}
+}
+
+// replace moves the model from counting old to counting new, as
+// update(old, -1) then update(new, 1) would, but skips the n-grams the two
+// records share at the same position: their counts would go down and up by
+// the same amount. Records of one template differ in a few variable tokens,
+// so most of a repetitive stream's table probes cancel out.
+func (m *ngramModel) replace(old, new []uint64) {
+	m.updateExcept(old, new, -1)
+	m.updateExcept(new, old, 1)
+}
+
+// updateExcept adds d for each n-gram of toks that other does not have at
+// the same position.
+func (m *ngramModel) updateExcept(toks, other []uint64, d int32) {
+	run := 0 // positions up to i where toks and other agree, in a row
+	for i, tok := range toks {
+		if i < len(other) && other[i] == tok {
+			run++
+		} else {
+			run = 0
+		}
+		for o := 0; o <= ngramOrder; o++ {
+			// The order-o gram at i spans positions max(0, i-o)..i (the
+			// positions before the record's start are the same padding).
+			if run > min(o, i) {
+				continue
+			}
+			m.addGram(toks, i, o, d)
+		}
+	}
+}
+
+// addGram adds d to the count of the order-o n-gram ending at position i
+// of toks, and keeps its context's total and distinct counts.
+func (m *ngramModel) addGram(toks []uint64, i, o int, d int32) {
+	ctx := ctxHash(toks, i, o)
+	n := m.t.add(mixKey(ctx^toks[i]*0x2127599bf4325c37), d)
+	delta := int64(d) // total
+	switch {
+	case d > 0 && n == uint32(d): // first occurrence in this context
+		delta += 1 << 32
+	case d < 0 && n == 0: // last occurrence left
+		delta -= 1 << 32
+	}
+	m.ctx.add64(mixKey(ctx^saltTotal), delta)
 }
 
 // cost returns the code length of toks in bits, and the largest single

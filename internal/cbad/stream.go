@@ -1,7 +1,6 @@
 package cbad
 
 import (
-	"slices"
 	"sync"
 	"time"
 )
@@ -125,16 +124,12 @@ func fnv64(s string) uint64 {
 // records before it, never with itself.
 func (st *stream) learn(toks []uint64) {
 	s, evicted := st.baseline.push()
-	// In a repetitive stream the record leaving the baseline is often the
-	// same token sequence as the one entering: the counts would go down and
-	// up by the same amounts, so both updates are skipped.
-	if !(evicted && slices.Equal(s.toks, toks)) {
-		if evicted {
-			st.model.update(s.toks, -1)
-		}
-		s.toks = append(s.toks[:0], toks...)
-		st.model.update(s.toks, 1)
+	if evicted {
+		st.model.replace(s.toks, toks)
+	} else {
+		st.model.update(toks, 1)
 	}
+	s.toks = append(s.toks[:0], toks...)
 }
 
 func appendCapped(dst, b []byte) []byte {

@@ -15,16 +15,20 @@ import (
 // with C the s2-compressed length. When the NCD leaves its calibrated range
 // (the stream's recent NCDs), a seeded permutation test decides whether the
 // difference is real: records are shuffled between reference and window and
-// the NCD recomputed; Besag-Clifford sequential stopping ends the test after
-// seqStopHits shuffles at least as extreme, so a window that is not
-// different costs a handful of shuffles, not Config.Permutations.
+// the NCD recomputed. The test is curtailed: it stops as soon as enough
+// shuffles were at least as extreme that the p-value after all
+// Config.Permutations shuffles could no longer fall below driftAlpha, so a
+// window that is not different costs a handful of shuffles and the decision
+// is the same as the full test's.
 
 const (
-	seqStopHits = 10
 	// ncdHistory is how many past window NCDs define the calibrated range.
 	ncdHistory = 32
 	// driftAlpha is the permutation p-value below which a window drifts.
 	driftAlpha = 0.01
+	// minPermutations is the fewest shuffles whose smallest p-value,
+	// 1/(1+n), is below driftAlpha.
+	minPermutations = 100
 )
 
 // compressedLen returns the s2 block size of b, using *buf as scratch.
@@ -108,7 +112,7 @@ func (sc *scratch) ncdOf(x, y []byte) (float64, int, int) {
 
 // permutationTest returns the p-value of observed NCD between the first
 // nRef records of recs and the rest, by shuffling records between the two
-// sides, at most maxPerm times.
+// sides, at most maxPerm times, and how many shuffles it ran.
 func (sc *scratch) permutationTest(recs [][]byte, nRef int, observed float64, maxPerm int, rng *splitmix64) (float64, int) {
 	if maxPerm == 0 || nRef == 0 || nRef == len(recs) {
 		return 1, 0
@@ -120,6 +124,7 @@ func (sc *scratch) permutationTest(recs [][]byte, nRef int, observed float64, ma
 	for i := range perm {
 		perm[i] = i
 	}
+	stop := stopHits(maxPerm, driftAlpha)
 	hits := 0
 	n := 0
 	for n < maxPerm {
@@ -139,12 +144,23 @@ func (sc *scratch) permutationTest(recs [][]byte, nRef int, observed float64, ma
 		d, _, _ := sc.ncdOf(sc.x, sc.y)
 		if d >= observed {
 			hits++
-			if hits >= seqStopHits {
-				return float64(hits) / float64(n), n
+			if hits >= stop {
+				break // (1+hits)/(1+n) >= (1+hits)/(1+maxPerm) >= alpha
 			}
 		}
 	}
 	return float64(1+hits) / float64(1+n), n
+}
+
+// stopHits is how many shuffles at least as extreme as the observed NCD
+// settle a test of maxPerm shuffles at level alpha: with that many, the
+// p-value (1+hits)/(1+maxPerm) can no longer fall below alpha.
+func stopHits(maxPerm int, alpha float64) int {
+	h := 1
+	for float64(1+h)/float64(1+maxPerm) < alpha {
+		h++
+	}
+	return h
 }
 
 // ncdRange tracks recent window NCDs of a stream to tell when a new one is

@@ -17,7 +17,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 )
 
@@ -250,6 +249,7 @@ func BenchmarkConsumeLogs(b *testing.B) {
 	for i, ld := range batches {
 		raw[i], _ = (&plog.ProtoMarshaler{}).MarshalLogs(ld)
 	}
+	u := &plog.ProtoUnmarshaler{}
 	var opass, odrift benchResult
 	b.Run("otlp_passthrough", func(b *testing.B) {
 		sink := &encodeLogs{}
@@ -258,7 +258,7 @@ func BenchmarkConsumeLogs(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		otlpRun(b, p, raw, &opass)
+		otlpRun(b, raw, u.UnmarshalLogs, p.ConsumeLogs, &opass)
 	})
 	b.Run("otlp_driftlock", func(b *testing.B) {
 		sink := &encodeLogs{}
@@ -266,13 +266,13 @@ func BenchmarkConsumeLogs(b *testing.B) {
 		for _, ld := range batches {
 			_ = p.ConsumeLogs(ctx, ld)
 		}
-		otlpRun(b, p, raw, &odrift)
+		otlpRun(b, raw, u.UnmarshalLogs, p.ConsumeLogs, &odrift)
 	})
 	logRatio(b, "otlp", opass, odrift)
 }
 
-// encodeLogs is the next consumer of the OTLP benchmarks: it encodes each
-// batch as an OTLP exporter would.
+// encodeLogs, encodeTraces and encodeMetrics are the next consumer of the
+// OTLP benchmarks: each encodes a batch as an OTLP exporter would.
 type encodeLogs struct {
 	consumertest.LogsSink
 	m   plog.ProtoMarshaler
@@ -284,17 +284,40 @@ func (e *encodeLogs) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	return nil
 }
 
-func otlpRun(b *testing.B, p processor.Logs, raw [][]byte, res *benchResult) {
+type encodeTraces struct {
+	consumertest.TracesSink
+	m   ptrace.ProtoMarshaler
+	out []byte
+}
+
+func (e *encodeTraces) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
+	e.out, _ = e.m.MarshalTraces(td)
+	return nil
+}
+
+type encodeMetrics struct {
+	consumertest.MetricsSink
+	m   pmetric.ProtoMarshaler
+	out []byte
+}
+
+func (e *encodeMetrics) ConsumeMetrics(_ context.Context, md pmetric.Metrics) error {
+	e.out, _ = e.m.MarshalMetrics(md)
+	return nil
+}
+
+// otlpRun times decode + consume over the encoded batches (the consumer
+// encodes again).
+func otlpRun[T any](b *testing.B, raw [][]byte, decode func([]byte) (T, error), consume func(context.Context, T) error, res *benchResult) {
 	ctx := context.Background()
-	u := &plog.ProtoUnmarshaler{}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		ld, err := u.UnmarshalLogs(raw[i%len(raw)])
+		batch, err := decode(raw[i%len(raw)])
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = p.ConsumeLogs(ctx, ld)
+		_ = consume(ctx, batch)
 	}
 	res.set(b, benchBatch)
 }
@@ -329,6 +352,29 @@ func BenchmarkConsumeTraces(b *testing.B) {
 		drift.set(b, benchBatch)
 	})
 	logRatio(b, "in-memory", pass, drift)
+
+	raw := make([][]byte, len(batches))
+	for i, td := range batches {
+		raw[i], _ = (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	}
+	u := &ptrace.ProtoUnmarshaler{}
+	var opass, odrift benchResult
+	b.Run("otlp_passthrough", func(b *testing.B) {
+		p, err := processorhelper.NewTraces(ctx, testSettings(), testConfig(), &encodeTraces{},
+			func(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) { return td, nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		otlpRun(b, raw, u.UnmarshalTraces, p.ConsumeTraces, &opass)
+	})
+	b.Run("otlp_driftlock", func(b *testing.B) {
+		p := startTraces(b, testConfig(), &encodeTraces{})
+		for _, td := range batches {
+			_ = p.ConsumeTraces(ctx, td)
+		}
+		otlpRun(b, raw, u.UnmarshalTraces, p.ConsumeTraces, &odrift)
+	})
+	logRatio(b, "otlp", opass, odrift)
 }
 
 func BenchmarkConsumeMetrics(b *testing.B) {
@@ -363,4 +409,29 @@ func BenchmarkConsumeMetrics(b *testing.B) {
 		drift.set(b, benchBatch)
 	})
 	logRatio(b, "in-memory", pass, drift)
+
+	raw := make([][]byte, len(batches))
+	for i, md := range batches {
+		raw[i], _ = (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
+	}
+	u := &pmetric.ProtoUnmarshaler{}
+	var opass, odrift benchResult
+	b.Run("otlp_passthrough", func(b *testing.B) {
+		p, err := processorhelper.NewMetrics(ctx, testSettings(), testConfig(), &encodeMetrics{},
+			func(_ context.Context, md pmetric.Metrics) (pmetric.Metrics, error) { return md, nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		otlpRun(b, raw, u.UnmarshalMetrics, p.ConsumeMetrics, &opass)
+	})
+	b.Run("otlp_driftlock", func(b *testing.B) {
+		p := startMetrics(b, testConfig(), &encodeMetrics{})
+		for range 10 {
+			for _, md := range batches {
+				_ = p.ConsumeMetrics(ctx, md)
+			}
+		}
+		otlpRun(b, raw, u.UnmarshalMetrics, p.ConsumeMetrics, &odrift)
+	})
+	logRatio(b, "otlp", opass, odrift)
 }

@@ -56,6 +56,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad_p_value", wantErr: cbad.ErrPValue},
 		{name: "bad_hop", wantErr: cbad.ErrHop},
 		{name: "bad_compressor", wantErr: cbad.ErrCompressor},
+		{name: "bad_permutations", wantErr: cbad.ErrPermutations},
 		{name: "no_signal", wantErr: ErrNoSignal},
 		{name: "empty_stream_by", wantErr: ErrStreamBy},
 		{name: "dup_stream_by", wantErr: ErrStreamBy},
