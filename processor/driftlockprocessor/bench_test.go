@@ -353,28 +353,70 @@ func BenchmarkConsumeTraces(b *testing.B) {
 	})
 	logRatio(b, "in-memory", pass, drift)
 
-	raw := make([][]byte, len(batches))
-	for i, td := range batches {
-		raw[i], _ = (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-	}
+	// With OTLP decode + encode around both, on the generated spans and on
+	// the real ones of the Nezha day (name and timing only, so cheaper to
+	// decode and to score).
 	u := &ptrace.ProtoUnmarshaler{}
-	var opass, odrift benchResult
-	b.Run("otlp_passthrough", func(b *testing.B) {
-		p, err := processorhelper.NewTraces(ctx, testSettings(), testConfig(), &encodeTraces{},
-			func(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) { return td, nil })
-		if err != nil {
-			b.Fatal(err)
-		}
-		otlpRun(b, raw, u.UnmarshalTraces, p.ConsumeTraces, &opass)
-	})
-	b.Run("otlp_driftlock", func(b *testing.B) {
-		p := startTraces(b, testConfig(), &encodeTraces{})
-		for _, td := range batches {
-			_ = p.ConsumeTraces(ctx, td)
-		}
-		otlpRun(b, raw, u.UnmarshalTraces, p.ConsumeTraces, &odrift)
-	})
-	logRatio(b, "otlp", opass, odrift)
+	for _, ds := range []struct {
+		name    string
+		batches func(*testing.B) []ptrace.Traces
+	}{
+		{"otlp", func(*testing.B) []ptrace.Traces { return batches }},
+		{"otlp_nezha", nezhaSpanBatches},
+	} {
+		var opass, odrift benchResult
+		var raw [][]byte
+		b.Run(ds.name+"_passthrough", func(b *testing.B) {
+			batches := ds.batches(b)
+			raw = make([][]byte, len(batches))
+			for i, td := range batches {
+				raw[i], _ = (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+			}
+			p, err := processorhelper.NewTraces(ctx, testSettings(), testConfig(), &encodeTraces{},
+				func(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) { return td, nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			otlpRun(b, raw, u.UnmarshalTraces, p.ConsumeTraces, &opass)
+		})
+		b.Run(ds.name+"_driftlock", func(b *testing.B) {
+			if raw == nil {
+				b.Skip("no batches (see the pass-through above)")
+			}
+			p := startTraces(b, testConfig(), &encodeTraces{})
+			for _, td := range ds.batches(b) {
+				_ = p.ConsumeTraces(ctx, td)
+			}
+			otlpRun(b, raw, u.UnmarshalTraces, p.ConsumeTraces, &odrift)
+		})
+		logRatio(b, ds.name, opass, odrift)
+	}
+}
+
+// nezhaBench is how many 1,000-record requests of the Nezha day the real-data
+// benchmarks replay (the first ones of the day, in time order).
+const nezhaBench = 64
+
+// nezhaSpanBatches cuts the Nezha day's spans into requests of 1,000.
+func nezhaSpanBatches(b *testing.B) []ptrace.Traces {
+	recs := readNezhaSpans(b, sharedDir(b, filepath.Join("data", "nezha", "2023-01-29")))
+	var out []ptrace.Traces
+	for start := 0; start+benchBatch <= len(recs) && len(out) < nezhaBench; start += benchBatch {
+		td, _ := nezhaTraces(recs[start : start+benchBatch])
+		out = append(out, td)
+	}
+	return out
+}
+
+// nezhaMetricBatches cuts the Nezha day's pod metric points into requests
+// of 1,000.
+func nezhaMetricBatches(b *testing.B) []pmetric.Metrics {
+	recs := readNezhaMetrics(b, sharedDir(b, filepath.Join("data", "nezha", "2023-01-29")))
+	var out []pmetric.Metrics
+	for start := 0; start+benchBatch <= len(recs) && len(out) < nezhaBench; start += benchBatch {
+		out = append(out, nezhaMetrics(recs[start:start+benchBatch]))
+	}
+	return out
 }
 
 func BenchmarkConsumeMetrics(b *testing.B) {
@@ -410,28 +452,42 @@ func BenchmarkConsumeMetrics(b *testing.B) {
 	})
 	logRatio(b, "in-memory", pass, drift)
 
-	raw := make([][]byte, len(batches))
-	for i, md := range batches {
-		raw[i], _ = (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
-	}
 	u := &pmetric.ProtoUnmarshaler{}
-	var opass, odrift benchResult
-	b.Run("otlp_passthrough", func(b *testing.B) {
-		p, err := processorhelper.NewMetrics(ctx, testSettings(), testConfig(), &encodeMetrics{},
-			func(_ context.Context, md pmetric.Metrics) (pmetric.Metrics, error) { return md, nil })
-		if err != nil {
-			b.Fatal(err)
-		}
-		otlpRun(b, raw, u.UnmarshalMetrics, p.ConsumeMetrics, &opass)
-	})
-	b.Run("otlp_driftlock", func(b *testing.B) {
-		p := startMetrics(b, testConfig(), &encodeMetrics{})
-		for range 10 {
-			for _, md := range batches {
-				_ = p.ConsumeMetrics(ctx, md)
+	for _, ds := range []struct {
+		name    string
+		batches func(*testing.B) []pmetric.Metrics
+	}{
+		{"otlp", func(*testing.B) []pmetric.Metrics { return batches }},
+		{"otlp_nezha", nezhaMetricBatches},
+	} {
+		var opass, odrift benchResult
+		var raw [][]byte
+		b.Run(ds.name+"_passthrough", func(b *testing.B) {
+			batches := ds.batches(b)
+			raw = make([][]byte, len(batches))
+			for i, md := range batches {
+				raw[i], _ = (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
 			}
-		}
-		otlpRun(b, raw, u.UnmarshalMetrics, p.ConsumeMetrics, &odrift)
-	})
-	logRatio(b, "otlp", opass, odrift)
+			p, err := processorhelper.NewMetrics(ctx, testSettings(), testConfig(), &encodeMetrics{},
+				func(_ context.Context, md pmetric.Metrics) (pmetric.Metrics, error) { return md, nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			otlpRun(b, raw, u.UnmarshalMetrics, p.ConsumeMetrics, &opass)
+		})
+		b.Run(ds.name+"_driftlock", func(b *testing.B) {
+			if raw == nil {
+				b.Skip("no batches (see the pass-through above)")
+			}
+			p := startMetrics(b, testConfig(), &encodeMetrics{})
+			warm := ds.batches(b)
+			for range 10 {
+				for _, md := range warm {
+					_ = p.ConsumeMetrics(ctx, md)
+				}
+			}
+			otlpRun(b, raw, u.UnmarshalMetrics, p.ConsumeMetrics, &odrift)
+		})
+		logRatio(b, ds.name, opass, odrift)
+	}
 }

@@ -87,7 +87,7 @@ func readNezhaFaults(t *testing.T, dir string) []nezhaFault {
 }
 
 // readNezhaTgz reads every CSV in a tgz and calls row for each record.
-func readNezhaTgz(t *testing.T, path string, row func(header map[string]int, rec []string)) {
+func readNezhaTgz(t testing.TB, path string, row func(header map[string]int, rec []string)) {
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
@@ -124,7 +124,7 @@ func readNezhaTgz(t *testing.T, path string, row func(header map[string]int, rec
 	}
 }
 
-func readNezhaLogs(t *testing.T, dir string) []nezhaRec {
+func readNezhaLogs(t testing.TB, dir string) []nezhaRec {
 	var out []nezhaRec
 	readNezhaTgz(t, filepath.Join(dir, "log.tgz"), func(c map[string]int, rec []string) {
 		ns, err := strconv.ParseInt(rec[c["TimeUnixNano"]], 10, 64)
@@ -145,7 +145,7 @@ func readNezhaLogs(t *testing.T, dir string) []nezhaRec {
 	return out
 }
 
-func readNezhaSpans(t *testing.T, dir string) []nezhaRec {
+func readNezhaSpans(t testing.TB, dir string) []nezhaRec {
 	var out []nezhaRec
 	readNezhaTgz(t, filepath.Join(dir, "trace.tgz"), func(c map[string]int, rec []string) {
 		start, err1 := strconv.ParseInt(rec[c["StartTimeUnixNano"]], 10, 64)
@@ -190,23 +190,7 @@ func replayNezha(t *testing.T, signal string, recs []nezhaRec) []bool {
 		p := startTraces(t, cfg, consumertest.NewNop())
 		for start := 0; start < len(recs); start += batch {
 			end := min(start+batch, len(recs))
-			td := ptrace.NewTraces()
-			bySvc := map[string]ptrace.SpanSlice{}
-			var idx []ptrace.Span
-			for _, r := range recs[start:end] {
-				s, ok := bySvc[r.service]
-				if !ok {
-					rs := td.ResourceSpans().AppendEmpty()
-					rs.Resource().Attributes().PutStr("service.name", r.service)
-					s = rs.ScopeSpans().AppendEmpty().Spans()
-					bySvc[r.service] = s
-				}
-				sp := s.AppendEmpty()
-				sp.SetName(r.text)
-				sp.SetStartTimestamp(pcommon.Timestamp(r.ns))
-				sp.SetEndTimestamp(pcommon.Timestamp(r.end))
-				idx = append(idx, sp)
-			}
+			td, idx := nezhaTraces(recs[start:end])
 			require.NoError(t, p.ConsumeTraces(ctx, td))
 			for i, sp := range idx {
 				v, ok := sp.Attributes().Get(attrAnomaly)
@@ -215,6 +199,51 @@ func replayNezha(t *testing.T, signal string, recs []nezhaRec) []bool {
 		}
 	}
 	return flags
+}
+
+// nezhaTraces builds one request of spans from recs, a resource per
+// service, order kept per service, and returns the spans in recs' order.
+func nezhaTraces(recs []nezhaRec) (ptrace.Traces, []ptrace.Span) {
+	td := ptrace.NewTraces()
+	bySvc := map[string]ptrace.SpanSlice{}
+	idx := make([]ptrace.Span, 0, len(recs))
+	for _, r := range recs {
+		s, ok := bySvc[r.service]
+		if !ok {
+			rs := td.ResourceSpans().AppendEmpty()
+			rs.Resource().Attributes().PutStr("service.name", r.service)
+			s = rs.ScopeSpans().AppendEmpty().Spans()
+			bySvc[r.service] = s
+		}
+		sp := s.AppendEmpty()
+		sp.SetName(r.text)
+		sp.SetStartTimestamp(pcommon.Timestamp(r.ns))
+		sp.SetEndTimestamp(pcommon.Timestamp(r.end))
+		idx = append(idx, sp)
+	}
+	return td, idx
+}
+
+// nezhaMetrics builds one request of gauge points from recs: a resource
+// per service, a gauge per column.
+func nezhaMetrics(recs []nezhaRec) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	bySvc := map[string]pmetric.MetricSlice{}
+	for _, r := range recs {
+		ms, ok := bySvc[r.service]
+		if !ok {
+			rm := md.ResourceMetrics().AppendEmpty()
+			rm.Resource().Attributes().PutStr("service.name", r.service)
+			ms = rm.ScopeMetrics().AppendEmpty().Metrics()
+			bySvc[r.service] = ms
+		}
+		m := ms.AppendEmpty()
+		m.SetName(r.text)
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetTimestamp(pcommon.Timestamp(r.ns))
+		dp.SetDoubleValue(math.Float64frombits(uint64(r.end)))
+	}
+	return md
 }
 
 // scoreNezha prints the per-fault table and the flag rates, and returns the
@@ -281,7 +310,7 @@ const nezhaMetricWindow = 5 * time.Minute
 // 08:41 to 23:59): each numeric column of each pod is a series, returned as
 // one nezhaRec per point (text is the column name, end holds the value's
 // bits).
-func readNezhaMetrics(t *testing.T, dir string) []nezhaRec {
+func readNezhaMetrics(t testing.TB, dir string) []nezhaRec {
 	var out []nezhaRec
 	skip := map[string]bool{"Time": true, "TimeStamp": true, "PodName": true}
 	readNezhaTgz(t, filepath.Join(dir, "metric.tgz"), func(c map[string]int, rec []string) {
@@ -327,23 +356,10 @@ func replayNezhaMetrics(t *testing.T, recs []nezhaRec) []bool {
 		for end < len(recs) && recs[end].ns/60e9 == recs[start].ns/60e9 {
 			end++
 		}
-		md := pmetric.NewMetrics()
-		bySvc := map[string]pmetric.MetricSlice{}
+		md := nezhaMetrics(recs[start:end])
 		index := map[string]int{}
 		for i := start; i < end; i++ {
 			r := recs[i]
-			ms, ok := bySvc[r.service]
-			if !ok {
-				rm := md.ResourceMetrics().AppendEmpty()
-				rm.Resource().Attributes().PutStr("service.name", r.service)
-				ms = rm.ScopeMetrics().AppendEmpty().Metrics()
-				bySvc[r.service] = ms
-			}
-			m := ms.AppendEmpty()
-			m.SetName(r.text)
-			dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
-			dp.SetTimestamp(pcommon.Timestamp(r.ns))
-			dp.SetDoubleValue(math.Float64frombits(uint64(r.end)))
 			index[r.service+"\x00"+r.text+"\x00"+strconv.FormatInt(r.ns, 10)] = i
 		}
 		require.NoError(t, p.ConsumeMetrics(ctx, md))
