@@ -1,9 +1,6 @@
 package cbad
 
-import (
-	"math"
-	"slices"
-)
+import "math"
 
 // calibration is a bounded window of a stream's recent normal scores. The
 // p-value of a new score s is the conformal (split-conformal, "plus one")
@@ -47,11 +44,13 @@ func (c *calibration) quantize(s float64) float32 {
 
 func (c *calibration) add(s float64) {
 	x := c.quantize(s)
+	if x != x {
+		return // NaN is no score (and would break the order of sorted)
+	}
 	if c.n == len(c.scores) {
-		old := c.scores[c.head]
-		i, _ := slices.BinarySearch(c.sorted, old)
-		c.sorted = slices.Delete(c.sorted, i, i+1)
+		replaceSorted(c.sorted, c.scores[c.head], x)
 	} else {
+		c.sorted = insertSorted(c.sorted, x)
 		c.n++
 	}
 	c.scores[c.head] = x
@@ -59,8 +58,6 @@ func (c *calibration) add(s float64) {
 	if c.head == len(c.scores) {
 		c.head = 0
 	}
-	i, _ := slices.BinarySearch(c.sorted, x)
-	c.sorted = slices.Insert(c.sorted, i, x)
 }
 
 // pValue returns the conformal p-value of s.
@@ -68,8 +65,7 @@ func (c *calibration) pValue(s float64) float64 {
 	if c.n == 0 {
 		return 1
 	}
-	i, _ := slices.BinarySearch(c.sorted, c.quantize(s)) // first index with sorted[i] >= s
-	ge := c.n - i
+	ge := c.n - searchSorted(c.sorted, c.quantize(s)) // #{sorted >= s}
 	return float64(1+ge) / float64(c.n+1)
 }
 

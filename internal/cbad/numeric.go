@@ -3,7 +3,6 @@ package cbad
 import (
 	"fmt"
 	"math"
-	"slices"
 	"time"
 )
 
@@ -27,8 +26,8 @@ const (
 )
 
 type numericState struct {
-	values ring1 // baseline values, oldest first
-	sorted []float64
+	values ring1     // baseline values, oldest first
+	sorted []float64 // the same values in order, kept in step by pushValue
 	edges  [numBins - 1]float64
 	lo, hi float64 // baseline range
 	q1, q3 float64
@@ -76,6 +75,18 @@ func (r *ring1) at(i int) float64 {
 	return r.v[j]
 }
 
+// pushValue adds v to the baseline values and keeps sorted in step, so a
+// rebuild needs no sort: when the ring is full, v takes the oldest value's
+// place in sorted and the values between the two positions shift by one.
+func (ns *numericState) pushValue(v float64) {
+	if ns.values.n < len(ns.values.v) {
+		ns.sorted = insertSorted(ns.sorted, v)
+	} else {
+		replaceSorted(ns.sorted, ns.values.at(0), v)
+	}
+	ns.values.push(v)
+}
+
 func (ns *numericState) bytes() int { return 512 + len(ns.values.v)*8 + cap(ns.sorted)*8 }
 
 func (ns *numericState) symbol(v float64) int {
@@ -88,7 +99,13 @@ func (ns *numericState) symbol(v float64) int {
 	if v > ns.hi {
 		return numSymbols - 1
 	}
-	k, _ := slices.BinarySearch(ns.edges[:], v)
+	// The number of edges below v (a rebuild symbolizes the whole baseline,
+	// so this is the numeric path's inner loop: plain comparisons, values
+	// are never NaN here).
+	k := 0
+	for k < len(ns.edges) && ns.edges[k] < v {
+		k++
+	}
 	return 1 + k
 }
 
@@ -98,11 +115,6 @@ func (ns *numericState) rebuild() {
 	if n < 8 {
 		return
 	}
-	ns.sorted = ns.sorted[:0]
-	for i := 0; i < n; i++ {
-		ns.sorted = append(ns.sorted, ns.values.at(i))
-	}
-	slices.Sort(ns.sorted)
 	ns.lo, ns.hi = ns.sorted[0], ns.sorted[n-1]
 	ns.q1, ns.q3 = ns.sorted[n/4], ns.sorted[(3*n)/4]
 	for k := range ns.edges {
@@ -232,14 +244,14 @@ func (d *Detector) scoreValue(st *stream, v float64) Result {
 				v, res.Score, st.cal.median, res.PValue, ns.lo, ns.hi)
 		}
 		if cfg.AdmitAfter > 0 && st.novelty.observe(uint64(s)+1) >= cfg.AdmitAfter {
-			ns.values.push(v)
+			ns.pushValue(v)
 			st.cal.add(res.Score)
 		}
 	} else {
 		if ns.ready {
 			st.cal.add(res.Score)
 		}
-		ns.values.push(v)
+		ns.pushValue(v)
 	}
 	ns.sinceHop++
 	if ns.sinceHop >= cfg.Hop || (!ns.ready && ns.values.n >= 16) {

@@ -176,7 +176,7 @@ func (d *Detector) Restore(r io.Reader) error {
 			ns := st.ensureNumeric(&d.cfg)
 			ns.prevSym, ns.sinceHop = s.NumPrev, s.NumSince
 			for _, v := range s.NumValues {
-				ns.values.push(v)
+				ns.pushValue(v)
 			}
 			ns.nRecent = copy(ns.recentCost[:], s.NumRecent)
 			if m := s.NumModel; m != nil {

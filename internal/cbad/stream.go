@@ -101,7 +101,7 @@ func (st *stream) ensureText(cfg *Config) {
 // ensureNumeric allocates the numeric path's state and calibration set.
 func (st *stream) ensureNumeric(cfg *Config) *numericState {
 	if st.num == nil {
-		st.num = &numericState{values: ring1{v: make([]float64, cfg.NumericBaselineSize)}, prevSym: -1}
+		st.num = &numericState{values: ring1{v: make([]float64, cfg.NumericBaselineSize)}, sorted: make([]float64, 0, cfg.NumericBaselineSize), prevSym: -1}
 		if st.baseline.slots == nil {
 			st.cal = newCalibration(cfg.NumericCalibrationSize, 0)
 		}
