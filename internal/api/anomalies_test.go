@@ -302,3 +302,37 @@ func TestSearchIndexKeepsResults(t *testing.T) {
 		}
 	}
 }
+
+// TestListUpdatedSince: updated_since lists by triage time, whatever the
+// detection time: only the anomaly changed after the mark is listed.
+func TestListUpdatedSince(t *testing.T) {
+	e := newEnv(t)
+	old := time.Now().Add(-48 * time.Hour)
+	ids := e.insert(
+		row{Summary: "triaged later", DetectedAt: old},
+		row{Summary: "left alone", DetectedAt: old.Add(time.Minute)},
+	)
+	var mark time.Time
+	if err := e.st.Pool.QueryRow(context.Background(), "SELECT now()").Scan(&mark); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // the PATCH transaction's now() is later
+	r := e.do(http.MethodPatch, fmt.Sprintf("/v1/anomalies/%d", ids[0]), e.analyst, `{"status":"false_positive"}`, "If-Match", `"1"`)
+	wantCode(t, r, http.StatusOK)
+
+	q := "/v1/anomalies?updated_since=" + url.QueryEscape(mark.Format(time.RFC3339Nano))
+	r = e.get(q, e.viewer)
+	wantCode(t, r, http.StatusOK)
+	var lb listBody
+	r.json(t, &lb)
+	if len(lb.Items) != 1 || lb.Items[0].ID != ids[0] {
+		t.Fatalf("updated_since listed %+v, want only anomaly %d", lb.Items, ids[0])
+	}
+	// Before both rows were written, both are listed.
+	r = e.get("/v1/anomalies?updated_since="+url.QueryEscape(mark.Add(-time.Hour).Format(time.RFC3339)), e.viewer)
+	r.json(t, &lb)
+	if len(lb.Items) != 2 {
+		t.Fatalf("updated_since an hour back listed %d anomalies, want 2", len(lb.Items))
+	}
+	wantCode(t, e.get("/v1/anomalies?updated_since=yesterday", e.viewer), http.StatusBadRequest)
+}

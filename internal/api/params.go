@@ -27,7 +27,7 @@ const (
 )
 
 // filterParams are the query parameters every anomaly query accepts.
-var filterParams = []string{"signal", "stream", "service", "status", "min_score", "max_p_value", "since", "until", "q"}
+var filterParams = []string{"signal", "stream", "service", "status", "min_score", "max_p_value", "since", "until", "updated_since", "q"}
 
 // query wraps url.Values and rejects unknown and repeated parameters, so
 // typos fail loudly instead of silently returning everything.
@@ -164,6 +164,9 @@ func (q *query) filter() (store.AnomalyFilter, error) {
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
 		return f, badParam("until", "must be after since")
+	}
+	if f.UpdatedSince, err = q.time("updated_since"); err != nil {
+		return f, err
 	}
 	return f, nil
 }

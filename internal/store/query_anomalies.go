@@ -51,7 +51,10 @@ type AnomalyFilter struct {
 	MaxPValue *float64 // p_value <= MaxPValue
 	Since     time.Time
 	Until     time.Time // detected_at < Until
-	Q         string    // case-insensitive substring of summary
+	// UpdatedSince keeps anomalies created or changed (triage, notes) at
+	// or after it: polling by triage time.
+	UpdatedSince time.Time
+	Q            string // case-insensitive substring of summary
 }
 
 // Keyset is the position after which a page starts, in the list order
@@ -167,6 +170,9 @@ func (f *AnomalyFilter) where(p *args) string {
 	if !f.Until.IsZero() {
 		conds = append(conds, "a.detected_at < "+p.add(f.Until))
 	}
+	if !f.UpdatedSince.IsZero() {
+		conds = append(conds, "a.updated_at >= "+p.add(f.UpdatedSince))
+	}
 	if f.Q != "" {
 		conds = append(conds, "a.summary ILIKE "+p.add("%"+likeEscape(f.Q)+"%")) // backslash is LIKE's default escape
 	}
@@ -204,6 +210,9 @@ func (f *AnomalyFilter) Match(a *StoredAnomaly) bool {
 		return false
 	}
 	if !f.Until.IsZero() && !a.DetectedAt.Before(f.Until) {
+		return false
+	}
+	if !f.UpdatedSince.IsZero() && a.UpdatedAt.Before(f.UpdatedSince) {
 		return false
 	}
 	if f.Q != "" && !strings.Contains(strings.ToLower(a.Summary), strings.ToLower(f.Q)) {

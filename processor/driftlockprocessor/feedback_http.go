@@ -19,13 +19,13 @@ import (
 // `driftlock serve` (docs/api.md), for collectors that hold an API key but
 // no database credentials.
 //
-// The API lists anomalies newest first by detection time and filters by
-// detection time (since), not by triage time, so there is no cursor on
-// "marked since the last pull": each pull pages through every false
-// positive of the signal detected within feedback.lookback (all of them
-// when 0), skips the ids already learned and the streams this collector
-// does not hold without fetching them, and fetches the full stored record
-// (GET /v1/anomalies/{id}) of the rest.
+// Each pull lists the signal's false positives changed since the previous
+// pull (updated_since: the newest updated_at the previous pull saw, less
+// feedbackOverlap, on the API's own clock) and detected within
+// feedback.lookback (all of them when 0), skips the ids already learned and
+// the streams this collector does not hold without fetching them, and
+// fetches the full stored record (GET /v1/anomalies/{id}) of the rest. The
+// first pull after start lists them all.
 
 const (
 	// feedbackRequestTimeout bounds one HTTP request (the pull as a whole is
@@ -52,6 +52,7 @@ type httpFeedback struct {
 	base     *url.URL
 	client   *http.Client
 	pageSize int
+	cursor   time.Time // newest updated_at listed by the last complete pull
 }
 
 func newHTTPFeedback(cfg FeedbackConfig) *httpFeedback {
@@ -118,6 +119,7 @@ type apiAnomaly struct {
 	Status     string          `json:"status"`
 	Record     json.RawMessage `json:"record"`
 	Attributes json.RawMessage `json:"attributes"`
+	UpdatedAt  time.Time       `json:"updated_at"`
 }
 
 type apiPage struct {
@@ -134,6 +136,10 @@ func (h *httpFeedback) pull(ctx context.Context, f *feedback) (int, error) {
 		// Fixed for the whole pull: a cursor is only valid with the same filters.
 		q.Set("since", time.Now().Add(-h.cfg.Lookback).UTC().Format(time.RFC3339))
 	}
+	if !h.cursor.IsZero() {
+		q.Set("updated_since", h.cursor.Add(-feedbackOverlap).UTC().Format(time.RFC3339Nano))
+	}
+	newest := h.cursor
 	s := getScratch()
 	defer putScratch(s)
 	learned := 0
@@ -143,6 +149,9 @@ func (h *httpFeedback) pull(ctx context.Context, f *feedback) (int, error) {
 			return learned, fmt.Errorf("list false positives: %w", err)
 		}
 		for _, it := range page.Items {
+			if it.UpdatedAt.After(newest) {
+				newest = it.UpdatedAt
+			}
 			if it.Status != store.StatusFalsePositive || !f.wanted(it.ID, it.Stream) {
 				continue
 			}
@@ -163,6 +172,9 @@ func (h *httpFeedback) pull(ctx context.Context, f *feedback) (int, error) {
 			}
 		}
 		if page.NextCursor == nil || *page.NextCursor == "" {
+			// Only a complete pull moves the cursor: after an error the
+			// next pull lists the same changes again.
+			h.cursor = newest
 			return learned, nil
 		}
 		q.Set("cursor", *page.NextCursor)

@@ -13,7 +13,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,6 +40,15 @@ type apiServer struct {
 	URL    string
 	ts     *httptest.Server
 	status sync429
+
+	mu    sync.Mutex
+	lists []url.Values // the query of each list request, in order
+}
+
+func (a *apiServer) listQueries() []url.Values {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.lists)
 }
 
 // sync429 counts requests and 429 answers.
@@ -64,6 +75,11 @@ func startAPI(t testing.TB, st *store.Store, tlsOn bool, mutate func(*api.Config
 	h := srv.Handler()
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.status.requests.Add(1)
+		if r.URL.Path == "/v1/anomalies" {
+			a.mu.Lock()
+			a.lists = append(a.lists, r.URL.Query())
+			a.mu.Unlock()
+		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		if sw.code == http.StatusTooManyRequests {
@@ -162,6 +178,37 @@ func TestFeedbackEndpointLearnsFalsePositives(t *testing.T) {
 	}
 
 	h.checkLearned(context.Background(), 2)
+}
+
+// TestFeedbackEndpointListsOnlyChanges: the first pull lists every false
+// positive; the next ones ask only for those triaged since the newest
+// updated_at already listed (less the overlap for late commits).
+func TestFeedbackEndpointListsOnlyChanges(t *testing.T) {
+	st, dsn := storetest.Open(t)
+	srv := startAPI(t, st, false, nil)
+	viewer := createKey(t, st, "collector-fb", store.RoleViewer)
+	h := newFBHarness(t, st, dsn, testSettings(), endpointCfg(srv.URL, viewer))
+	h.flagKindA()
+	require.Equal(t, 2, h.markKindAInStore())
+	ctx := context.Background()
+
+	learned, err := h.e.fb.pull(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, learned)
+	lists := srv.listQueries()
+	require.Len(t, lists, 1)
+	assert.Empty(t, lists[0].Get("updated_since"), "the first pull lists everything")
+
+	var newest time.Time
+	require.NoError(t, st.Pool.QueryRow(ctx, "SELECT max(updated_at) FROM anomalies WHERE status = 'false_positive'").Scan(&newest))
+	again, err := h.e.fb.pull(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, again)
+	lists = srv.listQueries()
+	require.Len(t, lists, 2)
+	since, err := time.Parse(time.RFC3339Nano, lists[1].Get("updated_since"))
+	require.NoError(t, err, "the second pull asks for changes only")
+	assert.WithinDuration(t, newest.Add(-feedbackOverlap), since, time.Millisecond)
 }
 
 // TestFeedbackEndpointRevokedKey: a revoked key gets 401; the failure is
