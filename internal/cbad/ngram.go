@@ -68,8 +68,10 @@ func (m *ngramModel) update(toks []uint64, d int32) {
 // replace moves the model from counting old to counting new, as
 // update(old, -1) then update(new, 1) would, but skips the n-grams the two
 // records share at the same position: their counts would go down and up by
-// the same amount. Records of one template differ in a few variable tokens,
-// so most of a repetitive stream's table probes cancel out.
+// the same amount. When the two are of one template only the grams around
+// its variable tokens are touched; on the loghub samples, where the record
+// 512 back is mostly of another template, it saves about a tenth of the
+// updates.
 func (m *ngramModel) replace(old, new []uint64) {
 	m.updateExcept(old, new, -1)
 	m.updateExcept(new, old, 1)
