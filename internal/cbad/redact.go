@@ -20,53 +20,68 @@ var secretKeys = []string{
 // stored, so secrets never reach the baseline or the anomaly store.
 // It allocates only when dst must grow.
 func Redact(dst, src []byte) []byte {
+	from := 0 // src[from:i] is copied unchanged when the next secret (or the end) comes
 	i := 0
 	for i < len(src) {
+		// Only a separator or a digit can start a secret: skip the rest in
+		// one scan and copy it in one append.
+		for i < len(src) && !redactTrigger[src[i]] {
+			i++
+		}
+		if i == len(src) {
+			break
+		}
 		c := src[i]
 		switch {
 		case c == '=' || c == ':':
-			if keyEnd := trimKeyEnd(src, i); keyEnd > 0 && isSecretKey(src, keyEnd) {
-				dst = append(dst, c)
-				j := i + 1
-				// Keep quoting and one optional space, replace the value.
-				for j < len(src) && (src[j] == ' ' || src[j] == '"' || src[j] == '\'') {
-					dst = append(dst, src[j])
+			keyEnd := trimKeyEnd(src, i)
+			if keyEnd == 0 || !isSecretKey(src, keyEnd) {
+				i++
+				continue
+			}
+			// Keep the separator, quoting and one optional space; replace
+			// the value.
+			j := i + 1
+			for j < len(src) && (src[j] == ' ' || src[j] == '"' || src[j] == '\'') {
+				j++
+			}
+			end := valueEnd(src, j)
+			// "Authorization: Bearer xyz": the scheme is not secret, the credential is.
+			if end-j >= 5 && isAuthScheme(src[j:end]) {
+				j = end
+				for j < len(src) && src[j] == ' ' {
 					j++
 				}
-				end := valueEnd(src, j)
-				// "Authorization: Bearer xyz": the scheme is not secret, the credential is.
-				if end-j >= 5 && isAuthScheme(src[j:end]) {
-					dst = append(dst, src[j:end]...)
-					j = end
-					for j < len(src) && src[j] == ' ' {
-						dst = append(dst, ' ')
-						j++
-					}
-					end = valueEnd(src, j)
-				}
-				if end > j {
-					dst = append(dst, RedactedMarker...)
-				}
-				i = end
-				continue
+				end = valueEnd(src, j)
 			}
-			dst = append(dst, c)
-			i++
-		case c >= '0' && c <= '9' && (i == 0 || !isIDByte(src[i-1])):
+			dst = append(dst, src[from:j]...)
+			if end > j {
+				dst = append(dst, RedactedMarker...)
+			}
+			i, from = end, end
+		case i == 0 || !isIDByte(src[i-1]): // a digit that may start a card number
 			if end, ok := cardNumber(src, i); ok {
+				dst = append(dst, src[from:i]...)
 				dst = append(dst, "<card>"...)
-				i = end
+				i, from = end, end
 				continue
 			}
-			dst = append(dst, c)
 			i++
 		default:
-			dst = append(dst, c)
 			i++
 		}
 	}
-	return dst
+	return append(dst, src[from:]...)
 }
+
+// redactTrigger marks the bytes at which Redact must look closer.
+var redactTrigger = func() (t [256]bool) {
+	t['='], t[':'] = true, true
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	return t
+}()
 
 // RedactString is Redact for strings: it returns s itself (no copy) when
 // there is nothing to redact.
