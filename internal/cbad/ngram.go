@@ -174,20 +174,13 @@ func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32) {
 			}
 		}
 		h := uint64(0xcbf29ce484222325)
-		sp := float32(spellEndBits)
-		for k, b := range s[i:j] {
+		for _, b := range s[i:j] {
 			h ^= uint64(b)
 			h *= 0x100000001b3
-			if k < maxSpellBytes {
-				switch {
-				case isDigit(b):
-					sp += spellDigitBits
-				case isAlpha(b):
-					sp += spellAlphaBits
-				default:
-					sp += spellOtherBits
-				}
-			}
+		}
+		sp := float32(spellEndBits)
+		for _, b := range s[i:min(j, i+maxSpellBytes)] {
+			sp += spellBits[b]
 		}
 		toks = append(toks, h|1)
 		spell = append(spell, sp)
@@ -195,6 +188,21 @@ func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32) {
 	}
 	return toks, spell
 }
+
+// spellBits is the spelling cost of each byte by its character class.
+var spellBits = func() (t [256]float32) {
+	for c := range t {
+		switch b := byte(c); {
+		case isDigit(b):
+			t[c] = spellDigitBits
+		case isAlpha(b):
+			t[c] = spellAlphaBits
+		default:
+			t[c] = spellOtherBits
+		}
+	}
+	return t
+}()
 
 // log2Table holds log2 of small integers: counts are integers, and a table
 // lookup is several times cheaper than math.Log2 on the per-token path.

@@ -113,32 +113,30 @@ func trimKeyEnd(src []byte, i int) int {
 	return j
 }
 
-// isSecretKey reports whether the key ending at end names a secret.
+// isSecretKey reports whether the key ending at end names a secret: the
+// run of key bytes ending there (at most 64 of them) ends in one of
+// secretKeys, case-insensitively.
 func isSecretKey(src []byte, end int) bool {
-	// Every secret key name ends in one of these letters: most keys are
-	// rejected on their last byte, before the key is even measured.
-	if end == 0 || !secretLastByte[src[end-1]|0x20] {
+	if end == 0 {
 		return false
 	}
-	start := end
-	for start > 0 && isKeyByte(src[start-1]) {
-		start--
-	}
-	key := src[start:end]
-	if len(key) == 0 || len(key) > 64 {
-		return false
-	}
-	for _, k := range secretKeys {
-		if len(key) >= len(k) && equalFoldASCII(key[len(key)-len(k):], k) {
-			return true
+	// Only the names ending in the key's last letter can match; most keys
+	// (kind=, status=, http.route=) are settled by a comparison or two.
+	for _, k := range secretKeysByLast[src[end-1]|0x20] {
+		if end >= len(k) && equalFoldASCII(src[end-len(k):end], k) {
+			start := end - len(k)
+			for start > 0 && isKeyByte(src[start-1]) {
+				start--
+			}
+			return end-start <= 64
 		}
 	}
 	return false
 }
 
-var secretLastByte = func() (t [256]bool) {
+var secretKeysByLast = func() (t [256][]string) {
 	for _, k := range secretKeys {
-		t[k[len(k)-1]] = true
+		t[k[len(k)-1]] = append(t[k[len(k)-1]], k)
 	}
 	return t
 }()

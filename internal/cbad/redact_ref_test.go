@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/driftlock/driftlock/internal/testutil"
@@ -17,7 +18,7 @@ func redactReference(dst, src []byte) []byte {
 		c := src[i]
 		switch {
 		case c == '=' || c == ':':
-			if keyEnd := trimKeyEnd(src, i); keyEnd > 0 && isSecretKey(src, keyEnd) {
+			if keyEnd := trimKeyEnd(src, i); keyEnd > 0 && isSecretKeyReference(src, keyEnd) {
 				dst = append(dst, c)
 				j := i + 1
 				for j < len(src) && (src[j] == ' ' || src[j] == '"' || src[j] == '\'') {
@@ -58,6 +59,28 @@ func redactReference(dst, src []byte) []byte {
 	return dst
 }
 
+// isSecretKeyReference is isSecretKey as first written: measure the key,
+// then try every secret name as its suffix.
+func isSecretKeyReference(src []byte, end int) bool {
+	if end == 0 {
+		return false
+	}
+	start := end
+	for start > 0 && isKeyByte(src[start-1]) {
+		start--
+	}
+	key := src[start:end]
+	if len(key) == 0 || len(key) > 64 {
+		return false
+	}
+	for _, k := range secretKeys {
+		if len(key) >= len(k) && equalFoldASCII(key[len(key)-len(k):], k) {
+			return true
+		}
+	}
+	return false
+}
+
 func checkRedactMatches(t *testing.T, in []byte) {
 	t.Helper()
 	want := redactReference([]byte("prefix|"), in)
@@ -70,6 +93,7 @@ func checkRedactMatches(t *testing.T, in []byte) {
 // pieces Redact reacts to.
 func TestRedactMatchesReference(t *testing.T) {
 	pieces := []string{"password", "Token", "api_key", "Authorization", "=", ":", " ", "\"", "'",
+		"passwd", "COOKIE", "session_id", "x-api-key", "db.", strings.Repeat("k", 60),
 		"Bearer", "Basic ", "4111", "1111", "-", "378282246310005", "x", "0", "9", ".", ",", "}", "é", "\xff"}
 	rng := rand.New(rand.NewPCG(9, 10))
 	var b []byte
