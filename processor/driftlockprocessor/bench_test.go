@@ -366,8 +366,15 @@ func BenchmarkConsumeTraces(b *testing.B) {
 	} {
 		var opass, odrift benchResult
 		var raw [][]byte
+		var loaded []ptrace.Traces
+		load := func(b *testing.B) []ptrace.Traces { // once: the framework calls each sub-benchmark several times
+			if loaded == nil {
+				loaded = ds.batches(b)
+			}
+			return loaded
+		}
 		b.Run(ds.name+"_passthrough", func(b *testing.B) {
-			batches := ds.batches(b)
+			batches := load(b)
 			raw = make([][]byte, len(batches))
 			for i, td := range batches {
 				raw[i], _ = (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
@@ -384,7 +391,7 @@ func BenchmarkConsumeTraces(b *testing.B) {
 				b.Skip("no batches (see the pass-through above)")
 			}
 			p := startTraces(b, testConfig(), &encodeTraces{})
-			for _, td := range ds.batches(b) {
+			for _, td := range load(b) {
 				_ = p.ConsumeTraces(ctx, td)
 			}
 			otlpRun(b, raw, u.UnmarshalTraces, p.ConsumeTraces, &odrift)
@@ -462,8 +469,15 @@ func BenchmarkConsumeMetrics(b *testing.B) {
 	} {
 		var opass, odrift benchResult
 		var raw [][]byte
+		var loaded []pmetric.Metrics
+		load := func(b *testing.B) []pmetric.Metrics { // once: the framework calls each sub-benchmark several times
+			if loaded == nil {
+				loaded = ds.batches(b)
+			}
+			return loaded
+		}
 		b.Run(ds.name+"_passthrough", func(b *testing.B) {
-			batches := ds.batches(b)
+			batches := load(b)
 			raw = make([][]byte, len(batches))
 			for i, md := range batches {
 				raw[i], _ = (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
@@ -480,7 +494,7 @@ func BenchmarkConsumeMetrics(b *testing.B) {
 				b.Skip("no batches (see the pass-through above)")
 			}
 			p := startMetrics(b, testConfig(), &encodeMetrics{})
-			warm := ds.batches(b)
+			warm := load(b)
 			for range 10 {
 				for _, md := range warm {
 					_ = p.ConsumeMetrics(ctx, md)
