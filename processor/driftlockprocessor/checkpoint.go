@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"sync"
 	"time"
 
@@ -78,7 +80,7 @@ func (c *checkpointer) restore(ctx context.Context) {
 	if data == nil {
 		return
 	}
-	want := detectorHash(c.e.cfg.Detector)
+	want := stateHash(c.e.cfg, c.e.signal)
 	rest, ok := bytes.CutPrefix(data, []byte(checkpointMagic))
 	if !ok || len(rest) < 1 || len(rest) < 1+int(rest[0]) {
 		c.fail(ctx, "restore checkpoint", errBadCheckpoint)
@@ -86,7 +88,7 @@ func (c *checkpointer) restore(ctx context.Context) {
 	}
 	got := string(rest[1 : 1+int(rest[0])])
 	if got != want {
-		c.e.logger.Info("detector settings changed since the checkpoint; starting a new warm-up",
+		c.e.logger.Info("settings that shape the learned state changed since the checkpoint; starting a new warm-up",
 			zap.String("signal", c.e.signal), zap.String("checkpoint", got), zap.String("current", want))
 		return
 	}
@@ -120,13 +122,37 @@ func (c *checkpointer) loop(iv time.Duration) {
 	}
 }
 
-// save writes one checkpoint: magic, detector-config hash, snapshot.
+// stateHash identifies what a checkpoint's state is only valid with: the
+// detector settings that shape baselines and calibration sets, the signal's
+// canonical form and how records are split into streams. A checkpoint is
+// restored only under the same hash. Decision settings (p_value,
+// min_effect, warmup, admit_after, drift_windows, permutations, seed,
+// use_severity, max_streams, idle_timeout) are left out: tuning them and
+// restarting keeps what was learned.
+func stateHash(cfg *Config, signal string) string {
+	d := cfg.Detector
+	h := fnv.New64a()
+	fmt.Fprintf(h, "compressor=%s canonicalize=%t baseline=%d hop=%d calibration=%d numeric=%d/%d max_record=%d stream_by=%q scope=%t",
+		d.Compressor, d.Canonicalize, d.BaselineSize, d.Hop, d.CalibrationSize,
+		d.NumericBaselineSize, d.NumericCalibrationSize, d.MaxRecordBytes, cfg.StreamBy, cfg.IncludeScopeName)
+	switch signal {
+	case signalLogs:
+		fmt.Fprintf(h, " attributes=%q", cfg.Logs.Attributes)
+	case signalTraces:
+		fmt.Fprintf(h, " attributes=%q", cfg.Traces.Attributes)
+	case signalMetrics:
+		fmt.Fprintf(h, " quantile=%v", cfg.Metrics.HistogramQuantile)
+	}
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// save writes one checkpoint: magic, state hash, snapshot.
 func (c *checkpointer) save(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.buf.Reset()
 	c.buf.WriteString(checkpointMagic)
-	h := detectorHash(c.e.cfg.Detector)
+	h := stateHash(c.e.cfg, c.e.signal)
 	c.buf.WriteByte(byte(len(h)))
 	c.buf.WriteString(h)
 	if err := c.e.det.Snapshot(&c.buf); err != nil {

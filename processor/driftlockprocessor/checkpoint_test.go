@@ -118,27 +118,88 @@ func TestCheckpointRestoreFileStorage(t *testing.T) {
 	assert.Equal(t, 20, cal)
 }
 
-// TestCheckpointIgnoresOtherDetectorSettings: a checkpoint taken with other
-// detector settings is not restored (new warm-up), and start still succeeds.
-func TestCheckpointIgnoresOtherDetectorSettings(t *testing.T) {
-	host, se := startFileStorage(t, t.TempDir())
-	defer func() { require.NoError(t, se.Shutdown(context.Background())) }()
-	cfg := testConfig()
-	cfg.Annotate = AnnotateAll
-	cfg.Storage = &fileStorageID
-	p := startLogsNoCleanup(t, cfg, host)
-	require.NoError(t, p.ConsumeLogs(context.Background(), genLogs(rand.New(rand.NewPCG(1, 1)), 1, 500, -1)))
-	require.NoError(t, p.Shutdown(context.Background()))
+// TestCheckpointRestoreDependsOnStateSettings: a checkpoint is restored
+// after tuning decision settings (p_value, min_effect, permutations,
+// warmup), and not after a change of what the learned state means (baseline
+// size, the canonical record's attributes): those start a new warm-up, and
+// start still succeeds.
+func TestCheckpointRestoreDependsOnStateSettings(t *testing.T) {
+	cases := []struct {
+		name     string
+		mutate   func(*Config)
+		restored bool
+	}{
+		{"p_value, min_effect, permutations, warmup", func(c *Config) {
+			c.Detector.PValue, c.Detector.MinEffect, c.Detector.Permutations, c.Detector.Warmup = 0.005, 2, 200, 32
+		}, true},
+		{"baseline_size", func(c *Config) { c.Detector.BaselineSize = 256 }, false},
+		{"logs.attributes", func(c *Config) { c.Logs.Attributes = []string{"http.route"} }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			host, se := startFileStorage(t, t.TempDir())
+			defer func() { require.NoError(t, se.Shutdown(context.Background())) }()
+			cfg := testConfig()
+			cfg.Annotate = AnnotateAll
+			cfg.Storage = &fileStorageID
+			p := startLogsNoCleanup(t, cfg, host)
+			require.NoError(t, p.ConsumeLogs(context.Background(), genLogs(rand.New(rand.NewPCG(1, 1)), 1, 500, -1)))
+			require.NoError(t, p.Shutdown(context.Background()))
 
-	other := testConfig()
-	other.Annotate = AnnotateAll
-	other.Storage = &fileStorageID
-	other.Detector.BaselineSize = 256
-	sink := new(consumertest.LogsSink)
-	p2 := startLogs(t, other, sink, testSettings(), host)
-	require.NoError(t, p2.ConsumeLogs(context.Background(), genLogs(rand.New(rand.NewPCG(1, 1)), 1, 5, -1)))
-	cal, total := calibratingFlags(sink.AllLogs()[0])
-	assert.Equal(t, total, cal)
+			other := testConfig()
+			other.Annotate = AnnotateAll
+			other.Storage = &fileStorageID
+			tc.mutate(other)
+			require.NoError(t, other.Validate())
+			sink := new(consumertest.LogsSink)
+			p2 := startLogs(t, other, sink, testSettings(), host)
+			require.NoError(t, p2.ConsumeLogs(context.Background(), genLogs(rand.New(rand.NewPCG(1, 1)), 1, 5, -1)))
+			cal, total := calibratingFlags(sink.AllLogs()[0])
+			require.Equal(t, 5, total)
+			if tc.restored {
+				assert.Zero(t, cal, "the learned state was restored")
+			} else {
+				assert.Equal(t, total, cal, "a new warm-up")
+			}
+		})
+	}
+}
+
+// TestStateHash: which settings a checkpoint depends on, field by field
+// (stream_by and the scope name change every stream key, which the
+// calibrating flags alone cannot show).
+func TestStateHash(t *testing.T) {
+	base := testConfig()
+	for _, sig := range []string{signalLogs, signalTraces, signalMetrics} {
+		want := stateHash(base, sig)
+		for name, tc := range map[string]struct {
+			mutate func(*Config)
+			same   bool
+		}{
+			"p_value":            {func(c *Config) { c.Detector.PValue = 0.001 }, true},
+			"admit_after":        {func(c *Config) { c.Detector.AdmitAfter = 3 }, true},
+			"seed":               {func(c *Config) { c.Detector.Seed = 7 }, true},
+			"annotate":           {func(c *Config) { c.Annotate = AnnotateAll }, true},
+			"hop":                {func(c *Config) { c.Detector.Hop = 32 }, false},
+			"canonicalize":       {func(c *Config) { c.Detector.Canonicalize = false }, false},
+			"stream_by":          {func(c *Config) { c.StreamBy = []string{"host.name"} }, false},
+			"include_scope_name": {func(c *Config) { c.IncludeScopeName = true }, false},
+		} {
+			c := testConfig()
+			tc.mutate(c)
+			if got := stateHash(c, sig) == want; got != tc.same {
+				t.Errorf("%s: changing %s keeps the checkpoint: %v, want %v", sig, name, got, tc.same)
+			}
+		}
+	}
+	// Each signal's own canonical form, and only its own.
+	c := testConfig()
+	c.Traces.Attributes = []string{"http.route"}
+	assert.NotEqual(t, stateHash(base, signalTraces), stateHash(c, signalTraces))
+	assert.Equal(t, stateHash(base, signalLogs), stateHash(c, signalLogs))
+	c = testConfig()
+	c.Metrics.HistogramQuantile = 0.99
+	assert.NotEqual(t, stateHash(base, signalMetrics), stateHash(c, signalMetrics))
 }
 
 func startLogsNoCleanup(t *testing.T, cfg *Config, host component.Host) interface {

@@ -94,10 +94,9 @@ type FeedbackConfig struct {
 	APIKey configopaque.String `mapstructure:"api_key"`
 	// TLS configures the client side of https endpoints.
 	TLS configtls.ClientConfig `mapstructure:"tls"`
-	// Lookback bounds, with Endpoint, the detection time of the records
-	// paged each pull (the API filters by detection time, not by triage
-	// time, so every pull re-lists the false positives in this window); 0
-	// lists them all.
+	// Lookback bounds, with Endpoint, the detection time of the false
+	// positives listed (the first pull after a start lists all of them in
+	// this window; later pulls only those triaged since); 0 lists them all.
 	Lookback time.Duration `mapstructure:"lookback"`
 	// Interval between pulls.
 	Interval time.Duration `mapstructure:"interval"`

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -176,14 +174,6 @@ func configJSON(cfg *Config) (doc, hash string) {
 	}
 	sum := sha256.Sum256(b)
 	return string(b), hex.EncodeToString(sum[:8])
-}
-
-// detectorHash identifies the detector settings a checkpoint was taken with:
-// a snapshot is only restored into a detector configured the same way.
-func detectorHash(c cbad.Config) string {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%+v", c)
-	return strconv.FormatUint(h.Sum64(), 16)
 }
 
 // tally accumulates one batch's counts so telemetry is recorded once per
