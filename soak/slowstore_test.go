@@ -3,7 +3,6 @@ package soak
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/driftlock/driftlock/internal/faultproxy"
+	"github.com/driftlock/driftlock/internal/proctest"
 	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
@@ -118,37 +118,19 @@ func TestSlowStorePipeline(t *testing.T) {
 	cmd.Env = append(os.Environ(), "T_HEALTH="+strconv.Itoa(health), "T_GRPC="+strconv.Itoa(grpcPort), "T_DSN="+u.String())
 	logs := new(lockedBuffer)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	proc, err := proctest.Start(cmd)
+	require.NoError(t, err)
 	stopped := false
 	stop := func() {
 		if stopped {
 			return
 		}
 		stopped = true
-		proxy.SetLatency(0)
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		proxy.SetLatency(0) // let the queue drain so the collector can stop
+		_ = proc.Stop(syscall.SIGTERM, 60*time.Second)
 	}
 	defer stop()
-	healthy := false
-	for range 300 {
-		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", health)); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				healthy = true
-				break
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	require.True(t, healthy, "collector not healthy:\n%s", logs.String())
+	require.NoError(t, proc.WaitHealthy(context.Background(), health, 30*time.Second), "collector not healthy:\n%s", logs.String())
 	base, err := ProcStatusOf(cmd.Process.Pid, "VmRSS")
 	require.NoError(t, err)
 
