@@ -245,30 +245,23 @@ func BenchmarkConsumeLogs(b *testing.B) {
 
 	// The same with the work a Collector does around any processor for each
 	// batch: decode the OTLP request, process, encode it for the exporter.
-	raw := make([][]byte, len(batches))
-	for i, ld := range batches {
-		raw[i], _ = (&plog.ProtoMarshaler{}).MarshalLogs(ld)
-	}
 	u := &plog.ProtoUnmarshaler{}
-	var opass, odrift benchResult
-	b.Run("otlp_passthrough", func(b *testing.B) {
-		sink := &encodeLogs{}
-		p, err := processorhelper.NewLogs(ctx, testSettings(), testConfig(), sink,
-			func(_ context.Context, ld plog.Logs) (plog.Logs, error) { return ld, nil })
-		if err != nil {
-			b.Fatal(err)
-		}
-		otlpRun(b, raw, u.UnmarshalLogs, p.ConsumeLogs, &opass)
-	})
-	b.Run("otlp_driftlock", func(b *testing.B) {
-		sink := &encodeLogs{}
-		p := startLogs(b, testConfig(), sink, testSettings(), componenttest.NewNopHost())
-		for _, ld := range batches {
-			_ = p.ConsumeLogs(ctx, ld)
-		}
-		otlpRun(b, raw, u.UnmarshalLogs, p.ConsumeLogs, &odrift)
-	})
-	logRatio(b, "otlp", opass, odrift)
+	otlpBench[plog.Logs]{
+		marshal:   (&plog.ProtoMarshaler{}).MarshalLogs,
+		unmarshal: u.UnmarshalLogs,
+		passthrough: func(b *testing.B) func(context.Context, plog.Logs) error {
+			p, err := processorhelper.NewLogs(ctx, testSettings(), testConfig(), &encodeLogs{},
+				func(_ context.Context, ld plog.Logs) (plog.Logs, error) { return ld, nil })
+			if err != nil {
+				b.Fatal(err)
+			}
+			return p.ConsumeLogs
+		},
+		driftlock: func(b *testing.B) func(context.Context, plog.Logs) error {
+			return startLogs(b, testConfig(), &encodeLogs{}, testSettings(), componenttest.NewNopHost()).ConsumeLogs
+		},
+		warmRounds: 1,
+	}.run(b, "otlp", func(*testing.B) []plog.Logs { return batches })
 }
 
 // encodeLogs, encodeTraces and encodeMetrics are the next consumer of the
@@ -304,6 +297,57 @@ type encodeMetrics struct {
 func (e *encodeMetrics) ConsumeMetrics(_ context.Context, md pmetric.Metrics) error {
 	e.out, _ = e.m.MarshalMetrics(md)
 	return nil
+}
+
+// otlpBench is one signal's pair of OTLP benchmarks: the identity
+// pass-through and the driftlock processor, each between an OTLP decode and
+// an encoding next consumer, on the same requests in the same run.
+type otlpBench[T any] struct {
+	marshal     func(T) ([]byte, error)
+	unmarshal   func([]byte) (T, error)
+	passthrough func(*testing.B) func(context.Context, T) error
+	driftlock   func(*testing.B) func(context.Context, T) error
+	// warmRounds is how many times the requests are sent before timing, so
+	// that every stream is past its warm-up.
+	warmRounds int
+}
+
+// run benchmarks name_passthrough and name_driftlock on the requests load
+// returns (read once; a skip there skips both) and logs the ratio.
+func (o otlpBench[T]) run(b *testing.B, name string, load func(*testing.B) []T) {
+	var loaded []T
+	get := func(b *testing.B) []T { // once: the framework calls each sub-benchmark several times
+		if loaded == nil {
+			loaded = load(b)
+		}
+		return loaded
+	}
+	var raw [][]byte
+	var pass, drift benchResult
+	b.Run(name+"_passthrough", func(b *testing.B) {
+		batches := get(b)
+		raw = make([][]byte, len(batches))
+		for i, x := range batches {
+			var err error
+			if raw[i], err = o.marshal(x); err != nil {
+				b.Fatal(err)
+			}
+		}
+		otlpRun(b, raw, o.unmarshal, o.passthrough(b), &pass)
+	})
+	b.Run(name+"_driftlock", func(b *testing.B) {
+		if raw == nil {
+			b.Skip("no requests (see the pass-through above)")
+		}
+		consume := o.driftlock(b)
+		for range o.warmRounds {
+			for _, x := range get(b) {
+				_ = consume(context.Background(), x)
+			}
+		}
+		otlpRun(b, raw, o.unmarshal, consume, &drift)
+	})
+	logRatio(b, name, pass, drift)
 }
 
 // otlpRun times decode + consume over the encoded batches (the consumer
@@ -357,47 +401,24 @@ func BenchmarkConsumeTraces(b *testing.B) {
 	// the real ones of the Nezha day (name and timing only, so cheaper to
 	// decode and to score).
 	u := &ptrace.ProtoUnmarshaler{}
-	for _, ds := range []struct {
-		name    string
-		batches func(*testing.B) []ptrace.Traces
-	}{
-		{"otlp", func(*testing.B) []ptrace.Traces { return batches }},
-		{"otlp_nezha", nezhaSpanBatches},
-	} {
-		var opass, odrift benchResult
-		var raw [][]byte
-		var loaded []ptrace.Traces
-		load := func(b *testing.B) []ptrace.Traces { // once: the framework calls each sub-benchmark several times
-			if loaded == nil {
-				loaded = ds.batches(b)
-			}
-			return loaded
-		}
-		b.Run(ds.name+"_passthrough", func(b *testing.B) {
-			batches := load(b)
-			raw = make([][]byte, len(batches))
-			for i, td := range batches {
-				raw[i], _ = (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
-			}
+	o := otlpBench[ptrace.Traces]{
+		marshal:   (&ptrace.ProtoMarshaler{}).MarshalTraces,
+		unmarshal: u.UnmarshalTraces,
+		passthrough: func(b *testing.B) func(context.Context, ptrace.Traces) error {
 			p, err := processorhelper.NewTraces(ctx, testSettings(), testConfig(), &encodeTraces{},
 				func(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) { return td, nil })
 			if err != nil {
 				b.Fatal(err)
 			}
-			otlpRun(b, raw, u.UnmarshalTraces, p.ConsumeTraces, &opass)
-		})
-		b.Run(ds.name+"_driftlock", func(b *testing.B) {
-			if raw == nil {
-				b.Skip("no batches (see the pass-through above)")
-			}
-			p := startTraces(b, testConfig(), &encodeTraces{})
-			for _, td := range load(b) {
-				_ = p.ConsumeTraces(ctx, td)
-			}
-			otlpRun(b, raw, u.UnmarshalTraces, p.ConsumeTraces, &odrift)
-		})
-		logRatio(b, ds.name, opass, odrift)
+			return p.ConsumeTraces
+		},
+		driftlock: func(b *testing.B) func(context.Context, ptrace.Traces) error {
+			return startTraces(b, testConfig(), &encodeTraces{}).ConsumeTraces
+		},
+		warmRounds: 1,
 	}
+	o.run(b, "otlp", func(*testing.B) []ptrace.Traces { return batches })
+	o.run(b, "otlp_nezha", nezhaSpanBatches)
 }
 
 // nezhaBench is how many 1,000-record requests of the Nezha day the real-data
@@ -460,48 +481,22 @@ func BenchmarkConsumeMetrics(b *testing.B) {
 	logRatio(b, "in-memory", pass, drift)
 
 	u := &pmetric.ProtoUnmarshaler{}
-	for _, ds := range []struct {
-		name    string
-		batches func(*testing.B) []pmetric.Metrics
-	}{
-		{"otlp", func(*testing.B) []pmetric.Metrics { return batches }},
-		{"otlp_nezha", nezhaMetricBatches},
-	} {
-		var opass, odrift benchResult
-		var raw [][]byte
-		var loaded []pmetric.Metrics
-		load := func(b *testing.B) []pmetric.Metrics { // once: the framework calls each sub-benchmark several times
-			if loaded == nil {
-				loaded = ds.batches(b)
-			}
-			return loaded
-		}
-		b.Run(ds.name+"_passthrough", func(b *testing.B) {
-			batches := load(b)
-			raw = make([][]byte, len(batches))
-			for i, md := range batches {
-				raw[i], _ = (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
-			}
+	o := otlpBench[pmetric.Metrics]{
+		marshal:   (&pmetric.ProtoMarshaler{}).MarshalMetrics,
+		unmarshal: u.UnmarshalMetrics,
+		passthrough: func(b *testing.B) func(context.Context, pmetric.Metrics) error {
 			p, err := processorhelper.NewMetrics(ctx, testSettings(), testConfig(), &encodeMetrics{},
 				func(_ context.Context, md pmetric.Metrics) (pmetric.Metrics, error) { return md, nil })
 			if err != nil {
 				b.Fatal(err)
 			}
-			otlpRun(b, raw, u.UnmarshalMetrics, p.ConsumeMetrics, &opass)
-		})
-		b.Run(ds.name+"_driftlock", func(b *testing.B) {
-			if raw == nil {
-				b.Skip("no batches (see the pass-through above)")
-			}
-			p := startMetrics(b, testConfig(), &encodeMetrics{})
-			warm := load(b)
-			for range 10 {
-				for _, md := range warm {
-					_ = p.ConsumeMetrics(ctx, md)
-				}
-			}
-			otlpRun(b, raw, u.UnmarshalMetrics, p.ConsumeMetrics, &odrift)
-		})
-		logRatio(b, ds.name, opass, odrift)
+			return p.ConsumeMetrics
+		},
+		driftlock: func(b *testing.B) func(context.Context, pmetric.Metrics) error {
+			return startMetrics(b, testConfig(), &encodeMetrics{}).ConsumeMetrics
+		},
+		warmRounds: 10, // series need more points than streams need records
 	}
+	o.run(b, "otlp", func(*testing.B) []pmetric.Metrics { return batches })
+	o.run(b, "otlp_nezha", nezhaMetricBatches)
 }
