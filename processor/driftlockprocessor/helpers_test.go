@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
@@ -74,20 +76,52 @@ func sharedDir(t testing.TB, rel string) string {
 	return p
 }
 
+// perService returns create's result for a service, creating it on the
+// service's first call: the resource of each service is appended in
+// first-seen order and reused after.
+func perService[T any](create func(service string) T) func(string) T {
+	made := map[string]T{}
+	return func(service string) T {
+		v, ok := made[service]
+		if !ok {
+			v = create(service)
+			made[service] = v
+		}
+		return v
+	}
+}
+
 // logsByService builds plog.Logs one resource per service.name, in first-seen
 // order, and returns the function that appends a record to its service's
 // resource (so records keep their input order within a service).
 func logsByService() (plog.Logs, func(service string) plog.LogRecord) {
 	ld := plog.NewLogs()
-	bySvc := map[string]plog.LogRecordSlice{}
-	return ld, func(service string) plog.LogRecord {
-		recs, ok := bySvc[service]
-		if !ok {
-			rl := ld.ResourceLogs().AppendEmpty()
-			rl.Resource().Attributes().PutStr("service.name", service)
-			recs = rl.ScopeLogs().AppendEmpty().LogRecords()
-			bySvc[service] = recs
-		}
-		return recs.AppendEmpty()
-	}
+	records := perService(func(service string) plog.LogRecordSlice {
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("service.name", service)
+		return rl.ScopeLogs().AppendEmpty().LogRecords()
+	})
+	return ld, func(service string) plog.LogRecord { return records(service).AppendEmpty() }
+}
+
+// spansByService is logsByService for spans.
+func spansByService() (ptrace.Traces, func(service string) ptrace.Span) {
+	td := ptrace.NewTraces()
+	spans := perService(func(service string) ptrace.SpanSlice {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", service)
+		return rs.ScopeSpans().AppendEmpty().Spans()
+	})
+	return td, func(service string) ptrace.Span { return spans(service).AppendEmpty() }
+}
+
+// metricsByService is logsByService for metrics.
+func metricsByService() (pmetric.Metrics, func(service string) pmetric.Metric) {
+	md := pmetric.NewMetrics()
+	metrics := perService(func(service string) pmetric.MetricSlice {
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", service)
+		return rm.ScopeMetrics().AppendEmpty().Metrics()
+	})
+	return md, func(service string) pmetric.Metric { return metrics(service).AppendEmpty() }
 }

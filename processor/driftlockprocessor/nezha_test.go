@@ -204,18 +204,10 @@ func replayNezha(t *testing.T, signal string, recs []nezhaRec) []bool {
 // nezhaTraces builds one request of spans from recs, a resource per
 // service, order kept per service, and returns the spans in recs' order.
 func nezhaTraces(recs []nezhaRec) (ptrace.Traces, []ptrace.Span) {
-	td := ptrace.NewTraces()
-	bySvc := map[string]ptrace.SpanSlice{}
+	td, appendTo := spansByService()
 	idx := make([]ptrace.Span, 0, len(recs))
 	for _, r := range recs {
-		s, ok := bySvc[r.service]
-		if !ok {
-			rs := td.ResourceSpans().AppendEmpty()
-			rs.Resource().Attributes().PutStr("service.name", r.service)
-			s = rs.ScopeSpans().AppendEmpty().Spans()
-			bySvc[r.service] = s
-		}
-		sp := s.AppendEmpty()
+		sp := appendTo(r.service)
 		sp.SetName(r.text)
 		sp.SetStartTimestamp(pcommon.Timestamp(r.ns))
 		sp.SetEndTimestamp(pcommon.Timestamp(r.end))
@@ -227,17 +219,9 @@ func nezhaTraces(recs []nezhaRec) (ptrace.Traces, []ptrace.Span) {
 // nezhaMetrics builds one request of gauge points from recs: a resource
 // per service, a gauge per column.
 func nezhaMetrics(recs []nezhaRec) pmetric.Metrics {
-	md := pmetric.NewMetrics()
-	bySvc := map[string]pmetric.MetricSlice{}
+	md, appendTo := metricsByService()
 	for _, r := range recs {
-		ms, ok := bySvc[r.service]
-		if !ok {
-			rm := md.ResourceMetrics().AppendEmpty()
-			rm.Resource().Attributes().PutStr("service.name", r.service)
-			ms = rm.ScopeMetrics().AppendEmpty().Metrics()
-			bySvc[r.service] = ms
-		}
-		m := ms.AppendEmpty()
+		m := appendTo(r.service)
 		m.SetName(r.text)
 		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
 		dp.SetTimestamp(pcommon.Timestamp(r.ns))
