@@ -24,6 +24,41 @@ const (
 	MetricName = "metric.name"
 )
 
+// Detector v2 attributes: why a record was flagged, which kind of record it
+// is, and which ongoing condition it belongs to. The incident layer reads
+// these from stored anomalies, so they are part of the stored contract.
+const (
+	// Reason is why the record was flagged; one of the Reason* values.
+	Reason = "driftlock.reason"
+	// Kind is a stable id of the record's canonical shape (its template):
+	// the same shape gets the same id across restarts and collectors, so
+	// "40 copies of one line" group into one row with a count.
+	Kind = "driftlock.kind"
+	// Episode is the start (RFC 3339, UTC, observed time) of the ongoing
+	// condition the record belongs to; set while the condition lasts, even
+	// after its kind was admitted into the baseline.
+	Episode = "driftlock.episode"
+	// PeerService is the other end of a call: on an edge-latency anomaly,
+	// the callee service as seen from the caller's span.
+	PeerService = "driftlock.peer.service"
+	// Observed, ExpectedLow and ExpectedHigh explain a numeric anomaly: the
+	// value seen and the range the baseline expected.
+	Observed     = "driftlock.observed"
+	ExpectedLow  = "driftlock.expected.low"
+	ExpectedHigh = "driftlock.expected.high"
+)
+
+// Values of Reason.
+const (
+	ReasonNovel       = "novel"        // an unfamiliar record (text surprise)
+	ReasonRate        = "rate"         // a burst of a known kind of record
+	ReasonErrors      = "errors"       // a burst of error-severity records
+	ReasonLatency     = "latency"      // an operation's own duration
+	ReasonEdgeLatency = "edge_latency" // a caller's view of a callee's latency
+	ReasonValue       = "value"        // a metric value out of its range
+	ReasonDrift       = "drift"        // a window that drifted from the baseline
+)
+
 // Companion metrics the processor emits for numeric series (metric data
 // points themselves are left alone so that no series changes identity).
 const (
