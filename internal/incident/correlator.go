@@ -1,0 +1,450 @@
+package incident
+
+import (
+	"math"
+	"sort"
+	"time"
+)
+
+// Correlator turns a stream of anomalies into incidents. Feed it anomalies
+// in (roughly) observed-time order with Add, call-graph edges with AddEdge,
+// and let time pass with Advance; each returns the incident events it
+// caused. It is deterministic: the same calls in the same order give the
+// same events. It is not safe for concurrent use.
+//
+// How it decides is described in the package documentation (doc.go).
+type Correlator struct {
+	cfg  Config
+	keep float64 // per-bucket decay of the backgrounds
+	st   state
+}
+
+// state is everything a snapshot holds.
+type state struct {
+	// Backgrounds per evidence stream, keyed by streamKey.
+	Backgrounds map[string]*rate
+	// Services seen so far: the number of tests per bucket behind the
+	// open level.
+	Services map[string]bool
+	Clocks   [numSignals]signalClock
+	Graph    graph
+	// Pending holds anomalies of buckets not tested yet, by bucket index.
+	Pending map[int64][]Anomaly
+	// Next is the index of the next bucket to test (valid once Started).
+	Next    int64
+	Started bool
+	MaxSeen time.Time
+	// Open incidents, in opening order.
+	Open []*incState
+}
+
+// signalClock counts the buckets in which a signal had data: backgrounds
+// decay per counted bucket, so a gap in the data (SilenceGap without any
+// anomaly of the signal) does not make every stream of it look quiet.
+type signalClock struct {
+	Clock      int64
+	LastActive int64
+	Started    bool
+}
+
+// New returns a correlator with the given settings.
+func New(cfg Config) (*Correlator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Correlator{cfg: cfg, keep: keepFactor(cfg), st: state{
+		Backgrounds: map[string]*rate{},
+		Services:    map[string]bool{},
+		Graph:       newGraph(),
+		Pending:     map[int64][]Anomaly{},
+	}}, nil
+}
+
+func keepFactor(cfg Config) float64 {
+	return math.Pow(0.5, float64(cfg.Bucket)/float64(cfg.BackgroundHalfLife))
+}
+
+// Config returns the correlator's settings.
+func (c *Correlator) Config() Config { return c.cfg }
+
+// Add feeds one anomaly. Anomalies may arrive out of order by up to
+// Config.Lateness; an anomaly for a bucket already tested joins the open
+// incident that holds its service, if any, and is otherwise treated as
+// routine. It returns the events the anomaly caused (most calls: none), or
+// an error naming what makes the anomaly unusable (nothing is changed then).
+func (c *Correlator) Add(a Anomaly) ([]Event, error) {
+	if err := a.validate(); err != nil {
+		return nil, err
+	}
+	b := c.bucketOf(a.ObservedAt)
+	if !c.st.Started {
+		c.st.Started, c.st.Next = true, b
+	}
+	if a.PeerService != "" {
+		c.st.Graph.add(a.Service, a.PeerService, a.ObservedAt)
+	}
+	if b < c.st.Next {
+		return c.late(a), nil
+	}
+	c.st.Pending[b] = append(c.st.Pending[b], a)
+	if a.ObservedAt.After(c.st.MaxSeen) {
+		c.st.MaxSeen = a.ObservedAt
+		return c.processUntil(c.st.MaxSeen.Add(-c.cfg.Lateness)), nil
+	}
+	return nil, nil
+}
+
+// AddEdge records that caller called callee at the observed time at. A
+// tier that sees whole traces learns edges from parent and child spans of
+// different services; edge-latency anomalies add their own.
+func (c *Correlator) AddEdge(caller, callee string, at time.Time) {
+	c.st.Graph.add(caller, callee, at)
+}
+
+// Advance declares that every anomaly observed before t has been fed: the
+// buckets ending at or before t are tested and incidents quiet since
+// t - Quiet are closed.
+func (c *Correlator) Advance(t time.Time) []Event {
+	if !c.st.Started {
+		return nil
+	}
+	return c.processUntil(t)
+}
+
+// Flush tests every pending bucket (the end of a replay). Open incidents
+// stay open.
+func (c *Correlator) Flush() []Event {
+	if !c.st.Started {
+		return nil
+	}
+	last := c.st.Next - 1
+	for b := range c.st.Pending {
+		last = max(last, b)
+	}
+	return c.processUntil(c.bucketStart(last + 1))
+}
+
+// Incidents returns copies of the open incidents, in opening order.
+func (c *Correlator) Incidents() []Incident {
+	out := make([]Incident, 0, len(c.st.Open))
+	for _, inc := range c.st.Open {
+		out = append(out, inc.export(c))
+	}
+	return out
+}
+
+// Watermark is the end of the last tested bucket: evidence before it has
+// been weighed.
+func (c *Correlator) Watermark() time.Time {
+	if !c.st.Started {
+		return time.Time{}
+	}
+	return c.bucketStart(c.st.Next)
+}
+
+func (c *Correlator) bucketOf(t time.Time) int64 {
+	ns, w := t.UnixNano(), int64(c.cfg.Bucket)
+	b := ns / w
+	if ns%w < 0 {
+		b--
+	}
+	return b
+}
+
+func (c *Correlator) bucketStart(b int64) time.Time {
+	return time.Unix(0, b*int64(c.cfg.Bucket)).UTC()
+}
+
+func (c *Correlator) gapBuckets() int64 {
+	return max(int64(c.cfg.SilenceGap/c.cfg.Bucket), 1)
+}
+
+// processUntil tests the buckets that end at or before t, in order.
+func (c *Correlator) processUntil(t time.Time) []Event {
+	var events []Event
+	for {
+		end := c.bucketStart(c.st.Next + 1)
+		if end.After(t) {
+			break
+		}
+		if skip := c.idleUntil(t); skip > c.st.Next {
+			c.st.Next = skip
+			continue
+		}
+		events = c.processBucket(c.st.Next, events)
+		c.st.Next++
+	}
+	if c.cfg.EdgeTTL > 0 && c.st.Next%64 == 0 {
+		c.st.Graph.forget(c.bucketStart(c.st.Next).Add(-c.cfg.EdgeTTL))
+	}
+	return events
+}
+
+// idleUntil returns the bucket to jump to when nothing can happen before
+// it (no pending anomalies, no open incident, every signal silent past its
+// gap), or Next when the next bucket must be visited.
+func (c *Correlator) idleUntil(t time.Time) int64 {
+	if len(c.st.Open) > 0 {
+		return c.st.Next
+	}
+	if _, ok := c.st.Pending[c.st.Next]; ok {
+		return c.st.Next
+	}
+	for _, ck := range c.st.Clocks {
+		if ck.Started && c.st.Next-ck.LastActive <= c.gapBuckets() {
+			return c.st.Next
+		}
+	}
+	target := c.bucketOf(t) // the bucket containing t has not ended
+	for b := range c.st.Pending {
+		target = min(target, b)
+	}
+	return max(target, c.st.Next)
+}
+
+// cell is the anomalies of one evidence stream in one bucket.
+type cell struct {
+	key     string
+	service string // the blamed service
+	signal  int
+	reason  string
+	members []int // indices into the bucket's anomalies
+	log2p   float64
+}
+
+// minLog2P bounds a stream's evidence in one bucket (p >= 2^-1000), so
+// that one huge burst stays a finite number of bits.
+const minLog2P = -1000
+
+func streamKey(service string, signal int, reason string) string {
+	return service + "\x00" + signalNames[signal] + "\x00" + reason
+}
+
+// serviceEvidence is one service's evidence in one bucket.
+type serviceEvidence struct {
+	service  string
+	cells    []*cell
+	log2p    float64 // Fisher-combined over its cells
+	episode  bool    // some anomaly belongs to an ongoing episode
+	kinds    []string
+	traces   []string
+	earliest time.Time
+	latest   time.Time
+}
+
+func (c *Correlator) processBucket(b int64, events []Event) []Event {
+	as := c.st.Pending[b]
+	delete(c.st.Pending, b)
+	var has [numSignals]bool
+	for i := range as {
+		has[signalIndex(as[i].Signal)] = true
+	}
+	for s := range c.st.Clocks {
+		ck := &c.st.Clocks[s]
+		if has[s] {
+			ck.Started, ck.LastActive = true, b
+		}
+		if ck.Started && b-ck.LastActive <= c.gapBuckets() {
+			ck.Clock++
+		}
+	}
+	if len(as) > 0 {
+		events = c.evaluate(b, as, events)
+	}
+	end := c.bucketStart(b + 1)
+	kept := c.st.Open[:0]
+	for _, inc := range c.st.Open {
+		if !inc.Last.Add(c.cfg.Quiet).After(end) {
+			inc.Closed = inc.Last.Add(c.cfg.Quiet)
+			events = append(events, Event{Type: Closed, Incident: inc.export(c), At: inc.Closed, Material: true,
+				Change: "closed after " + c.cfg.Quiet.String() + " without evidence"})
+			continue
+		}
+		kept = append(kept, inc)
+	}
+	for i := len(kept); i < len(c.st.Open); i++ {
+		c.st.Open[i] = nil
+	}
+	c.st.Open = kept
+	return events
+}
+
+// evaluate weighs one bucket's anomalies against the backgrounds and
+// assigns the significant ones to incidents.
+func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
+	cells := map[string]*cell{}
+	for i := range as {
+		a := &as[i]
+		svc, sig, reason := a.blamed(), signalIndex(a.Signal), a.reason()
+		k := streamKey(svc, sig, reason)
+		ce := cells[k]
+		if ce == nil {
+			ce = &cell{key: k, service: svc, signal: sig, reason: reason}
+			cells[k] = ce
+		}
+		ce.members = append(ce.members, i)
+	}
+	// Test each stream against its background, then learn the bucket.
+	byService := map[string]*serviceEvidence{}
+	for _, k := range sortedKeys(cells) {
+		ce := cells[k]
+		bg := c.st.Backgrounds[k]
+		if bg == nil {
+			bg = &rate{}
+			c.st.Backgrounds[k] = bg
+		}
+		clock := c.st.Clocks[ce.signal].Clock
+		bg.catchUp(clock, c.keep)
+		mean, variance := bg.moments(c.cfg.PriorRate, c.cfg.PriorBuckets)
+		ce.log2p = max(log2Tail(len(ce.members), mean, variance), minLog2P)
+		bg.add(clock, float64(len(ce.members)), c.keep)
+		c.st.Services[ce.service] = true
+
+		se := byService[ce.service]
+		if se == nil {
+			se = &serviceEvidence{service: ce.service}
+			byService[ce.service] = se
+		}
+		se.cells = append(se.cells, ce)
+		for _, i := range ce.members {
+			a := &as[i]
+			if !a.Episode.IsZero() {
+				se.episode = true
+			}
+			if a.Kind != "" {
+				se.kinds = append(se.kinds, a.Kind)
+			}
+			if a.TraceID != "" {
+				se.traces = append(se.traces, a.TraceID)
+			}
+			if se.earliest.IsZero() || a.ObservedAt.Before(se.earliest) {
+				se.earliest = a.ObservedAt
+			}
+			if a.ObservedAt.After(se.latest) {
+				se.latest = a.ObservedAt
+			}
+		}
+	}
+	ordered := make([]*serviceEvidence, 0, len(byService))
+	for _, se := range byService {
+		sum := 0.0
+		for _, ce := range se.cells {
+			sum += ce.log2p
+		}
+		se.log2p = fisherLog2(sum, len(se.cells))
+		ordered = append(ordered, se)
+	}
+	sort.Slice(ordered, func(i, j int) bool {
+		if ordered[i].log2p != ordered[j].log2p {
+			return ordered[i].log2p < ordered[j].log2p
+		}
+		return ordered[i].service < ordered[j].service
+	})
+
+	openLevel := c.openLevel()
+	joinLevel := math.Log2(c.cfg.JoinPValue)
+	start := c.bucketStart(b)
+	touched := map[*incState]*touch{}
+	var order []*incState
+	for _, se := range ordered {
+		strong := se.log2p <= openLevel
+		support := se.log2p <= joinLevel
+		if !strong && !support && !se.episode {
+			continue
+		}
+		inc := c.relatedIncident(se, start, support)
+		if inc == nil {
+			if !strong {
+				continue
+			}
+			inc = c.open(se)
+		}
+		t := touched[inc]
+		if t == nil {
+			t = &touch{leader: inc.Leader, ranked: inc.Ranked, opened: inc.Members == 0}
+			touched[inc] = t
+			order = append(order, inc)
+		}
+		t.joined = append(t.joined, c.join(inc, se, as, support)...)
+	}
+	for _, inc := range order {
+		t := touched[inc]
+		inc.rerank(c)
+		events = append(events, t.event(c, inc))
+	}
+	return events
+}
+
+// openLevel is log2 of the per-service, per-bucket level of the open test:
+// the false-alarm budget per hour spread over the tests an hour makes
+// (one per known service per bucket).
+func (c *Correlator) openLevel() float64 {
+	perHour := float64(time.Hour) / float64(c.cfg.Bucket)
+	tests := perHour * float64(max(len(c.st.Services), 1))
+	return math.Log2(c.cfg.FalseIncidentsPerHour / tests)
+}
+
+// relatedIncident is the open incident se's evidence belongs to: one with
+// evidence within GroupGap that holds the service, a service adjacent to it
+// in the call graph, the same kind of record, or the same trace. An
+// episode-only bucket (not significant) only continues an incident that
+// holds its own service.
+func (c *Correlator) relatedIncident(se *serviceEvidence, start time.Time, significant bool) *incState {
+	var best *incState
+	for _, inc := range c.st.Open {
+		if inc.Last.Before(start.Add(-c.cfg.GroupGap)) {
+			continue
+		}
+		if _, ok := inc.Services[se.service]; ok {
+			return inc
+		}
+		if !significant || best != nil {
+			continue
+		}
+		if c.linked(inc, se) {
+			best = inc
+		}
+	}
+	return best
+}
+
+func (c *Correlator) linked(inc *incState, se *serviceEvidence) bool {
+	for _, m := range sortedKeys(inc.Services) {
+		if c.st.Graph.adjacent(m, se.service) {
+			return true
+		}
+	}
+	for _, k := range se.kinds {
+		if inc.Kinds[k] {
+			return true
+		}
+	}
+	for _, tr := range se.traces {
+		if inc.Traces[tr] {
+			return true
+		}
+	}
+	return false
+}
+
+// late handles an anomaly for a bucket already tested: it joins the open
+// incident that holds its service, if any.
+func (c *Correlator) late(a Anomaly) []Event {
+	svc := a.blamed()
+	for _, inc := range c.st.Open {
+		s, ok := inc.Services[svc]
+		if !ok || a.ObservedAt.Before(inc.Opened.Add(-c.cfg.GroupGap)) {
+			continue
+		}
+		inc.Members++
+		s.Anomalies++
+		s.addEvidence(&a, c.cfg.MaxEvidence)
+		s.Signals[signalIndex(a.Signal)] = true
+		var ids []int64
+		if a.ID != 0 {
+			ids = []int64{a.ID}
+		}
+		return []Event{{Type: Updated, Incident: inc.export(c), At: a.ObservedAt, Change: "late evidence for " + svc, NewMembers: ids}}
+	}
+	return nil
+}

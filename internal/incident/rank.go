@@ -1,0 +1,90 @@
+package incident
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// rerank orders the incident's services by how well each explains the
+// whole incident:
+//
+//   - its own surprise (bits of evidence against its background),
+//   - agreement across signals (evidence in two or three signals),
+//   - onset order (trouble that starts first is more likely the cause),
+//   - the call graph: a service whose callers are also in trouble, and
+//     whose trouble started no later than theirs, explains them and is
+//     credited part of their evidence; a service whose own callee started
+//     first is discounted (its trouble is probably inherited).
+func (inc *incState) rerank(c *Correlator) {
+	names := sortedKeys(inc.Services)
+	var first time.Time
+	for _, n := range names {
+		if s := inc.Services[n]; first.IsZero() || s.Onset.Before(first) {
+			first = s.Onset
+		}
+	}
+	slack := c.cfg.Bucket
+	ranked := make([]RankedService, 0, len(names))
+	for _, n := range names {
+		s := inc.Services[n]
+		r := RankedService{Service: n, Surprise: s.Surprise, Onset: s.Onset, Anomalies: s.Anomalies}
+		nsig := 0
+		for i, on := range s.Signals {
+			if on {
+				nsig++
+				r.Signals = append(r.Signals, signalNames[i])
+			}
+		}
+		score := s.Surprise
+		if nsig > 1 {
+			score *= 1 + 0.25*float64(nsig-1)
+			r.Why = append(r.Why, fmt.Sprintf("evidence in %d signals", nsig))
+		}
+		if !s.Onset.After(first.Add(slack)) {
+			score *= 1.2
+			r.Why = append(r.Why, "among the first to show trouble")
+		}
+		callers, inherited := 0, false
+		credit := 0.0
+		for _, m := range names {
+			if m == n {
+				continue
+			}
+			o := inc.Services[m]
+			if c.st.Graph.calls(m, n) && !s.Onset.After(o.Onset.Add(slack)) {
+				callers++
+				credit += 0.5 * o.Surprise
+			}
+			if c.st.Graph.calls(n, m) && !o.Onset.After(s.Onset.Add(slack)) {
+				inherited = true
+			}
+		}
+		if callers > 0 {
+			score += credit
+			r.Why = append(r.Why, fmt.Sprintf("callee of %d troubled service%s", callers, plural(callers)))
+		}
+		if inherited {
+			score *= 0.7
+			r.Why = append(r.Why, "calls a service in trouble since no later")
+		}
+		r.Score = score
+		r.Evidence = append([]Evidence(nil), s.Evidence...)
+		sortEvidence(r.Evidence)
+		ranked = append(ranked, r)
+	}
+	sort.SliceStable(ranked, func(i, j int) bool {
+		if ranked[i].Score != ranked[j].Score {
+			return ranked[i].Score > ranked[j].Score
+		}
+		if !ranked[i].Onset.Equal(ranked[j].Onset) {
+			return ranked[i].Onset.Before(ranked[j].Onset)
+		}
+		return ranked[i].Service < ranked[j].Service
+	})
+	inc.Ranked = ranked
+	inc.Leader = ""
+	if len(ranked) > 0 {
+		inc.Leader = ranked[0].Service
+	}
+}
