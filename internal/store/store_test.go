@@ -10,7 +10,7 @@ import (
 func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 	s, _ := storetest.Open(t)
 	ctx := context.Background()
-	for _, table := range []string{"anomalies", "detectors", "audit_log", "api_keys"} {
+	for _, table := range []string{"anomalies", "detectors", "audit_log", "api_keys", "incidents", "correlator_state", "notification_outbox"} {
 		var ok bool
 		if err := s.Pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", "public."+table).Scan(&ok); err != nil || !ok {
 			t.Fatalf("table %s missing after migrate (err=%v)", table, err)
@@ -19,8 +19,10 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}
-	if err := s.MigrateDown(ctx); err != nil {
-		t.Fatalf("down: %v", err)
+	for range 2 { // 00002_incidents, then 00001_init
+		if err := s.MigrateDown(ctx); err != nil {
+			t.Fatalf("down: %v", err)
+		}
 	}
 	var ok bool
 	_ = s.Pool.QueryRow(ctx, "SELECT to_regclass('public.anomalies') IS NOT NULL").Scan(&ok)
