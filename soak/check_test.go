@@ -91,7 +91,7 @@ func TestCheckAgainstTheExporter(t *testing.T) {
 	_, err = ReadFlagged(torn, map[int64]Flagged{}, true)
 	require.Error(t, err, "a bad line followed by good ones is corruption, not a torn tail")
 
-	rows, err := st.Pool.Query(context.Background(), "SELECT fingerprint, (attributes->>'soak.seq')::bigint FROM anomalies")
+	rows, err := storetest.Pool(st).Query(context.Background(), "SELECT fingerprint, (attributes->>'soak.seq')::bigint FROM anomalies")
 	require.NoError(t, err)
 	var stored []StoredRow
 	for rows.Next() {

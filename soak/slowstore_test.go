@@ -175,13 +175,13 @@ func TestSlowStorePipeline(t *testing.T) {
 	want := accepted * 1000
 	var rows int
 	for range 600 {
-		require.NoError(t, st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&rows))
+		require.NoError(t, storetest.Pool(st).QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&rows))
 		if rows >= want {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	stop()
-	require.NoError(t, st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&rows))
+	require.NoError(t, storetest.Pool(st).QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&rows))
 	require.Equal(t, want, rows, "every accepted record stored exactly once\n%s", logs.String())
 }

@@ -149,7 +149,7 @@ func TestDashboardSQLAgainstSchema(t *testing.T) {
 			t.Errorf("unexpanded macro or variable left in %q", sql)
 			continue
 		}
-		if _, err := st.Pool.Exec(ctx, "EXPLAIN "+sql); err != nil {
+		if _, err := storetest.Pool(st).Exec(ctx, "EXPLAIN "+sql); err != nil {
 			t.Errorf("query does not fit the schema: %v\n%s", err, sql)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/driftlock/driftlock/internal/store"
+	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
 // Hostile records go through the real exporter into the real database:
@@ -59,7 +60,7 @@ func TestBadInputThroughTheExporter(t *testing.T) {
 	body := func(where string, args ...any) string {
 		t.Helper()
 		var s string
-		if err := st.Pool.QueryRow(ctx, "SELECT record->>'body' FROM anomalies WHERE "+where, args...).Scan(&s); err != nil {
+		if err := storetest.Pool(st).QueryRow(ctx, "SELECT record->>'body' FROM anomalies WHERE "+where, args...).Scan(&s); err != nil {
 			t.Fatalf("%s: %v", where, err)
 		}
 		return s
@@ -72,7 +73,7 @@ func TestBadInputThroughTheExporter(t *testing.T) {
 		t.Fatalf("repaired body %q", got)
 	}
 	var stream, attr string
-	if err := st.Pool.QueryRow(ctx, `SELECT stream, attributes->>'key' FROM anomalies WHERE attributes ? 'key'`).Scan(&stream, &attr); err != nil {
+	if err := storetest.Pool(st).QueryRow(ctx, `SELECT stream, attributes->>'key' FROM anomalies WHERE attributes ? 'key'`).Scan(&stream, &attr); err != nil {
 		t.Fatal(err)
 	}
 	if stream != "stream\uFFFD" || attr != "val\uFFFD" {
@@ -83,7 +84,7 @@ func TestBadInputThroughTheExporter(t *testing.T) {
 		t.Fatalf("deep body lacks the depth marker: %.200s", deep)
 	}
 	var v1, v2 string
-	if err := st.Pool.QueryRow(ctx, `SELECT attributes->>$1, attributes->>$2 FROM anomalies WHERE record->>'body' = $1`,
+	if err := storetest.Pool(st).QueryRow(ctx, `SELECT attributes->>$1, attributes->>$2 FROM anomalies WHERE record->>'body' = $1`,
 		inj, `"; DELETE FROM detectors; --`).Scan(&v1, &v2); err != nil {
 		t.Fatalf("injection row not found verbatim: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/driftlock/driftlock/internal/store"
+	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
 // BenchmarkLogsExport measures flagged log records written per second
@@ -36,7 +37,7 @@ func BenchmarkLogsExport(b *testing.B) {
 					a.DetectedAt, a.Score, a.PValue, a.NCD, a.CompressionRatio, a.Entropy, a.Severity,
 					a.Summary, a.Explanation, a.TraceID, a.SpanID, a.AttributesJSON, a.ResourceJSON, a.RecordJSON}
 			}
-			if n, err := st.Pool.CopyFrom(context.Background(), pgx.Identifier{"anomalies"}, cols, pgx.CopyFromRows(src)); err != nil || n != batchSize {
+			if n, err := storetest.Pool(st).CopyFrom(context.Background(), pgx.Identifier{"anomalies"}, cols, pgx.CopyFromRows(src)); err != nil || n != batchSize {
 				b.Fatalf("copy %d: %v", n, err)
 			}
 		}
@@ -108,7 +109,7 @@ func BenchmarkLogsExportQueued(b *testing.B) {
 	}
 	b.StopTimer()
 	var n int
-	if err := st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&n); err != nil || n != b.N*batchSize {
+	if err := storetest.Pool(st).QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&n); err != nil || n != b.N*batchSize {
 		b.Fatalf("stored %d rows, want %d (%v)", n, b.N*batchSize, err)
 	}
 	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "rows/s")

@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
 func TestLogsOnlyFlaggedRecordsAreStoredOnce(t *testing.T) {
@@ -46,7 +48,7 @@ func TestLogsOnlyFlaggedRecordsAreStoredOnce(t *testing.T) {
 		score, pValue                                          float64
 		observed                                               time.Time
 	)
-	err := st.Pool.QueryRow(ctx, `SELECT signal, stream, service, severity, summary, explanation, record->>'body',
+	err := storetest.Pool(st).QueryRow(ctx, `SELECT signal, stream, service, severity, summary, explanation, record->>'body',
 		score, p_value, observed_at FROM anomalies ORDER BY observed_at LIMIT 1`).
 		Scan(&signal, &stream, &service, &severity, &summary, &expl, &body, &score, &pValue, &observed)
 	if err != nil {
@@ -99,7 +101,7 @@ func TestLogsDetectorConfigHashRecorded(t *testing.T) {
 		})
 	want := []string{`cfg-a={"window": 128}`, `cfg-b={}`, `cfg-resource={}`, `cfg-resource={}`}
 	var withConfig int
-	if err := st.Pool.QueryRow(context.Background(), `SELECT count(*) FROM anomalies WHERE attributes ? 'driftlock.config'`).Scan(&withConfig); err != nil || withConfig != 0 {
+	if err := storetest.Pool(st).QueryRow(context.Background(), `SELECT count(*) FROM anomalies WHERE attributes ? 'driftlock.config'`).Scan(&withConfig); err != nil || withConfig != 0 {
 		t.Fatalf("%d rows still carry driftlock.config in attributes (err %v): it belongs in detectors", withConfig, err)
 	}
 	if len(got) != len(want) {
@@ -118,7 +120,7 @@ func TestLogsDetectorConfigHashRecorded(t *testing.T) {
 func TestLogsPermanentErrorDropsOnlyTheBadRows(t *testing.T) {
 	st, dsn := openDB(t)
 	ctx := context.Background()
-	if _, err := st.Pool.Exec(ctx, `ALTER TABLE anomalies ADD CONSTRAINT no_poison CHECK (summary NOT LIKE '%poison%')`); err != nil {
+	if _, err := storetest.Pool(st).Exec(ctx, `ALTER TABLE anomalies ADD CONSTRAINT no_poison CHECK (summary NOT LIKE '%poison%')`); err != nil {
 		t.Fatal(err)
 	}
 	set, tt := testSettings(t)
@@ -187,7 +189,7 @@ func TestTracesFlaggedSpansStored(t *testing.T) {
 	}
 	var traceID, spanID, summary, severity string
 	var dur float64
-	if err := st.Pool.QueryRow(context.Background(), `SELECT trace_id, span_id, summary, severity, (record->>'duration_ms')::float8
+	if err := storetest.Pool(st).QueryRow(context.Background(), `SELECT trace_id, span_id, summary, severity, (record->>'duration_ms')::float8
 		FROM anomalies ORDER BY span_id LIMIT 1`).Scan(&traceID, &spanID, &summary, &severity, &dur); err != nil {
 		t.Fatal(err)
 	}

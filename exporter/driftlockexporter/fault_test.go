@@ -112,7 +112,7 @@ func waitRows(t *testing.T, dsn string, want int, deadline time.Duration) int {
 	end := time.Now().Add(deadline)
 	got := -1
 	for time.Now().Before(end) {
-		if err := st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&got); err == nil && got >= want {
+		if err := storetest.Pool(st).QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&got); err == nil && got >= want {
 			return got
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -127,7 +127,7 @@ func distinctFingerprints(t *testing.T, dsn string) (rows, distinct int) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.Pool.QueryRow(context.Background(), "SELECT count(*), count(DISTINCT fingerprint) FROM anomalies").Scan(&rows, &distinct); err != nil {
+	if err := storetest.Pool(st).QueryRow(context.Background(), "SELECT count(*), count(DISTINCT fingerprint) FROM anomalies").Scan(&rows, &distinct); err != nil {
 		t.Fatal(err)
 	}
 	return rows, distinct

@@ -140,7 +140,7 @@ func all(int) bool { return true }
 func rowCount(t *testing.T, st *store.Store) int {
 	t.Helper()
 	var n int
-	if err := st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&n); err != nil {
+	if err := storetest.Pool(st).QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -149,7 +149,7 @@ func rowCount(t *testing.T, st *store.Store) int {
 // queryList runs query and renders each row with render.
 func queryList(t *testing.T, st *store.Store, query string, render func(pgx.CollectableRow) (string, error)) []string {
 	t.Helper()
-	rows, err := st.Pool.Query(context.Background(), query)
+	rows, err := storetest.Pool(st).Query(context.Background(), query)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/driftlock/driftlock/internal/store/storetest"
 	"github.com/driftlock/driftlock/processor/driftlockprocessor"
 )
 
@@ -87,7 +88,7 @@ func TestPipelineProcessorToStore(t *testing.T) {
 		t.Fatalf("rows = %d, processor flagged %d", got, flagged)
 	}
 	var missingConfig int
-	if err := st.Pool.QueryRow(context.Background(), `SELECT count(*) FROM anomalies a LEFT JOIN detectors d
+	if err := storetest.Pool(st).QueryRow(context.Background(), `SELECT count(*) FROM anomalies a LEFT JOIN detectors d
 		ON d.config_hash = a.detector_config_hash WHERE d.config_hash IS NULL OR d.config = '{}'::jsonb`).Scan(&missingConfig); err != nil {
 		t.Fatal(err)
 	}

@@ -132,7 +132,7 @@ func TestSlowStoreBackpressure(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	var rows int
 	for time.Now().Before(deadline) {
-		require.NoError(t, st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&rows))
+		require.NoError(t, storetest.Pool(st).QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&rows))
 		if rows >= want {
 			break
 		}
@@ -140,7 +140,7 @@ func TestSlowStoreBackpressure(t *testing.T) {
 	}
 	stopped = true
 	require.NoError(t, exp.Shutdown(context.Background()))
-	require.NoError(t, st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&rows))
+	require.NoError(t, storetest.Pool(st).QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&rows))
 	require.Equal(t, want, rows, "every accepted record stored exactly once")
 	require.Positive(t, proxy.Connections())
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/driftlock/driftlock/internal/store"
+	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
 type listBody struct {
@@ -228,7 +229,7 @@ func TestGetPatchETagAndAudit(t *testing.T) {
 	// The change and who made it are in the audit log and in GET.
 	var actor, action string
 	var details string
-	if err := e.st.Pool.QueryRow(ctx, "SELECT actor, action, details::text FROM audit_log WHERE anomaly_id = $1", id).Scan(&actor, &action, &details); err != nil {
+	if err := storetest.Pool(e.st).QueryRow(ctx, "SELECT actor, action, details::text FROM audit_log WHERE anomaly_id = $1", id).Scan(&actor, &action, &details); err != nil {
 		t.Fatal(err)
 	}
 	if actor != "ann-analyst" || action != "status_change" {
@@ -276,7 +277,7 @@ func TestPatchBadInput(t *testing.T) {
 	wantCode(t, e.do(http.MethodPatch, path, e.analyst, big, "If-Match", `"1"`), http.StatusRequestEntityTooLarge)
 	// Nothing changed.
 	var v int
-	_ = e.st.Pool.QueryRow(context.Background(), "SELECT version FROM anomalies WHERE id=$1", id).Scan(&v)
+	_ = storetest.Pool(e.st).QueryRow(context.Background(), "SELECT version FROM anomalies WHERE id=$1", id).Scan(&v)
 	if v != 1 {
 		t.Fatalf("bad requests changed the row: version %d", v)
 	}
@@ -313,7 +314,7 @@ func TestListUpdatedSince(t *testing.T) {
 		row{Summary: "left alone", DetectedAt: old.Add(time.Minute)},
 	)
 	var mark time.Time
-	if err := e.st.Pool.QueryRow(context.Background(), "SELECT now()").Scan(&mark); err != nil {
+	if err := storetest.Pool(e.st).QueryRow(context.Background(), "SELECT now()").Scan(&mark); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(10 * time.Millisecond) // the PATCH transaction's now() is later

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/driftlock/driftlock/internal/api"
+	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
 // protected lists every authenticated route with a concrete request and the
@@ -112,7 +113,7 @@ func TestHealthIsPublicAndReadyChecksDB(t *testing.T) {
 	e := newEnv(t)
 	wantCode(t, e.get("/healthz", ""), http.StatusOK)
 	wantCode(t, e.get("/readyz", ""), http.StatusOK)
-	e.st.Pool.Close() // the database goes away
+	e.st.Close() // the database goes away
 	r := e.get("/readyz", "")
 	wantCode(t, r, http.StatusServiceUnavailable)
 	r.problem(t)
@@ -152,7 +153,7 @@ func TestKeysOverTheAPI(t *testing.T) {
 	}
 	// Only the hash is stored.
 	var n int
-	_ = e.st.Pool.QueryRow(t.Context(), "SELECT count(*) FROM api_keys WHERE key_hash = $1 OR key_hash = $2", created.Key, "x").Scan(&n)
+	_ = storetest.Pool(e.st).QueryRow(t.Context(), "SELECT count(*) FROM api_keys WHERE key_hash = $1 OR key_hash = $2", created.Key, "x").Scan(&n)
 	if n != 0 {
 		t.Fatal("the clear key is in the database")
 	}
@@ -182,7 +183,7 @@ func TestKeysOverTheAPI(t *testing.T) {
 	wantCode(t, e.get("/v1/anomalies", created.Key), http.StatusUnauthorized)
 	wantCode(t, e.do("DELETE", "/v1/keys/nobody", e.admin, ""), http.StatusNotFound)
 	var actions int
-	_ = e.st.Pool.QueryRow(t.Context(), "SELECT count(*) FROM audit_log WHERE actor = 'ada-admin' AND action IN ('key_create','key_revoke')").Scan(&actions)
+	_ = storetest.Pool(e.st).QueryRow(t.Context(), "SELECT count(*) FROM audit_log WHERE actor = 'ada-admin' AND action IN ('key_create','key_revoke')").Scan(&actions)
 	if actions != 2 {
 		t.Fatalf("audit rows for key management: %d, want 2", actions)
 	}

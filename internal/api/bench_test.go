@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/driftlock/driftlock/internal/api"
+	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
 // The load benchmark needs a store of a million anomalies, which takes a
@@ -42,7 +43,7 @@ func benchSetup(b *testing.B) *env {
 		start := time.Now()
 		// 30 days of anomalies over 50 services x 7 streams, statuses
 		// mixed like a triaged history.
-		_, benchErr = benchEnv.st.Pool.Exec(ctx, `
+		_, benchErr = storetest.Pool(benchEnv.st).Exec(ctx, `
 INSERT INTO anomalies (fingerprint, signal, stream, service, observed_at, detected_at, score, p_value, ncd,
   compression_ratio, entropy, severity, status, summary, explanation, record)
 SELECT 'bench-' || i,
@@ -59,7 +60,7 @@ FROM generate_series(1, $1::int) AS i`, n)
 			_, benchErr = benchEnv.st.EnsureSearchIndex(ctx) // as driftlock serve does
 		}
 		if benchErr == nil {
-			_, benchErr = benchEnv.st.Pool.Exec(ctx, "VACUUM ANALYZE anomalies")
+			_, benchErr = storetest.Pool(benchEnv.st).Exec(ctx, "VACUUM ANALYZE anomalies")
 		}
 		fmt.Fprintf(os.Stderr, "bench: loaded %d anomalies in %v\n", n, time.Since(start).Round(time.Millisecond))
 		for _, q := range []string{
@@ -69,7 +70,7 @@ FROM generate_series(1, $1::int) AS i`, n)
 			"SELECT id FROM anomalies a WHERE a.summary ILIKE '%abc%' ORDER BY a.detected_at DESC, a.id DESC LIMIT 101",
 			"SELECT count(*) FROM anomalies a WHERE a.detected_at >= now() - interval '24 hours' AND a.detected_at < now() GROUP BY GROUPING SETS ((a.status),(a.signal),(a.service),(a.stream),(date_bin('1 hour', a.detected_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')))",
 		} {
-			rows, err := benchEnv.st.Pool.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) "+q)
+			rows, err := storetest.Pool(benchEnv.st).Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) "+q)
 			if err != nil {
 				benchErr = err
 				return

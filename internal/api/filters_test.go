@@ -15,6 +15,7 @@ import (
 
 	"github.com/driftlock/driftlock/internal/api"
 	"github.com/driftlock/driftlock/internal/store"
+	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
 // Hostile values must come back as a 400 naming the parameter or as a
@@ -112,7 +113,7 @@ func TestHostileFilterValues(t *testing.T) {
 	wantCode(t, e.get("/v1/anomalies/export?format=xml", e.viewer), http.StatusBadRequest)
 	// Nothing was harmed.
 	var n int
-	if err := e.st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&n); err != nil || n != 2 {
+	if err := storetest.Pool(e.st).QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("anomalies after hostile requests: %d (%v)", n, err)
 	}
 }

@@ -133,7 +133,7 @@ func (e *env) insert(rows ...row) []int64 {
 			hash = r.DetectorHash
 		}
 		var id int64
-		err := e.st.Pool.QueryRow(ctx, `
+		err := storetest.Pool(e.st).QueryRow(ctx, `
 INSERT INTO anomalies (fingerprint, signal, stream, service, observed_at, detected_at, score, p_value,
   ncd, compression_ratio, entropy, severity, status, summary, explanation, record, resource, detector_config_hash)
 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, 0.42, 0.31, 4.2, 'ERROR', $8, $9, 'costs 7.5 bits/token vs median 2.1', $10::jsonb,
@@ -145,7 +145,7 @@ RETURNING id`, fmt.Sprintf("fp-%d-%d", time.Now().UnixNano(), fpSeq.Add(1)), r.S
 		}
 		ids = append(ids, id)
 	}
-	if _, err := e.st.Pool.Exec(ctx, "SELECT pg_notify($1, $2)", store.NotifyChannel, fmt.Sprint(ids[len(ids)-1])); err != nil {
+	if _, err := storetest.Pool(e.st).Exec(ctx, "SELECT pg_notify($1, $2)", store.NotifyChannel, fmt.Sprint(ids[len(ids)-1])); err != nil {
 		e.t.Fatal(err)
 	}
 	return ids

@@ -117,11 +117,11 @@ func TestHostileOversizedRequests(t *testing.T) {
 	wantCode(t, r, http.StatusRequestHeaderFieldsTooLarge)
 
 	var note string
-	if err := e.st.Pool.QueryRow(context.Background(), "SELECT note FROM anomalies WHERE id=$1", id).Scan(&note); err != nil || note != "" {
+	if err := storetest.Pool(e.st).QueryRow(context.Background(), "SELECT note FROM anomalies WHERE id=$1", id).Scan(&note); err != nil || note != "" {
 		t.Fatalf("note after refused patches: %q (%v)", note, err)
 	}
 	var keys int
-	if err := e.st.Pool.QueryRow(context.Background(), "SELECT count(*) FROM api_keys").Scan(&keys); err != nil || keys != 3 {
+	if err := storetest.Pool(e.st).QueryRow(context.Background(), "SELECT count(*) FROM api_keys").Scan(&keys); err != nil || keys != 3 {
 		t.Fatalf("api keys after refused creates: %d (%v)", keys, err)
 	}
 }

@@ -52,7 +52,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) (*Server, error) {
 		cfg:     cfg,
 		st:      st,
 		log:     log,
-		metrics: newMetrics(st.Pool),
+		metrics: newMetrics(st),
 		keys:    &keyCache{ttl: cfg.KeyCacheTTL, entries: map[string]cachedKey{}, touched: map[int64]time.Time{}},
 		limit:   &limiters{r: rate.Limit(cfg.RateLimit), burst: cfg.RateBurst, m: map[int64]*rate.Limiter{}},
 		secret:  cfg.SessionSecret,
@@ -192,7 +192,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.st.Pool.Ping(ctx); err != nil {
+	if err := s.st.Ping(ctx); err != nil {
 		s.log.Warn("readiness: database ping failed", "err", err)
 		writeProblem(w, r, problem{Type: typeUnavailable, Status: http.StatusServiceUnavailable, Detail: "database unreachable"})
 		return

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/driftlock/driftlock/internal/store"
 )
 
@@ -258,25 +256,8 @@ func (h *hub) poll(ctx context.Context) error {
 // notification; after a reconnect it pokes too, since notifications sent
 // while it was away are lost.
 func (h *hub) listen(ctx context.Context) {
-	cfg := h.s.st.Pool.Config().ConnConfig.Copy()
 	for ctx.Err() == nil {
-		err := func() error {
-			conn, err := pgx.ConnectConfig(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer conn.Close(context.WithoutCancel(ctx))
-			if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{store.NotifyChannel}.Sanitize()); err != nil {
-				return err
-			}
-			h.poke()
-			for {
-				if _, err := conn.WaitForNotification(ctx); err != nil {
-					return err
-				}
-				h.poke()
-			}
-		}()
+		err := h.s.st.ListenAnomalies(ctx, h.poke)
 		if ctx.Err() != nil {
 			return
 		}

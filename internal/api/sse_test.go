@@ -13,6 +13,7 @@ import (
 
 	"github.com/driftlock/driftlock/internal/api"
 	"github.com/driftlock/driftlock/internal/store"
+	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
 type sseEvent struct {
@@ -220,7 +221,7 @@ func TestStreamHoldsRowsBehindAnUncommittedID(t *testing.T) {
 	c := e.openStream("", "")
 	waitClients(t, e, 1)
 	ctx := context.Background()
-	tx, err := e.st.Pool.Begin(ctx)
+	tx, err := storetest.Pool(e.st).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestStreamHoldsRowsBehindAnUncommittedID(t *testing.T) {
 	}
 	fast := e.insert(row{})[0] // commits first, with the larger id
 	// Also burn an id with a rollback: the stream must not wait forever.
-	tx2, _ := e.st.Pool.Begin(ctx)
+	tx2, _ := storetest.Pool(e.st).Begin(ctx)
 	_, _ = tx2.Exec(ctx, `INSERT INTO anomalies (fingerprint, signal, stream, observed_at, score, p_value) VALUES ('rolled-back', 'logs', 's', now(), 1, 0.5)`)
 	_ = tx2.Rollback(ctx)
 	after := e.insert(row{})[0]
@@ -275,7 +276,7 @@ func TestStreamSurvivesListenConnectionLoss(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 	var killed int
-	err := e.st.Pool.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	err := storetest.Pool(e.st).QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
  WHERE datname = current_database() AND query ILIKE 'LISTEN%'`).Scan(&killed)
 	if err != nil || killed != 1 {
 		t.Fatalf("terminated %d LISTEN backends (%v), want 1", killed, err)
@@ -297,7 +298,7 @@ func TestStreamGapNotHeldByUnrelatedTransaction(t *testing.T) {
 	c := e.openStream("", "")
 	waitClients(t, e, 1)
 	ctx := context.Background()
-	other, err := e.st.Pool.Begin(ctx)
+	other, err := storetest.Pool(e.st).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestStreamGapNotHeldByUnrelatedTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Burn an id, then insert: the new row sits behind a gap.
-	tx, _ := e.st.Pool.Begin(ctx)
+	tx, _ := storetest.Pool(e.st).Begin(ctx)
 	_, _ = tx.Exec(ctx, `INSERT INTO anomalies (fingerprint, signal, stream, observed_at, score, p_value) VALUES ('burnt', 'logs', 's', now(), 1, 0.5)`)
 	_ = tx.Rollback(ctx)
 	id := e.insert(row{})[0]

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
 // chromiumPath finds Debian's chromium (scripts/deps installs it).
@@ -143,7 +145,7 @@ func TestWebPageInChromium(t *testing.T) {
 		poll(fmt.Sprintf(`document.querySelector('#feed tbody tr[data-id="%d"] .st').textContent === "resolved"`, liveID)),
 		poll(`document.querySelector("#d-history").textContent.includes("ann-analyst: status_change")`))
 	var status, note, actor string
-	if err := e.st.Pool.QueryRow(context.Background(), `SELECT a.status, a.note, l.actor FROM anomalies a JOIN audit_log l ON l.anomaly_id = a.id WHERE a.id = $1`, liveID).
+	if err := storetest.Pool(e.st).QueryRow(context.Background(), `SELECT a.status, a.note, l.actor FROM anomalies a JOIN audit_log l ON l.anomaly_id = a.id WHERE a.id = $1`, liveID).
 		Scan(&status, &note, &actor); err != nil {
 		t.Fatal(err)
 	}

@@ -307,7 +307,7 @@ func (s *Store) insertColumns(ctx context.Context, cols *columns) (int, error) {
 		var ignored *string
 		return row.Scan(&n, &maxID, &ignored)
 	})
-	if err := s.Pool.SendBatch(ctx, b).Close(); err != nil {
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return 0, err
 	}
 	return int(n), nil

@@ -49,7 +49,7 @@ func sampleRows(n int, stream string) []store.Anomaly {
 func count(t *testing.T, s *store.Store) int {
 	t.Helper()
 	var n int
-	if err := s.Pool.QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&n); err != nil {
+	if err := storetest.Pool(s).QueryRow(context.Background(), "SELECT count(*) FROM anomalies").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -83,7 +83,7 @@ func TestInsertAnomaliesStoresRowsAndIsIdempotent(t *testing.T) {
 		ratio                         *float64
 		attrs                         map[string]any
 	)
-	err = s.Pool.QueryRow(ctx, `SELECT stream, service, status, explanation, score, ncd, compression_ratio, attributes
+	err = storetest.Pool(s).QueryRow(ctx, `SELECT stream, service, status, explanation, score, ncd, compression_ratio, attributes
 		FROM anomalies WHERE fingerprint = $1`, rows[3].Fingerprint).
 		Scan(&stream, &service, &status, &expl, &score, &ncd, &ratio, &attrs)
 	if err != nil {
@@ -144,7 +144,7 @@ func TestInsertAnomaliesNotifiesMaxID(t *testing.T) {
 		t.Fatalf("no notification: %v", err)
 	}
 	var maxID int64
-	if err := s.Pool.QueryRow(ctx, "SELECT max(id) FROM anomalies").Scan(&maxID); err != nil {
+	if err := storetest.Pool(s).QueryRow(ctx, "SELECT max(id) FROM anomalies").Scan(&maxID); err != nil {
 		t.Fatal(err)
 	}
 	if n.Channel != store.NotifyChannel || n.Payload != strconv.FormatInt(maxID, 10) {
@@ -184,13 +184,13 @@ func TestInsertAnomaliesBadInputIsRepairedNotRejected(t *testing.T) {
 	}
 	get := func(fp, col string) string {
 		var v string
-		if err := s.Pool.QueryRow(ctx, "SELECT "+col+"::text FROM anomalies WHERE fingerprint=$1", fp).Scan(&v); err != nil {
+		if err := storetest.Pool(s).QueryRow(ctx, "SELECT "+col+"::text FROM anomalies WHERE fingerprint=$1", fp).Scan(&v); err != nil {
 			t.Fatal(err)
 		}
 		return v
 	}
 	var body string
-	if err := s.Pool.QueryRow(ctx, "SELECT record->>'body' FROM anomalies WHERE fingerprint=$1", rows[0].Fingerprint).Scan(&body); err != nil {
+	if err := storetest.Pool(s).QueryRow(ctx, "SELECT record->>'body' FROM anomalies WHERE fingerprint=$1", rows[0].Fingerprint).Scan(&body); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(body, store.TruncatedMarker) || len(body) > store.MaxStringBytes+100 || len(body) < store.MaxStringBytes {
@@ -209,7 +209,7 @@ func TestInsertAnomaliesBadInputIsRepairedNotRejected(t *testing.T) {
 		t.Fatalf("deep map stored as %.300s", got)
 	}
 	var attrs map[string]any
-	if err := s.Pool.QueryRow(ctx, "SELECT attributes FROM anomalies WHERE fingerprint=$1", rows[3].Fingerprint).Scan(&attrs); err != nil {
+	if err := storetest.Pool(s).QueryRow(ctx, "SELECT attributes FROM anomalies WHERE fingerprint=$1", rows[3].Fingerprint).Scan(&attrs); err != nil {
 		t.Fatal(err)
 	}
 	if attrs[inj] != inj || attrs[`"k"\`] != "v\"\\" {
@@ -266,7 +266,7 @@ func TestUpsertDetector(t *testing.T) {
 	}
 	var first, last time.Time
 	var cfg map[string]any
-	if err := s.Pool.QueryRow(ctx, "SELECT first_seen, last_seen, config FROM detectors WHERE config_hash='abc'").Scan(&first, &last, &cfg); err != nil {
+	if err := storetest.Pool(s).QueryRow(ctx, "SELECT first_seen, last_seen, config FROM detectors WHERE config_hash='abc'").Scan(&first, &last, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg) != 0 {
@@ -277,7 +277,7 @@ func TestUpsertDetector(t *testing.T) {
 		t.Fatal(err)
 	}
 	var last2 time.Time
-	if err := s.Pool.QueryRow(ctx, "SELECT last_seen, config FROM detectors WHERE config_hash='abc'").Scan(&last2, &cfg); err != nil {
+	if err := storetest.Pool(s).QueryRow(ctx, "SELECT last_seen, config FROM detectors WHERE config_hash='abc'").Scan(&last2, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if !last2.After(last) || cfg["window"] != float64(256) {
@@ -314,7 +314,7 @@ func TestDeleteOlderThanDeletesInBatches(t *testing.T) {
 		t.Fatalf("rows left %d, want the 7 fresh ones", got)
 	}
 	var streams []string
-	rows, _ := s.Pool.Query(ctx, "SELECT DISTINCT stream FROM anomalies")
+	rows, _ := storetest.Pool(s).Query(ctx, "SELECT DISTINCT stream FROM anomalies")
 	streams, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil || len(streams) != 1 || streams[0] != "fresh" {
 		t.Fatalf("left streams %v err=%v", streams, err)

@@ -34,7 +34,7 @@ func BenchmarkInsert(b *testing.B) {
 					a.ObservedAt, a.ObservedAt, a.Score, a.PValue, a.NCD, a.CompressionRatio, a.Entropy,
 					a.Severity, a.Summary, a.Explanation, a.TraceID, a.SpanID, a.Attributes, a.Resource, a.Record}
 			}
-			n, err := s.Pool.CopyFrom(ctx, pgx.Identifier{"anomalies"}, cols, pgx.CopyFromRows(src))
+			n, err := storetest.Pool(s).CopyFrom(ctx, pgx.Identifier{"anomalies"}, cols, pgx.CopyFromRows(src))
 			if err != nil || n != batch {
 				b.Fatalf("copy: %d %v", n, err)
 			}

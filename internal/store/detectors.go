@@ -27,7 +27,7 @@ func (s *Store) UpsertDetector(ctx context.Context, hash string, configJSON []by
 		}
 		doc = string(EncodeJSON(v))
 	}
-	_, err := s.Pool.Exec(ctx, `
+	_, err := s.pool.Exec(ctx, `
 INSERT INTO detectors (config_hash, config) VALUES ($1, $2::jsonb)
 ON CONFLICT (config_hash) DO UPDATE SET last_seen = now(),
   config = CASE WHEN detectors.config = '{}'::jsonb THEN EXCLUDED.config ELSE detectors.config END`,

@@ -50,7 +50,7 @@ func (s *Store) insertAnomaliesCopy(ctx context.Context, rows []Anomaly) (int, e
 		cols.add(&rows[i], now)
 	}
 	var n, maxID int64
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, stagingDDL); err != nil {
 			return err
 		}

@@ -94,7 +94,7 @@ func (s *Store) CreateKey(ctx context.Context, name, role string) (string, *APIK
 	}
 	key := KeyPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	k := &APIKey{Name: name, Role: role}
-	err := s.Pool.QueryRow(ctx, `INSERT INTO api_keys (name, role, key_hash) VALUES ($1, $2, $3)
+	err := s.pool.QueryRow(ctx, `INSERT INTO api_keys (name, role, key_hash) VALUES ($1, $2, $3)
  RETURNING id, created_at`, name, role, HashKey(key)).Scan(&k.ID, &k.CreatedAt)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
@@ -122,7 +122,7 @@ func (s *Store) KeyByID(ctx context.Context, id int64) (*APIKey, error) {
 
 func (s *Store) keyWhere(ctx context.Context, cond string, arg any) (*APIKey, error) {
 	var k APIKey
-	err := s.Pool.QueryRow(ctx, "SELECT id, name, role, created_at, last_used, revoked_at FROM api_keys WHERE "+cond, arg).
+	err := s.pool.QueryRow(ctx, "SELECT id, name, role, created_at, last_used, revoked_at FROM api_keys WHERE "+cond, arg).
 		Scan(&k.ID, &k.Name, &k.Role, &k.CreatedAt, &k.LastUsed, &k.RevokedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrKeyNotFound
@@ -138,13 +138,13 @@ func (s *Store) keyWhere(ctx context.Context, cond string, arg any) (*APIKey, er
 
 // TouchKey records that the key was used now.
 func (s *Store) TouchKey(ctx context.Context, id int64) error {
-	_, err := s.Pool.Exec(ctx, "UPDATE api_keys SET last_used = now() WHERE id = $1", id)
+	_, err := s.pool.Exec(ctx, "UPDATE api_keys SET last_used = now() WHERE id = $1", id)
 	return err
 }
 
 // ListKeys returns every key row, oldest first.
 func (s *Store) ListKeys(ctx context.Context) ([]APIKey, error) {
-	rows, err := s.Pool.Query(ctx, "SELECT id, name, role, created_at, last_used, revoked_at FROM api_keys ORDER BY id")
+	rows, err := s.pool.Query(ctx, "SELECT id, name, role, created_at, last_used, revoked_at FROM api_keys ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("store: list keys: %w", err)
 	}
@@ -164,7 +164,7 @@ func (s *Store) ListKeys(ctx context.Context) ([]APIKey, error) {
 // row naming actor. It returns the key row.
 func (s *Store) RevokeKey(ctx context.Context, name, actor string) (*APIKey, error) {
 	var k APIKey
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE name = $1
  RETURNING id, name, role, created_at, last_used, revoked_at`, name).
 			Scan(&k.ID, &k.Name, &k.Role, &k.CreatedAt, &k.LastUsed, &k.RevokedAt)
@@ -188,7 +188,7 @@ func (s *Store) RevokeKey(ctx context.Context, name, actor string) (*APIKey, err
 
 // AuditKeyCreate records a key creation in audit_log.
 func (s *Store) AuditKeyCreate(ctx context.Context, actor string, k *APIKey) error {
-	_, err := s.Pool.Exec(ctx, `INSERT INTO audit_log (actor, action, details)
+	_, err := s.pool.Exec(ctx, `INSERT INTO audit_log (actor, action, details)
  VALUES ($1, 'key_create', jsonb_build_object('key', $2::text, 'role', $3::text))`, actor, k.Name, k.Role)
 	return err
 }

@@ -49,7 +49,7 @@ func (s *Store) SummaryOf(ctx context.Context, f AnomalyFilter, bucket time.Dura
  a.status, a.signal, a.service, a.stream, date_bin(` + b + `::interval, a.detected_at, ` + bucketOrigin + `), count(*), max(a.score)
  FROM anomalies a WHERE ` + f.where(&p) + `
  GROUP BY GROUPING SETS ((a.status), (a.signal), (a.service), (a.stream), (date_bin(` + b + `::interval, a.detected_at, ` + bucketOrigin + `)))`
-	rows, err := s.Pool.Query(ctx, q, p...)
+	rows, err := s.pool.Query(ctx, q, p...)
 	if err != nil {
 		return nil, fmt.Errorf("store: summary: %w", err)
 	}
@@ -143,7 +143,7 @@ func (s *Store) Timeline(ctx context.Context, f AnomalyFilter, bucket time.Durat
 	b := p.add(bucket)
 	q := `SELECT ` + col + `, date_bin(` + b + `::interval, a.detected_at, ` + bucketOrigin + `) AS bk, count(*)
  FROM anomalies a WHERE ` + f.where(&p) + ` GROUP BY 1, 2`
-	rows, err := s.Pool.Query(ctx, q, p...)
+	rows, err := s.pool.Query(ctx, q, p...)
 	if err != nil {
 		return nil, fmt.Errorf("store: timeline: %w", err)
 	}

@@ -241,7 +241,7 @@ func (s *Store) ListAnomalies(ctx context.Context, f AnomalyFilter, after *Keyse
 	}
 	q := "SELECT " + summaryCols + " FROM anomalies a WHERE " + w +
 		" ORDER BY a.detected_at DESC, a.id DESC LIMIT " + p.add(limit+1)
-	rows, err := s.Pool.Query(ctx, q, p...)
+	rows, err := s.pool.Query(ctx, q, p...)
 	if err != nil {
 		return nil, false, fmt.Errorf("store: list anomalies: %w", err)
 	}
@@ -270,7 +270,7 @@ func (s *Store) GetAnomaly(ctx context.Context, id int64) (*StoredAnomaly, []Aud
 	var hash *string
 	var cfg []byte
 	var first, last *time.Time
-	err := scanFull(s.Pool.QueryRow(ctx, "SELECT "+fullCols+`, d.config_hash, d.config, d.first_seen, d.last_seen
+	err := scanFull(s.pool.QueryRow(ctx, "SELECT "+fullCols+`, d.config_hash, d.config, d.first_seen, d.last_seen
  FROM anomalies a LEFT JOIN detectors d ON d.config_hash = a.detector_config_hash WHERE a.id = $1`, id),
 		&a, &hash, &cfg, &first, &last)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -296,7 +296,7 @@ func (s *Store) GetAnomaly(ctx context.Context, id int64) (*StoredAnomaly, []Aud
 }
 
 func (s *Store) auditFor(ctx context.Context, id int64) ([]AuditEntry, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, at, actor, action, anomaly_id, details FROM audit_log
+	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, anomaly_id, details FROM audit_log
  WHERE anomaly_id = $1 ORDER BY at DESC, id DESC LIMIT 100`, id)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit of %d: %w", id, err)
@@ -330,7 +330,7 @@ func (s *Store) UpdateAnomaly(ctx context.Context, id int64, ifVersion int, u An
 		return nil, fmt.Errorf("store: invalid status %q", *u.Status)
 	}
 	var out StoredAnomaly
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var oldStatus, oldNote string
 		var version int
 		err := tx.QueryRow(ctx, "SELECT status, note, version FROM anomalies WHERE id = $1 FOR UPDATE", id).
@@ -380,7 +380,7 @@ func (s *Store) UpdateAnomaly(ctx context.Context, id int64, ifVersion int, u An
 func (s *Store) ExportAnomalies(ctx context.Context, f AnomalyFilter, fn func(*StoredAnomaly) error) error {
 	var p args
 	q := "SELECT " + fullCols + " FROM anomalies a WHERE " + f.where(&p) + " ORDER BY a.detected_at DESC, a.id DESC"
-	rows, err := s.Pool.Query(ctx, q, p...)
+	rows, err := s.pool.Query(ctx, q, p...)
 	if err != nil {
 		return fmt.Errorf("store: export: %w", err)
 	}
@@ -409,7 +409,7 @@ func (s *Store) ExportAnomalies(ctx context.Context, f AnomalyFilter, fn func(*S
 func (s *Store) AnomaliesAfter(ctx context.Context, after int64, limit int) ([]StoredAnomaly, []int64, error) {
 	var out []StoredAnomaly
 	var xip []int64
-	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		// The first statement of a REPEATABLE READ transaction fixes its
 		// snapshot, so the in-progress list and the rows agree.
 		if err := tx.QueryRow(ctx, "SELECT coalesce(array_agg(x::text::bigint), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) AS x").Scan(&xip); err != nil {
@@ -431,7 +431,7 @@ func (s *Store) AnomaliesBetween(ctx context.Context, f AnomalyFilter, after, up
 	var p args
 	q := "SELECT " + summaryCols + " FROM anomalies a WHERE " + f.where(&p) +
 		" AND a.id > " + p.add(after) + " AND a.id <= " + p.add(upTo) + " ORDER BY a.id LIMIT " + p.add(limit)
-	out, err := collect(s.Pool.Query(ctx, q, p...))
+	out, err := collect(s.pool.Query(ctx, q, p...))
 	if err != nil {
 		return nil, fmt.Errorf("store: anomalies between %d and %d: %w", after, upTo, err)
 	}
@@ -465,7 +465,7 @@ func (s *Store) TransactionsDone(ctx context.Context, xids []int64) (bool, error
 		return true, nil
 	}
 	var busy bool
-	err := s.Pool.QueryRow(ctx, `SELECT EXISTS (
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (
   SELECT 1 FROM unnest($1::bigint[]) AS x
   JOIN pg_locks t ON t.locktype = 'transactionid' AND t.granted
    AND t.transactionid::text::bigint = x % 4294967296
@@ -484,7 +484,7 @@ func (s *Store) TransactionsDone(ctx context.Context, xids []int64) (bool, error
 func (s *Store) AnomalyWatermark(ctx context.Context) (int64, []int64, error) {
 	var id int64
 	var xip []int64
-	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, "SELECT coalesce(array_agg(x::text::bigint), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) AS x").Scan(&xip); err != nil {
 			return err
 		}
@@ -499,7 +499,7 @@ func (s *Store) AnomalyWatermark(ctx context.Context) (int64, []int64, error) {
 // MaxAnomalyID returns the largest anomaly id, 0 when the table is empty.
 func (s *Store) MaxAnomalyID(ctx context.Context) (int64, error) {
 	var id int64
-	if err := s.Pool.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM anomalies").Scan(&id); err != nil {
+	if err := s.pool.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM anomalies").Scan(&id); err != nil {
 		return 0, fmt.Errorf("store: max anomaly id: %w", err)
 	}
 	return id, nil

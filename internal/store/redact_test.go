@@ -41,7 +41,7 @@ func TestSecretsNeverReachStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var summary, attrs, record string
-	if err := s.Pool.QueryRow(ctx, "SELECT summary, attributes::text, record::text FROM anomalies").Scan(&summary, &attrs, &record); err != nil {
+	if err := storetest.Pool(s).QueryRow(ctx, "SELECT summary, attributes::text, record::text FROM anomalies").Scan(&summary, &attrs, &record); err != nil {
 		t.Fatal(err)
 	}
 	stored := summary + attrs + record

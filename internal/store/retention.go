@@ -23,7 +23,7 @@ func (s *Store) DeleteOlderThanEach(ctx context.Context, cutoff time.Time, batch
 	}
 	var total int64
 	for {
-		tag, err := s.Pool.Exec(ctx, `
+		tag, err := s.pool.Exec(ctx, `
 DELETE FROM anomalies WHERE id IN (
   SELECT id FROM anomalies WHERE detected_at < $1
   ORDER BY detected_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, cutoff, batchSize)

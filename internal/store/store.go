@@ -23,7 +23,7 @@ var ErrNoDSN = errors.New("store: no PostgreSQL DSN given (set dsn or DRIFTLOCK_
 
 // Store wraps a pgx connection pool.
 type Store struct {
-	Pool *pgxpool.Pool
+	pool *pgxpool.Pool
 }
 
 // Open connects to PostgreSQL and checks the connection.
@@ -43,16 +43,16 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: ping %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	return &Store{Pool: pool}, nil
+	return &Store{pool: pool}, nil
 }
 
 // Close releases the pool.
-func (s *Store) Close() { s.Pool.Close() }
+func (s *Store) Close() { s.pool.Close() }
 
 // provider builds a goose provider whose session holds a PostgreSQL advisory
 // lock while migrating, so that many collectors can start at once.
 func (s *Store) provider() (*goose.Provider, *sql.DB, error) {
-	db := stdlib.OpenDBFromPool(s.Pool)
+	db := stdlib.OpenDBFromPool(s.pool)
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		db.Close()

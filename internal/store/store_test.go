@@ -12,7 +12,7 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	for _, table := range []string{"anomalies", "detectors", "audit_log", "api_keys", "incidents", "correlator_state", "notification_outbox"} {
 		var ok bool
-		if err := s.Pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", "public."+table).Scan(&ok); err != nil || !ok {
+		if err := storetest.Pool(s).QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", "public."+table).Scan(&ok); err != nil || !ok {
 			t.Fatalf("table %s missing after migrate (err=%v)", table, err)
 		}
 	}
@@ -25,7 +25,7 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 		}
 	}
 	var ok bool
-	_ = s.Pool.QueryRow(ctx, "SELECT to_regclass('public.anomalies') IS NOT NULL").Scan(&ok)
+	_ = storetest.Pool(s).QueryRow(ctx, "SELECT to_regclass('public.anomalies') IS NOT NULL").Scan(&ok)
 	if ok {
 		t.Fatal("anomalies still exists after migrate down")
 	}

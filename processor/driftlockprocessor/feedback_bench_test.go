@@ -24,7 +24,7 @@ func BenchmarkFeedbackPull(b *testing.B) {
 	st, dsn := storetest.Open(b)
 	ctx := context.Background()
 	for i := range n {
-		_, err := st.Pool.Exec(ctx, `
+		_, err := storetest.Pool(st).Exec(ctx, `
 INSERT INTO anomalies (fingerprint, signal, stream, service, observed_at, detected_at, score, p_value,
   severity, status, summary, explanation, record, attributes, resource)
 VALUES ($1, 'logs', 'logs/checkout', 'checkout', now(), now(), 9, 0.001, 'INFO', 'false_positive', $2, '',

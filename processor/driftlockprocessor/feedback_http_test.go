@@ -200,7 +200,7 @@ func TestFeedbackEndpointListsOnlyChanges(t *testing.T) {
 	assert.Empty(t, lists[0].Get("updated_since"), "the first pull lists everything")
 
 	var newest time.Time
-	require.NoError(t, st.Pool.QueryRow(ctx, "SELECT max(updated_at) FROM anomalies WHERE status = 'false_positive'").Scan(&newest))
+	require.NoError(t, storetest.Pool(st).QueryRow(ctx, "SELECT max(updated_at) FROM anomalies WHERE status = 'false_positive'").Scan(&newest))
 	again, err := h.e.fb.pull(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, again)

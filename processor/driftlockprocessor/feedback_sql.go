@@ -75,7 +75,7 @@ func (q *sqlFeedback) pull(ctx context.Context, f *feedback) (int, error) {
 // pullPage reads one page after (pageTS, pageID), advances the page key and
 // the cursor, and returns the number of rows read.
 func (q *sqlFeedback) pullPage(ctx context.Context, f *feedback, pageTS *time.Time, pageID *int64, learned *int) (int, error) {
-	rows, err := q.store.Pool.Query(ctx, feedbackQuery, f.e.signal, *pageTS, *pageID, q.pageSize)
+	rows, err := q.store.Pool().Query(ctx, feedbackQuery, f.e.signal, *pageTS, *pageID, q.pageSize)
 	if err != nil {
 		return 0, fmt.Errorf("query false positives: %w", err)
 	}

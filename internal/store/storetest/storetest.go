@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/driftlock/driftlock/internal/store"
+	"github.com/driftlock/driftlock/internal/store/internal/poolaccess"
 )
 
 // EnvDSN names the variable holding the server's admin DSN.
@@ -98,3 +100,8 @@ func sanitize(s string) string {
 	}
 	return b.String()
 }
+
+// Pool returns st's connection pool, for tests that check rows with raw
+// SQL or break the connection on purpose. Production code reaches the
+// database only through the Store's methods.
+func Pool(st *store.Store) *pgxpool.Pool { return poolaccess.Of(st) }
