@@ -45,7 +45,7 @@ func collectMembers(rows pgx.Rows, err error) ([]MemberAnomaly, error) {
 func (s *Store) MembersAfter(ctx context.Context, after int64, limit int) ([]MemberAnomaly, []int64, error) {
 	var out []MemberAnomaly
 	var xip []int64
-	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, "SELECT coalesce(array_agg(x::text::bigint), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) AS x").Scan(&xip); err != nil {
 			return err
 		}
@@ -78,7 +78,7 @@ func (s *Store) MembersObserved(ctx context.Context, from time.Time, upToID int6
 		args = append(args, limit)
 	}
 	q += " ORDER BY a.observed_at, a.id LIMIT $3"
-	out, err := collectMembers(s.Pool.Query(ctx, q, args...))
+	out, err := collectMembers(s.pool.Query(ctx, q, args...))
 	if err != nil {
 		return nil, fmt.Errorf("store: anomalies observed since %s: %w", from.UTC().Format(time.RFC3339), err)
 	}
@@ -89,7 +89,7 @@ func (s *Store) MembersObserved(ctx context.Context, from time.Time, upToID int6
 // from (observed time), oldest first: the ones a recomputation from that
 // time may change.
 func (s *Store) IncidentsActiveSince(ctx context.Context, from time.Time) ([]Incident, error) {
-	rows, err := s.Pool.Query(ctx, "SELECT "+incidentCols+" FROM incidents i WHERE i.closed_at IS NULL OR i.closed_at >= $1 OR i.last_evidence_at >= $1 ORDER BY i.opened_at, i.id", from.UTC())
+	rows, err := s.pool.Query(ctx, "SELECT "+incidentCols+" FROM incidents i WHERE i.closed_at IS NULL OR i.closed_at >= $1 OR i.last_evidence_at >= $1 ORDER BY i.opened_at, i.id", from.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("store: incidents since %s: %w", from.UTC().Format(time.RFC3339), err)
 	}
@@ -108,7 +108,7 @@ func (s *Store) IncidentsActiveSince(ctx context.Context, from time.Time) ([]Inc
 // OpenIncidents returns the incidents in state open, oldest first (the
 // Alertmanager refresh re-sends them before their endsAt).
 func (s *Store) OpenIncidents(ctx context.Context) ([]Incident, error) {
-	rows, err := s.Pool.Query(ctx, "SELECT "+incidentCols+" FROM incidents i WHERE i.state = 'open' ORDER BY i.opened_at, i.id")
+	rows, err := s.pool.Query(ctx, "SELECT "+incidentCols+" FROM incidents i WHERE i.state = 'open' ORDER BY i.opened_at, i.id")
 	if err != nil {
 		return nil, fmt.Errorf("store: open incidents: %w", err)
 	}

@@ -17,7 +17,7 @@ import (
 
 // ClaimNotifications leases up to limit due notifications for lease.
 func (s *Store) ClaimNotifications(ctx context.Context, limit int, lease time.Duration) ([]OutboxItem, error) {
-	rows, err := s.Pool.Query(ctx, `WITH due AS (
+	rows, err := s.pool.Query(ctx, `WITH due AS (
   SELECT o.id FROM notification_outbox o
   WHERE o.delivered_at IS NULL AND o.abandoned_at IS NULL AND o.next_attempt_at <= now()
     AND (o.lease_until IS NULL OR o.lease_until < now())
@@ -51,7 +51,7 @@ RETURNING o.id, o.receiver, coalesce(o.incident_id, 0), o.event, o.idempotency_k
 
 // NotificationDelivered marks a claimed notification sent.
 func (s *Store) NotificationDelivered(ctx context.Context, id int64) error {
-	if _, err := s.Pool.Exec(ctx, "UPDATE notification_outbox SET delivered_at = now(), lease_until = NULL, last_error = '' WHERE id = $1", id); err != nil {
+	if _, err := s.pool.Exec(ctx, "UPDATE notification_outbox SET delivered_at = now(), lease_until = NULL, last_error = '' WHERE id = $1", id); err != nil {
 		return fmt.Errorf("store: notification %d delivered: %w", id, err)
 	}
 	return nil
@@ -61,7 +61,7 @@ func (s *Store) NotificationDelivered(ctx context.Context, id int64) error {
 // next, or abandoned (given up, kept for inspection) when abandon is set.
 // reason must not contain secrets; it is stored as the row's last_error.
 func (s *Store) NotificationFailed(ctx context.Context, id int64, reason string, next time.Time, abandon bool) error {
-	_, err := s.Pool.Exec(ctx, `UPDATE notification_outbox SET lease_until = NULL, last_error = $2, next_attempt_at = $3,
+	_, err := s.pool.Exec(ctx, `UPDATE notification_outbox SET lease_until = NULL, last_error = $2, next_attempt_at = $3,
  abandoned_at = CASE WHEN $4 THEN now() END WHERE id = $1`, id, SanitizeString(reason, MaxIndexedBytes), next.UTC(), abandon)
 	if err != nil {
 		return fmt.Errorf("store: notification %d failed: %w", id, err)
@@ -71,7 +71,7 @@ func (s *Store) NotificationFailed(ctx context.Context, id int64, reason string,
 
 // OutboxCounts reports undelivered (pending) and abandoned notifications.
 func (s *Store) OutboxCounts(ctx context.Context) (pending, abandoned int64, err error) {
-	err = s.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE delivered_at IS NULL AND abandoned_at IS NULL),
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE delivered_at IS NULL AND abandoned_at IS NULL),
  count(*) FILTER (WHERE abandoned_at IS NOT NULL) FROM notification_outbox`).Scan(&pending, &abandoned)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: outbox counts: %w", err)

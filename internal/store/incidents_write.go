@@ -28,7 +28,7 @@ type CorrelatorSession struct {
 // TryLockCorrelator takes the correlator lock named name without waiting.
 // It returns nil (and no error) when another session holds it.
 func (s *Store) TryLockCorrelator(ctx context.Context, name string) (*CorrelatorSession, error) {
-	conn, err := s.Pool.Acquire(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: correlator lock: %w", err)
 	}
@@ -97,7 +97,7 @@ func (cs *CorrelatorSession) Position(ctx context.Context) (CorrelatorPosition, 
 // CorrelatorPosition reads a correlator's saved position without the lock
 // (zero when it never ran).
 func (s *Store) CorrelatorPosition(ctx context.Context, name string) (CorrelatorPosition, error) {
-	return correlatorPosition(ctx, s.Pool, name)
+	return correlatorPosition(ctx, s.pool, name)
 }
 
 type queryRower interface {
@@ -124,7 +124,7 @@ func correlatorPosition(ctx context.Context, q queryRower, name string) (Correla
 // recompute the incidents from the observed time from on. An earlier
 // pending request wins (it covers this one).
 func (s *Store) RequestRebuild(ctx context.Context, name string, from time.Time) error {
-	_, err := s.Pool.Exec(ctx, `INSERT INTO correlator_state (name, rebuild_from) VALUES ($1, $2)
+	_, err := s.pool.Exec(ctx, `INSERT INTO correlator_state (name, rebuild_from) VALUES ($1, $2)
 ON CONFLICT (name) DO UPDATE SET rebuild_from = least(coalesce(correlator_state.rebuild_from, EXCLUDED.rebuild_from), EXCLUDED.rebuild_from), updated_at = now()`,
 		name, from.UTC())
 	if err != nil {
