@@ -31,7 +31,10 @@ var ErrIncidentNotFound = errors.New("store: incident not found")
 
 // Incident is one incidents row.
 type Incident struct {
-	ID     int64  `json:"id"`
+	ID int64 `json:"id"`
+	// Key is the correlator's deterministic id (opening time and service,
+	// e.g. "20230129T084315Z-ts-basic-service"), unique.
+	Key    string `json:"key"`
 	State  string `json:"state"`  // IncidentOpen or IncidentClosed
 	Triage string `json:"triage"` // one of the Triage* values
 	Note   string `json:"note"`
@@ -60,7 +63,7 @@ type Incident struct {
 }
 
 // incidentCols are the columns scanned by scanIncident, over alias i.
-const incidentCols = `i.id, i.state, i.triage, i.note, i.title, i.leader, i.services, i.signals,
+const incidentCols = `i.id, i.key, i.state, i.triage, i.note, i.title, i.leader, i.services, i.signals,
  i.severity, i.score, i.size, i.opened_at, i.last_evidence_at, i.closed_at, i.detail,
  i.revision, i.version, i.created_at, i.updated_at`
 
@@ -68,7 +71,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanIncident(row scanner, in *Incident, extra ...any) error {
 	var services, detail []byte
-	dst := []any{&in.ID, &in.State, &in.Triage, &in.Note, &in.Title, &in.Leader, &services, &in.Signals,
+	dst := []any{&in.ID, &in.Key, &in.State, &in.Triage, &in.Note, &in.Title, &in.Leader, &services, &in.Signals,
 		&in.Severity, &in.Score, &in.Size, &in.OpenedAt, &in.LastEvidenceAt, &in.ClosedAt, &detail,
 		&in.Revision, &in.Version, &in.CreatedAt, &in.UpdatedAt}
 	if err := row.Scan(append(dst, extra...)...); err != nil {

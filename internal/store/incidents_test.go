@@ -50,11 +50,11 @@ func TestCorrelatorLockIsExclusiveAndSaveIsAtomic(t *testing.T) {
 		t.Fatalf("row 0: attributes %q incident %d", rows[0].Attributes, rows[0].IncidentID)
 	}
 	ids := []int64{rows[0].ID, rows[1].ID}
-	in := &store.Incident{State: store.IncidentOpen, Title: "svc: trouble", Leader: "svc",
+	in := &store.Incident{Key: "k-svc", State: store.IncidentOpen, Title: "svc: trouble", Leader: "svc",
 		Services: json.RawMessage(`[{"service":"svc","rank":1}]`), Signals: []string{"logs"},
 		Size: 2, OpenedAt: base, LastEvidenceAt: base.Add(time.Minute)}
 	err = a.Save(ctx, func(tx *store.IncidentTx) error {
-		if err := tx.Insert(ctx, in); err != nil {
+		if err := tx.Upsert(ctx, in); err != nil {
 			return err
 		}
 		if err := tx.SetMembers(ctx, in.ID, ids); err != nil {
@@ -64,23 +64,23 @@ func TestCorrelatorLockIsExclusiveAndSaveIsAtomic(t *testing.T) {
 			IdempotencyKey: "k1", Payload: json.RawMessage(`{"a":1}`)}}); err != nil {
 			return err
 		}
-		return tx.SetPosition(ctx, rows[4].ID, base.Add(time.Minute))
+		return tx.SetPosition(ctx, rows[4].ID, base.Add(time.Minute), []byte(`{"v":1}`))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A failing transaction leaves nothing behind.
 	err = a.Save(ctx, func(tx *store.IncidentTx) error {
-		if err := tx.SetPosition(ctx, 999, base); err != nil {
+		if err := tx.SetPosition(ctx, 999, base, nil); err != nil {
 			return err
 		}
-		return tx.Update(ctx, &store.Incident{ID: 12345, State: store.IncidentOpen, OpenedAt: base, LastEvidenceAt: base})
+		return tx.Upsert(ctx, &store.Incident{State: "bogus", OpenedAt: base, LastEvidenceAt: base})
 	})
 	if err == nil {
-		t.Fatal("update of a missing incident succeeded")
+		t.Fatal("upsert without a key succeeded")
 	}
 	pos, err := a.Position(ctx)
-	if err != nil || pos.LastID != rows[4].ID || !pos.Watermark.Equal(base.Add(time.Minute)) {
+	if err != nil || pos.LastID != rows[4].ID || !pos.Watermark.Equal(base.Add(time.Minute)) || string(pos.Snapshot) != `{"v": 1}` {
 		t.Fatalf("position %+v err %v; want last %d", pos, err, rows[4].ID)
 	}
 	rows, _, _ = s.MembersAfter(ctx, 0, 100)
@@ -118,8 +118,23 @@ func TestCorrelatorLockIsExclusiveAndSaveIsAtomic(t *testing.T) {
 	if p, _ := s.CorrelatorPosition(ctx, "default"); !p.RebuildFrom.IsZero() {
 		t.Fatalf("rebuild request not cleared: %+v", p)
 	}
+	// Upserting the same key again updates the row and keeps people's triage.
+	if _, err := b.Position(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool.Exec(ctx, "UPDATE incidents SET triage = 'acknowledged'"); err != nil {
+		t.Fatal(err)
+	}
+	again := *in
+	again.ID, again.Title, again.Revision = 0, "svc: worse", 2
+	if err := b.Save(ctx, func(tx *store.IncidentTx) error { return tx.Upsert(ctx, &again) }); err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != in.ID || again.Triage != store.TriageAcknowledged || again.Version != in.Version+1 {
+		t.Fatalf("upsert of an existing key: id %d (want %d) triage %q version %d", again.ID, in.ID, again.Triage, again.Version)
+	}
 	open, err := s.OpenIncidents(ctx)
-	if err != nil || len(open) != 1 || open[0].Title != "svc: trouble" || open[0].Triage != store.TriageOpen {
+	if err != nil || len(open) != 1 || open[0].Title != "svc: worse" || open[0].Key != "k-svc" {
 		t.Fatalf("open incidents: %+v %v", open, err)
 	}
 }
@@ -136,8 +151,8 @@ func TestOutboxClaimsAreDisjointAndOrderedPerIncident(t *testing.T) {
 	var incidents []int64
 	err = cs.Save(ctx, func(tx *store.IncidentTx) error {
 		for i := range 20 {
-			in := &store.Incident{State: store.IncidentOpen, OpenedAt: base, LastEvidenceAt: base}
-			if err := tx.Insert(ctx, in); err != nil {
+			in := &store.Incident{Key: fmt.Sprintf("k%d", i), State: store.IncidentOpen, OpenedAt: base, LastEvidenceAt: base}
+			if err := tx.Upsert(ctx, in); err != nil {
 				return err
 			}
 			incidents = append(incidents, in.ID)

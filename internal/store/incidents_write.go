@@ -87,6 +87,9 @@ type CorrelatorPosition struct {
 	// RebuildFrom, when not zero, asks for the incidents from that
 	// observed time on to be recomputed (driftlock incidents rebuild).
 	RebuildFrom time.Time
+	// Snapshot is the correlator's state at LastID (nil before the first
+	// save).
+	Snapshot []byte
 }
 
 // Position reads the saved position.
@@ -107,7 +110,7 @@ type queryRower interface {
 func correlatorPosition(ctx context.Context, q queryRower, name string) (CorrelatorPosition, error) {
 	var p CorrelatorPosition
 	var wm, rb *time.Time
-	err := q.QueryRow(ctx, "SELECT last_id, watermark, rebuild_from FROM correlator_state WHERE name = $1", name).Scan(&p.LastID, &wm, &rb)
+	err := q.QueryRow(ctx, "SELECT last_id, watermark, rebuild_from, snapshot FROM correlator_state WHERE name = $1", name).Scan(&p.LastID, &wm, &rb, &p.Snapshot)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return p, fmt.Errorf("store: correlator position: %w", err)
 	}
@@ -151,41 +154,46 @@ type IncidentTx struct {
 	name string
 }
 
-// Insert stores a new incident and fills in.ID, Version and the
-// timestamps. Triage and note take their defaults.
-func (t *IncidentTx) Insert(ctx context.Context, in *Incident) error {
-	err := t.tx.QueryRow(ctx, `INSERT INTO incidents (state, title, leader, services, signals, severity,
- score, size, opened_at, last_evidence_at, closed_at, detail, revision)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-RETURNING id, triage, version, created_at, updated_at`,
-		in.State, SanitizeString(in.Title, MaxTextBytes), SanitizeString(in.Leader, MaxIndexedBytes),
-		jsonOr(in.Services, "[]"), nonNil(in.Signals), in.Severity, in.Score, in.Size, in.OpenedAt,
-		in.LastEvidenceAt, in.ClosedAt, jsonOr(in.Detail, "{}"), max(in.Revision, 1),
-	).Scan(&in.ID, &in.Triage, &in.Version, &in.CreatedAt, &in.UpdatedAt)
+// Upsert stores the incident under its Key: a new row, or the
+// correlator's fields of the existing one (triage and note, people's
+// fields, stay; the version, which the API's ETags use, is bumped). It
+// fills in ID, Triage, Note, Version and the timestamps.
+func (t *IncidentTx) Upsert(ctx context.Context, in *Incident) error {
+	if in.Key == "" {
+		return errors.New("upsert incident: empty key")
+	}
+	err := t.tx.QueryRow(ctx, `INSERT INTO incidents AS i (key, state, title, leader, services, signals,
+ severity, score, size, opened_at, last_evidence_at, closed_at, detail, revision)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (key) DO UPDATE SET state = EXCLUDED.state, title = EXCLUDED.title, leader = EXCLUDED.leader,
+ services = EXCLUDED.services, signals = EXCLUDED.signals, severity = EXCLUDED.severity,
+ score = EXCLUDED.score, size = EXCLUDED.size, opened_at = EXCLUDED.opened_at,
+ last_evidence_at = EXCLUDED.last_evidence_at, closed_at = EXCLUDED.closed_at, detail = EXCLUDED.detail,
+ revision = EXCLUDED.revision, version = i.version + 1, updated_at = now()
+RETURNING i.id, i.triage, i.note, i.version, i.created_at, i.updated_at`,
+		SanitizeString(in.Key, MaxIndexedBytes), in.State, SanitizeString(in.Title, MaxTextBytes),
+		SanitizeString(in.Leader, MaxIndexedBytes), jsonOr(in.Services, "[]"), nonNil(in.Signals),
+		in.Severity, in.Score, in.Size, in.OpenedAt, in.LastEvidenceAt, in.ClosedAt,
+		jsonOr(in.Detail, "{}"), max(in.Revision, 1),
+	).Scan(&in.ID, &in.Triage, &in.Note, &in.Version, &in.CreatedAt, &in.UpdatedAt)
 	if err != nil {
-		return fmt.Errorf("insert incident: %w", err)
+		return fmt.Errorf("upsert incident %s: %w", in.Key, err)
 	}
 	return nil
 }
 
-// Update writes the correlator's fields of an existing incident (triage
-// and note, people's fields, stay). It bumps the version (ETags).
-func (t *IncidentTx) Update(ctx context.Context, in *Incident) error {
-	err := t.tx.QueryRow(ctx, `UPDATE incidents SET state = $2, title = $3, leader = $4, services = $5,
- signals = $6, severity = $7, score = $8, size = $9, opened_at = $10, last_evidence_at = $11,
- closed_at = $12, detail = $13, revision = $14, version = version + 1, updated_at = now()
-WHERE id = $1 RETURNING triage, version, created_at, updated_at`,
-		in.ID, in.State, SanitizeString(in.Title, MaxTextBytes), SanitizeString(in.Leader, MaxIndexedBytes),
-		jsonOr(in.Services, "[]"), nonNil(in.Signals), in.Severity, in.Score, in.Size, in.OpenedAt,
-		in.LastEvidenceAt, in.ClosedAt, jsonOr(in.Detail, "{}"), max(in.Revision, 1),
-	).Scan(&in.Triage, &in.Version, &in.CreatedAt, &in.UpdatedAt)
+// IncidentByKey reads an incident by its correlator key inside the
+// transaction; ErrIncidentNotFound when there is none.
+func (t *IncidentTx) IncidentByKey(ctx context.Context, key string) (*Incident, error) {
+	var in Incident
+	err := scanIncident(t.tx.QueryRow(ctx, "SELECT "+incidentCols+" FROM incidents i WHERE i.key = $1", key), &in)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("update incident %d: %w", in.ID, ErrIncidentNotFound)
+		return nil, ErrIncidentNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("update incident %d: %w", in.ID, err)
+		return nil, fmt.Errorf("incident %s: %w", key, err)
 	}
-	return nil
+	return &in, nil
 }
 
 // Delete removes an incident a rebuild no longer produces; its members
@@ -230,15 +238,22 @@ VALUES ($1, $2, $3, $4, $5) ON CONFLICT (receiver, idempotency_key) DO NOTHING`,
 	return nil
 }
 
-// SetPosition records how far the correlator got.
-func (t *IncidentTx) SetPosition(ctx context.Context, lastID int64, watermark time.Time) error {
+// SetPosition records how far the correlator got and its state there
+// (snapshot: a JSON document; nil keeps the saved one).
+func (t *IncidentTx) SetPosition(ctx context.Context, lastID int64, watermark time.Time, snapshot []byte) error {
 	var wm *time.Time
 	if !watermark.IsZero() {
 		w := watermark.UTC()
 		wm = &w
 	}
-	if _, err := t.tx.Exec(ctx, "UPDATE correlator_state SET last_id = $2, watermark = $3, updated_at = now() WHERE name = $1",
-		t.name, lastID, wm); err != nil {
+	var snap *string
+	if snapshot != nil {
+		s := string(snapshot)
+		snap = &s
+	}
+	if _, err := t.tx.Exec(ctx, `UPDATE correlator_state SET last_id = $2, watermark = $3,
+ snapshot = coalesce($4::jsonb, snapshot), updated_at = now() WHERE name = $1`,
+		t.name, lastID, wm, snap); err != nil {
 		return fmt.Errorf("save correlator position: %w", err)
 	}
 	return nil

@@ -5,6 +5,10 @@
 -- here is OBSERVED time (the records' own clocks), not ingestion time.
 CREATE TABLE incidents (
     id               bigserial PRIMARY KEY,
+    -- key is the correlator's deterministic id of the incident (opening
+    -- time and opening service): recomputing the same anomalies finds the
+    -- same row again instead of creating a second one.
+    key              text NOT NULL UNIQUE,
     -- state is the correlator's view: open while evidence continues,
     -- closed after a quiet period. triage is people's view (API).
     state            text NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed')),
@@ -47,6 +51,8 @@ CREATE INDEX anomalies_incident_idx ON anomalies (incident_id, observed_at, id) 
 -- taking over) resumes where it stopped: every anomaly with id <= last_id
 -- has been read, and the correlator's clock (observed time) had reached
 -- watermark.
+-- snapshot is the correlator's whole state (internal/incident Snapshot),
+-- saved with last_id in the same transaction.
 -- rebuild_from is a request (from `driftlock incidents rebuild`) to
 -- recompute the incidents from that observed time on; the active
 -- correlator clears it when done.
@@ -55,6 +61,7 @@ CREATE TABLE correlator_state (
     last_id       bigint NOT NULL DEFAULT 0,
     watermark     timestamptz,
     rebuild_from  timestamptz,
+    snapshot      jsonb,
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
