@@ -122,7 +122,7 @@ func TestCorrelatorLockIsExclusiveAndSaveIsAtomic(t *testing.T) {
 	if _, err := b.Position(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Pool.Exec(ctx, "UPDATE incidents SET triage = 'acknowledged'"); err != nil {
+	if _, err := storetest.Pool(s).Exec(ctx, "UPDATE incidents SET triage = 'acknowledged'"); err != nil {
 		t.Fatal(err)
 	}
 	again := *in
