@@ -44,6 +44,13 @@ type Result struct {
 	Median float64
 	// Explanation is a short human sentence; set only when Anomaly is true.
 	Explanation string
+	// Reason says why the record was flagged (an attrs.Reason* value); set
+	// with Anomaly by the numeric paths.
+	Reason string
+	// Observed, ExpectedLow and ExpectedHigh explain a numeric verdict: the
+	// value seen and the range the baseline expected (for durations, in
+	// seconds). Zero when the path has no range (text records).
+	Observed, ExpectedLow, ExpectedHigh float64
 	// Window is non-nil on the record that closed a window (every
 	// Config.Hop records of a stream).
 	Window *WindowResult

@@ -31,6 +31,7 @@ var (
 	ErrWarmup         = errors.New("warmup out of range")
 	ErrMaxRecordBytes = errors.New("max_record_bytes out of range")
 	ErrAdmitAfter     = errors.New("admit_after out of range")
+	ErrLatency        = errors.New("latency setting out of range")
 )
 
 // Config tunes a Detector. The zero value is not valid: start from
@@ -76,6 +77,21 @@ type Config struct {
 	Canonicalize bool `mapstructure:"canonicalize"`
 	// UseSeverity lets a record's severity weigh on its score.
 	UseSeverity bool `mapstructure:"use_severity"`
+
+	// Latency path (span durations, edge gaps, span errors; see latency.go).
+	// LatencyBaselineSize is how many recent normal durations a series keeps.
+	LatencyBaselineSize int `mapstructure:"latency_baseline_size"`
+	// LatencyQuantile is the upper tail a duration must reach to count as
+	// slow (0.01: above the baseline's 99th percentile).
+	LatencyQuantile float64 `mapstructure:"latency_quantile"`
+	// LatencyWindow is how many recent calls the slow (or failed) ones are
+	// counted among, 2..64.
+	LatencyWindow int `mapstructure:"latency_window"`
+	// LatencyPValue is the significance level of that count.
+	LatencyPValue float64 `mapstructure:"latency_p_value"`
+	// LatencyMinRatio is the effect size: a flagged duration is at least
+	// this many times the expected upper bound.
+	LatencyMinRatio float64 `mapstructure:"latency_min_ratio"`
 }
 
 // DefaultConfig returns the defaults shared by the processor and the CLI.
@@ -99,6 +115,11 @@ func DefaultConfig() Config {
 		MaxRecordBytes:         16 << 10,
 		Canonicalize:           true,
 		UseSeverity:            true,
+		LatencyBaselineSize:    512,
+		LatencyQuantile:        0.01,
+		LatencyWindow:          8,
+		LatencyPValue:          1e-4,
+		LatencyMinRatio:        1.5,
 	}
 }
 
@@ -153,6 +174,22 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRecordBytes < 64 || c.MaxRecordBytes > 16<<20 {
 		return fmt.Errorf("%w: got %d, want 64..16777216", ErrMaxRecordBytes, c.MaxRecordBytes)
+	}
+	return c.validateLatency()
+}
+
+func (c Config) validateLatency() error {
+	switch {
+	case c.LatencyBaselineSize < latencyMinPoints || c.LatencyBaselineSize > 1<<20:
+		return fmt.Errorf("%w: latency_baseline_size got %d, want %d..1048576", ErrLatency, c.LatencyBaselineSize, latencyMinPoints)
+	case !(c.LatencyQuantile > 0 && c.LatencyQuantile < 0.5):
+		return fmt.Errorf("%w: latency_quantile got %v, want 0 < q < 0.5", ErrLatency, c.LatencyQuantile)
+	case c.LatencyWindow < 2 || c.LatencyWindow > 64:
+		return fmt.Errorf("%w: latency_window got %d, want 2..64", ErrLatency, c.LatencyWindow)
+	case !(c.LatencyPValue > 0 && c.LatencyPValue < 1):
+		return fmt.Errorf("%w: latency_p_value got %v, want 0 < p < 1", ErrLatency, c.LatencyPValue)
+	case !(c.LatencyMinRatio >= 1 && c.LatencyMinRatio <= 1000):
+		return fmt.Errorf("%w: latency_min_ratio got %v, want 1..1000", ErrLatency, c.LatencyMinRatio)
 	}
 	return nil
 }

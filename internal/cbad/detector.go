@@ -21,6 +21,10 @@ type Detector struct {
 
 	scratch sync.Pool
 
+	// families pool metric series of one metric name for cold start
+	// (coldstart.go).
+	families familyTable
+
 	records     atomic.Uint64
 	anomalies   atomic.Uint64
 	driftEvents atomic.Uint64

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/driftlock/driftlock/internal/attrs"
 )
 
 // The numeric path scores a value stream (one metric series) the same way
@@ -167,23 +169,34 @@ const (
 // and infinite values are reported as anomalies without touching the
 // baseline.
 func (d *Detector) ScoreValue(key string, t time.Time, v float64) Result {
+	return d.ScoreSeries(key, "", t, v)
+}
+
+// ScoreSeries is ScoreValue for a series of a family (e.g. the metric name
+// and statistic, shared by the same metric of every pod): while the series
+// is young it is judged against the family's pooled residuals (cold start,
+// see coldstart.go) instead of waiting Config.Warmup points. An empty
+// family scores as ScoreValue.
+func (d *Detector) ScoreSeries(key, family string, t time.Time, v float64) Result {
+	fam := d.family(family)
 	st := d.acquire(key, t)
-	res := d.scoreValue(st, v)
+	res := d.scoreValue(st, fam, v)
 	st.mu.Unlock()
 	d.records.Add(1)
 	return res
 }
 
-func (d *Detector) scoreValue(st *stream, v float64) Result {
+func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 	cfg := &d.cfg
 	ns := st.ensureNumeric(cfg)
-	res := Result{Index: st.index, PValue: 1}
+	res := Result{Index: st.index, PValue: 1, Observed: v}
 	st.index++
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		res.Anomaly = ns.ready
 		res.Calibrating = !ns.ready
 		if res.Anomaly {
 			res.PValue = 0
+			res.Reason = attrs.ReasonValue
 			res.Explanation = fmt.Sprintf("value %v is not a finite number", v)
 			d.anomalies.Add(1)
 		}
@@ -201,6 +214,7 @@ func (d *Detector) scoreValue(st *stream, v float64) Result {
 	res.Score = total / float64(n)
 
 	res.Calibrating = !ns.ready || ns.values.n < cfg.Warmup || st.cal.n == 0
+	coldStart := false
 	res.Median = st.cal.median
 	outside := 0.0
 	if ns.ready {
@@ -219,12 +233,32 @@ func (d *Detector) scoreValue(st *stream, v float64) Result {
 		res.PValue = st.cal.pValue(res.Score)
 		far := outside >= numFar
 		unusual = (res.PValue*numPScale < cfg.PValue && res.Score-st.cal.median >= cfg.MinEffect) || far
+		if far {
+			// Beyond the baseline's range by numFar spreads: the p-value of
+			// the value itself is its conformal rank among the baseline
+			// (it is above or below all of them).
+			res.PValue = math.Min(res.PValue, 1/float64(ns.values.n+1))
+		}
+		res.ExpectedLow, res.ExpectedHigh = ns.quantile(numRangeTail), ns.quantile(1-numRangeTail)
 		// One flag per episode: an unusual point shortly after another
 		// continues the same incident and is not flagged again, except a
 		// value far outside the baseline's range that follows an ordinary
 		// point (a spike is its own incident).
 		res.Anomaly = unusual && (ns.quiet <= 0 || (far && !ns.prevFar))
 		ns.prevFar = far
+	} else if fam != nil {
+		// Cold start: judged by the family's pooled residuals.
+		if p, lo, hi, ok := fam.coldVerdict(ns, v, cfg.PValue*coldAlphaShare); ok {
+			res.Calibrating = false
+			res.PValue, res.ExpectedLow, res.ExpectedHigh = p, lo, hi
+			res.Score = 0
+			unusual = p < cfg.PValue*coldAlphaShare && (v < lo || v > hi)
+			res.Anomaly = unusual && ns.quiet <= 0
+			coldStart = true
+		}
+	}
+	if fam != nil && !unusual {
+		fam.contribute(ns, v)
 	}
 	ns.pushRecent(cost)
 	ns.prevSym = s
@@ -240,8 +274,8 @@ func (d *Detector) scoreValue(st *stream, v float64) Result {
 		}
 		if res.Anomaly {
 			d.anomalies.Add(1)
-			res.Explanation = fmt.Sprintf("value %.6g: recent pattern costs %.2f bits/point given the baseline; stream median %.2f; p=%.4f; baseline range [%.6g, %.6g]",
-				v, res.Score, st.cal.median, res.PValue, ns.lo, ns.hi)
+			res.Reason = attrs.ReasonValue
+			res.Explanation = numericExplanation(&res, coldStart, ns.values.n)
 		}
 		if cfg.AdmitAfter > 0 && st.novelty.observe(uint64(s)+1) >= cfg.AdmitAfter {
 			ns.pushValue(v)
@@ -262,6 +296,46 @@ func (d *Detector) scoreValue(st *stream, v float64) Result {
 		}
 	}
 	return res
+}
+
+// numRangeTail is the tail left out of a series' expected range on each
+// side: the range shown is the baseline's 1st to 99th percentile.
+const numRangeTail = 0.01
+
+// coldAlphaShare is the share of Config.PValue a young series is flagged
+// at: its first hour is judged at a fifth of the level, since every series
+// of a new pod or deploy is young at once and their false flags would
+// otherwise arrive together. (The family pools are sized so that this
+// level is reachable: 1/(coldPoolSize+1) < 0.2 * 0.01.)
+const coldAlphaShare = 0.2
+
+// quantile returns the q-quantile of the baseline values.
+func (ns *numericState) quantile(q float64) float64 {
+	n := len(ns.sorted)
+	if n == 0 {
+		return math.NaN()
+	}
+	return ns.sorted[min(max(int(q*float64(n-1)+0.5), 0), n-1)]
+}
+
+// numericExplanation is the sentence on a flagged metric point.
+func numericExplanation(r *Result, coldStart bool, n int) string {
+	where := "above"
+	if r.Observed < r.ExpectedLow {
+		where = "below"
+	} else if r.Observed <= r.ExpectedHigh {
+		where = "inside"
+	}
+	if coldStart {
+		return fmt.Sprintf("value %.6g is %s the expected range [%.6g, %.6g] (a new series: %d points of its own, spread judged by its metric's other series); p=%.2g",
+			r.Observed, where, r.ExpectedLow, r.ExpectedHigh, n, r.PValue)
+	}
+	if where == "inside" {
+		return fmt.Sprintf("value %.6g is inside the expected range [%.6g, %.6g] but the recent sequence is unusual (%.2f bits/point, median %.2f); p=%.2g",
+			r.Observed, r.ExpectedLow, r.ExpectedHigh, r.Score, r.Median, r.PValue)
+	}
+	return fmt.Sprintf("value %.6g is %s the expected range [%.6g, %.6g] (%.2f bits/point, median %.2f); p=%.2g",
+		r.Observed, where, r.ExpectedLow, r.ExpectedHigh, r.Score, r.Median, r.PValue)
 }
 
 func (ns *numericState) pushRecent(c float64) {

@@ -75,6 +75,9 @@ type stream struct {
 
 	// Numeric path (metrics), allocated on first ScoreValue.
 	num *numericState
+	// Latency path (span durations, edge gaps, error status), allocated on
+	// first ScoreLatency or ScoreError.
+	lat *latencyState
 }
 
 // newStream returns an empty stream; the text or numeric state is sized on
@@ -164,6 +167,9 @@ func (st *stream) bytes() int {
 	n += st.dict.bytes()
 	if st.num != nil {
 		n += st.num.bytes()
+	}
+	if st.lat != nil {
+		n += st.lat.bytes()
 	}
 	return n
 }

@@ -399,6 +399,7 @@ func TestNezhaDetection(t *testing.T) {
 				flags = replayNezha(t, signal, recs)
 			}
 			near, elsewhere := scoreNezha(t, signal, faults, recs, flags, window)
+			logNezhaEval(t, signal, faults, recs, flags)
 			if signal == signalTraces && near <= elsewhere && os.Getenv("DRIFTLOCK_NEZHA_STRICT") == "" {
 				// Measured, not hidden: Nezha's spans carry no status, attributes or
 				// span kind, only operation and duration, and its "return" and

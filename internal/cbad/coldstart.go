@@ -1,0 +1,157 @@
+package cbad
+
+import (
+	"math"
+	"sync"
+)
+
+// Cold start of metric series. The numeric model needs Config.Warmup
+// points of its own before it scores; at one point a minute that is an hour
+// blind after every deploy, scale-out or new pod. A young series borrows
+// instead from the series of the same family (same metric name and
+// statistic, e.g. container CPU of every pod):
+//
+//   - from its own last m points (coldMin <= m <= coldMax) it takes only
+//     a location and a scale: the median and the median absolute
+//     deviation (floored at a thousandth of the median, so a flat series
+//     still has a scale);
+//   - the point's residual r = |v - median| / scale is judged against the
+//     family's pool of residuals computed the same way, with the same m,
+//     from every series of the family (young or mature, one residual per
+//     point, rotating over m for mature series). Its p-value is the
+//     conformal rank of r in that pool.
+//
+// The p-value is honest in the sense that matters: a residual from three
+// points is noisier than one from eight, and it is compared with other
+// three-point residuals, so an uncertain series gets a wider range, not
+// more flags. What it assumes is that series of one family fluctuate alike
+// relative to their own level and spread; a series unlike its family is
+// judged by its own history once that is long enough (Config.Warmup).
+//
+// Memory: per family, (coldMax-coldMin+1) pools of coldPoolSize residuals
+// (8 bytes each with the sorted copy): 32 KiB; at most coldMaxFamilies
+// families (16 MiB), further families get no pool and wait for warm-up.
+
+const (
+	coldMin         = 3
+	coldMax         = 6
+	coldPools       = coldMax - coldMin + 1
+	coldPoolSize    = 1024
+	coldMaxFamilies = 512
+	// coldMinPool is how many residuals a pool needs before it judges: the
+	// smallest conformal p-value is 1/(n+1).
+	coldMinPool = 64
+)
+
+type family struct {
+	mu    sync.Mutex
+	pools [coldPools]calibration
+	turn  int // the next m a mature series contributes to
+}
+
+type familyTable struct {
+	mu sync.Mutex
+	m  map[string]*family
+}
+
+// family returns the pool set of name, creating it while there is room;
+// nil when name is empty or the table is full.
+func (d *Detector) family(name string) *family {
+	if name == "" {
+		return nil
+	}
+	ft := &d.families
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	if f, ok := ft.m[name]; ok {
+		return f
+	}
+	if len(ft.m) >= coldMaxFamilies {
+		return nil
+	}
+	if ft.m == nil {
+		ft.m = make(map[string]*family)
+	}
+	f := &family{}
+	for i := range f.pools {
+		f.pools[i] = newCalibration(coldPoolSize, 0)
+	}
+	ft.m[name] = f
+	return f
+}
+
+// coldResidual returns the residual of v against the last m baseline
+// values of ns, with their median and scale.
+func (ns *numericState) coldResidual(m int, v float64) (r, med, scale float64) {
+	var buf [coldMax]float64
+	n := ns.values.n
+	for i := 0; i < m; i++ {
+		buf[i] = ns.values.at(n - m + i)
+	}
+	xs := buf[:m]
+	insertionSort(xs)
+	med = xs[m/2]
+	if m%2 == 0 {
+		med = (xs[m/2-1] + xs[m/2]) / 2
+	}
+	for i := range xs {
+		xs[i] = math.Abs(xs[i] - med)
+	}
+	insertionSort(xs)
+	mad := xs[m/2]
+	if m%2 == 0 {
+		mad = (xs[m/2-1] + xs[m/2]) / 2
+	}
+	scale = math.Max(1.4826*mad, 1e-3*math.Abs(med))
+	scale = math.Max(scale, 1e-12)
+	return math.Abs(v-med) / scale, med, scale
+}
+
+func insertionSort(xs []float64) {
+	for i := 1; i < len(xs); i++ {
+		for j := i; j > 0 && xs[j] < xs[j-1]; j-- {
+			xs[j], xs[j-1] = xs[j-1], xs[j]
+		}
+	}
+}
+
+// coldVerdict judges v for a young series: it returns the pool's p-value,
+// the expected range (the values whose residual the pool would not call
+// unusual at level alpha) and ok=false when there is no pool to judge by.
+func (f *family) coldVerdict(ns *numericState, v, alpha float64) (p, lo, hi float64, ok bool) {
+	m := min(ns.values.n, coldMax)
+	if m < coldMin {
+		return 1, 0, 0, false
+	}
+	r, med, scale := ns.coldResidual(m, v)
+	f.mu.Lock()
+	pool := &f.pools[m-coldMin]
+	if pool.n < coldMinPool {
+		f.mu.Unlock()
+		return 1, 0, 0, false
+	}
+	p = pool.pValue(r)
+	crit := pool.quantile(1 - alpha)
+	f.mu.Unlock()
+	return p, med - crit*scale, med + crit*scale, true
+}
+
+// contribute adds a normal point's residual to the family's pools: a young
+// series' to the pool of its m, a mature series' to each m in turn.
+func (f *family) contribute(ns *numericState, v float64) {
+	n := ns.values.n
+	if n < coldMin {
+		return
+	}
+	f.mu.Lock()
+	m := n
+	if n >= coldMax {
+		m = coldMin + f.turn
+		f.turn = (f.turn + 1) % coldPools
+	}
+	f.mu.Unlock()
+	r, _, _ := ns.coldResidual(m, v)
+	f.mu.Lock()
+	f.pools[m-coldMin].add(r)
+	f.mu.Unlock()
+}

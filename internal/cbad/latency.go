@@ -1,0 +1,300 @@
+package cbad
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"time"
+
+	"github.com/driftlock/driftlock/internal/attrs"
+)
+
+// The latency path scores durations (a span's own duration per service and
+// operation, or the network/queueing gap of calls on one caller -> callee
+// edge) and error statuses as numbers, not as text.
+//
+// Durations: each series keeps a robust baseline, the last
+// Config.LatencyBaselineSize normal durations (on a log scale), sorted. A
+// duration is an *exceedance* when it is above the baseline's upper
+// quantile at level q = max(Config.LatencyQuantile, 1/(n+1)) (for a young
+// series with n values, "above every value seen"); under a stable series
+// an exceedance has probability at most q (the conformal rank argument:
+// the new value is as likely to take any rank among the n+1). One slow span
+// proves nothing, so the evidence is the number c of exceedances among the
+// last LatencyWindow durations, and the p-value is the binomial tail
+// P(C >= c) with C ~ Binomial(window, q): a sustained slowdown (cpu
+// contention, a slow callee, network delay on an edge) drives it to
+// 1e-6 in a handful of calls, while a lone outlier stays near q. The
+// decision is that p-value below Config.LatencyPValue, on an exceedance at
+// least Config.LatencyMinRatio times the expected upper bound (an effect
+// size, so that a statistically clear but practically nil change of a very
+// stable operation is not a flag), and at most one flag per window of
+// durations (an episode is flagged, not each of its spans).
+//
+// Errors: each series keeps the error bits of its last latencyErrorHistory
+// calls; an error is flagged when the errors among the last LatencyWindow
+// calls are improbable under the series' background error rate, estimated
+// from the calls before that window with one pseudo-error (so a series that
+// never failed does not make its first error infinitely surprising, and a
+// series that always fails is not surprising).
+//
+// Memory per series: 16 bytes per baseline value (the ring and its sorted
+// copy) plus ~200 bytes: about 8 KiB at the default 512.
+
+const (
+	// latencyMinPoints is how many baseline durations a series needs before
+	// it scores: with fewer, even "above every value seen" is too common an
+	// event (probability 1/(n+1)) for a window of them to be conclusive.
+	latencyMinPoints = 16
+	// latencyErrorHistory is how many recent calls back the background error
+	// rate (a fixed bitset: 8 words).
+	latencyErrorHistory = 512
+)
+
+type latencyState struct {
+	values ring1     // log durations of normal calls, oldest first
+	sorted []float64 // the same values, ascending
+
+	// The last calls wait in pend for LatencyWindow calls before they join
+	// the baseline, so that the calls of a slowdown can be held out once
+	// the window proves it (the first slow calls of an episode are not yet
+	// evidence when they arrive).
+	pend   [64]float64 // log durations of the last calls, ring by call count
+	calls  uint64      // calls seen
+	exceed uint64      // exceedance bits of the last calls, newest in bit 0
+	held   uint64      // bits of calls held out (exceedances of an episode)
+	slow   int         // calls held out since the last normal one
+	quiet  int         // calls left before another flag of the same episode
+
+	errBits   [latencyErrorHistory / 64]uint64 // error bits of the history, ring
+	errHead   int
+	errN      int
+	errTotal  int    // errors in the history
+	errRecent uint64 // error bits of the last calls, newest in bit 0
+	errQuiet  int
+}
+
+func (ls *latencyState) bytes() int { return 256 + len(ls.values.v)*8 + cap(ls.sorted)*8 }
+
+func (st *stream) ensureLatency(cfg *Config) *latencyState {
+	if st.lat == nil {
+		n := cfg.LatencyBaselineSize
+		st.lat = &latencyState{values: ring1{v: make([]float64, n)}, sorted: make([]float64, 0, n)}
+	}
+	return st.lat
+}
+
+func (ls *latencyState) push(x float64) {
+	if ls.values.n < len(ls.values.v) {
+		ls.sorted = insertSorted(ls.sorted, x)
+	} else {
+		replaceSorted(ls.sorted, ls.values.at(0), x)
+	}
+	ls.values.push(x)
+}
+
+// quantile returns the q-quantile of the baseline (nearest rank).
+func (ls *latencyState) quantile(q float64) float64 {
+	n := len(ls.sorted)
+	i := int(q * float64(n-1))
+	return ls.sorted[min(max(i, 0), n-1)]
+}
+
+// binomTail returns P(C >= c) for C ~ Binomial(n, q).
+func binomTail(n, c int, q float64) float64 {
+	if c <= 0 {
+		return 1
+	}
+	if c > n {
+		return 0
+	}
+	// Sum the terms from c up; the pmf is built incrementally from its
+	// value at c (no factorial overflow, no allocation).
+	lq, l1q := math.Log(q), math.Log1p(-q)
+	lg := func(k int) float64 { v, _ := math.Lgamma(float64(k) + 1); return v }
+	term := math.Exp(lg(n) - lg(c) - lg(n-c) + float64(c)*lq + float64(n-c)*l1q)
+	sum := 0.0
+	for k := c; k <= n; k++ {
+		sum += term
+		term *= float64(n-k) / float64(k+1) * q / (1 - q)
+	}
+	return math.Min(sum, 1)
+}
+
+// latencyFloor is the resolution of durations in seconds: durations below
+// a microsecond are treated as a microsecond (log scale needs a floor, and
+// no clock that times spans resolves less).
+const latencyFloor = 1e-6
+
+// ScoreLatency scores one duration (in seconds) of series key: a span's own
+// duration per (service, operation) or a call's network/queueing gap per
+// caller -> callee edge. reason is the attrs.Reason* value a flag carries
+// (attrs.ReasonLatency or attrs.ReasonEdgeLatency). The result carries the
+// observed value and the expected range (in seconds).
+func (d *Detector) ScoreLatency(key string, t time.Time, seconds float64, reason string) Result {
+	st := d.acquire(key, t)
+	res := d.scoreLatency(st, seconds, reason)
+	st.mu.Unlock()
+	d.records.Add(1)
+	return res
+}
+
+func (d *Detector) scoreLatency(st *stream, v float64, reason string) Result {
+	cfg := &d.cfg
+	ls := st.ensureLatency(cfg)
+	res := Result{Index: st.index, PValue: 1, Observed: v}
+	st.index++
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		res.Calibrating = true // no duration: nothing to learn or judge
+		return res
+	}
+	x := math.Log(math.Max(v, latencyFloor))
+	w := cfg.LatencyWindow
+	ls.enter(x, w)
+	n := ls.values.n
+	if ls.quiet > 0 {
+		ls.quiet--
+	}
+	if n < latencyMinPoints {
+		res.Calibrating = true
+		return res
+	}
+	// The exceedance level: the configured quantile, or "above every value"
+	// while the baseline is too short to have that quantile.
+	q := math.Max(cfg.LatencyQuantile, 1/float64(n+1))
+	// The index of the q-upper edge: values strictly above sorted[k] are
+	// exceedances, and at most floor(q(n+1)) baseline values are.
+	k := n - int(math.Floor(q*float64(n+1)))
+	if k >= n {
+		k = n - 1
+	}
+	hi := ls.sorted[k]
+	lo := ls.sorted[n-1-k]
+	med := ls.sorted[n/2]
+	res.ExpectedLow, res.ExpectedHigh = math.Exp(lo), math.Exp(hi)
+	res.Median = math.Exp(med)
+	res.Score = (x - med) / math.Ln2 // doublings above the median
+	if x <= hi {
+		return res
+	}
+	ls.exceed |= 1
+	mask := uint64(1)<<uint(w) - 1
+	c := bits.OnesCount64(ls.exceed & mask)
+	// The window's bits were judged against baselines up to w values
+	// shorter than this one: use their (larger) level, conservatively.
+	qw := math.Max(cfg.LatencyQuantile, 1/float64(max(n-w, 1)+1))
+	res.PValue = binomTail(w, c, qw)
+	if res.PValue >= cfg.LatencyPValue {
+		return res
+	}
+	// An episode: its slow calls in the window stay out of the baseline.
+	ls.held |= ls.exceed & mask
+	if v >= cfg.LatencyMinRatio*res.ExpectedHigh && ls.quiet == 0 {
+		res.Anomaly = true
+		res.Reason = reason
+		ls.quiet = w
+		d.anomalies.Add(1)
+		res.Explanation = fmt.Sprintf("%s %s: %d of the last %d calls above the expected %s (median %s); p=%.2g",
+			latencyWhat(reason), fmtSeconds(v), c, w, fmtSeconds(res.ExpectedHigh), fmtSeconds(res.Median), res.PValue)
+	}
+	return res
+}
+
+// enter shifts call x into the window; the call that leaves it (w calls
+// ago) joins the baseline unless it was held out as part of an episode.
+// Held calls are learned anyway once an episode outlasts half the
+// baseline: that is the new normal.
+func (ls *latencyState) enter(x float64, w int) {
+	if ls.calls >= uint64(w) {
+		old := ls.pend[(ls.calls-uint64(w))%64]
+		if ls.held&(1<<uint(w-1)) == 0 {
+			ls.push(old)
+			if ls.exceed&(1<<uint(w-1)) == 0 {
+				ls.slow = 0
+			}
+		} else if ls.slow++; ls.slow >= len(ls.values.v)/2 {
+			ls.push(old)
+		}
+	}
+	ls.pend[ls.calls%64] = x
+	ls.calls++
+	ls.exceed <<= 1
+	ls.held <<= 1
+}
+
+func latencyWhat(reason string) string {
+	if reason == attrs.ReasonEdgeLatency {
+		return "call gap"
+	}
+	return "duration"
+}
+
+// fmtSeconds prints a duration in seconds as a Go duration ("98ms").
+func fmtSeconds(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Microsecond).String()
+}
+
+// ScoreError scores the error status of one call of series key (a span's
+// status per service and operation). Only an error can be flagged: when
+// the errors among the last LatencyWindow calls are improbable under the
+// series' background error rate.
+func (d *Detector) ScoreError(key string, t time.Time, isError bool) Result {
+	st := d.acquire(key, t)
+	res := d.scoreError(st, isError)
+	st.mu.Unlock()
+	d.records.Add(1)
+	return res
+}
+
+func (d *Detector) scoreError(st *stream, isError bool) Result {
+	cfg := &d.cfg
+	ls := st.ensureLatency(cfg)
+	res := Result{Index: st.index, PValue: 1}
+	st.index++
+	w := cfg.LatencyWindow
+	// Errors among the last w-1 calls (plus this one) and among the calls
+	// before them in the history.
+	recent := bits.OnesCount64(ls.errRecent & (1<<uint(w-1) - 1))
+	before := ls.errTotal - recent
+	if isError {
+		recent++
+	}
+	nBefore := ls.errN - (w - 1)
+	if ls.errQuiet > 0 {
+		ls.errQuiet--
+	}
+	res.Calibrating = nBefore < latencyMinPoints
+	if isError && !res.Calibrating {
+		// Background rate with one pseudo-error and one pseudo-success.
+		rate := (float64(before) + 1) / (float64(nBefore) + 2)
+		res.PValue = binomTail(w, recent, rate)
+		res.Observed = float64(recent) / float64(w)
+		res.ExpectedLow, res.ExpectedHigh = 0, rate
+		res.Score = float64(recent) - rate*float64(w)
+		if res.PValue < cfg.LatencyPValue && ls.errQuiet == 0 {
+			res.Anomaly = true
+			res.Reason = attrs.ReasonErrors
+			ls.errQuiet = w
+			d.anomalies.Add(1)
+			res.Explanation = fmt.Sprintf("errors: %d of the last %d calls failed, background error rate %.2g%%; p=%.2g",
+				recent, w, 100*rate, res.PValue)
+		}
+	}
+	j := ls.errHead
+	if ls.errN == latencyErrorHistory && ls.errBits[j/64]&(1<<uint(j%64)) != 0 {
+		ls.errTotal-- // the oldest call leaves the history
+	}
+	ls.errRecent <<= 1
+	if isError {
+		ls.errBits[j/64] |= 1 << uint(j%64)
+		ls.errRecent |= 1
+		ls.errTotal++
+	} else {
+		ls.errBits[j/64] &^= 1 << uint(j%64)
+	}
+	ls.errHead = (j + 1) % latencyErrorHistory
+	if ls.errN < latencyErrorHistory {
+		ls.errN++
+	}
+	return res
+}

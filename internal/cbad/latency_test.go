@@ -1,0 +1,276 @@
+package cbad
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/driftlock/driftlock/internal/attrs"
+)
+
+// lognormal durations around median seconds with log-sd sigma.
+func lognormal(r *rand.Rand, median, sigma float64) float64 {
+	return median * math.Exp(sigma*r.NormFloat64())
+}
+
+func TestLatencyStableSeriesRarelyFlagged(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Unix(0, 0)
+	flagged, ex := 0, 0
+	const n = 50000
+	for i := 0; i < n; i++ {
+		res := d.ScoreLatency("op", t0, lognormal(r, 0.012, 0.4), attrs.ReasonLatency)
+		if res.Anomaly {
+			flagged++
+		}
+		if res.PValue < 1 {
+			ex++
+		}
+	}
+	// Exceedances (above the 99th percentile) are about 1% of calls; flags
+	// need several in a window: p < 1e-4 per call at most, with the effect
+	// size on top.
+	if ex > n/50 {
+		t.Errorf("%d of %d calls were exceedances, want about 1%%", ex, n)
+	}
+	if flagged > 3 {
+		t.Errorf("a stable lognormal series flagged %d of %d calls", flagged, n)
+	}
+}
+
+// A wrong baseline (e.g. the median, or a mean dragged by the tail, in
+// place of the upper quantile) would show in the expected range: it must
+// bracket the true 1st and 99th percentiles of the series.
+func TestLatencyExpectedRangeIsTheBaselineQuantiles(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(3, 4))
+	t0 := time.Unix(0, 0)
+	const median, sigma = 0.010, 0.3
+	for i := 0; i < 5000; i++ {
+		d.ScoreLatency("op", t0, lognormal(r, median, sigma), attrs.ReasonLatency)
+	}
+	res := d.ScoreLatency("op", t0, 0.5, attrs.ReasonLatency)
+	z99 := 2.326
+	wantHi, wantLo := median*math.Exp(sigma*z99), median*math.Exp(-sigma*z99)
+	if math.Abs(math.Log(res.ExpectedHigh/wantHi)) > 0.15 || math.Abs(math.Log(res.ExpectedLow/wantLo)) > 0.15 {
+		t.Fatalf("expected range [%g, %g], want about [%g, %g]", res.ExpectedLow, res.ExpectedHigh, wantLo, wantHi)
+	}
+	if math.Abs(math.Log(res.Median/median)) > 0.1 {
+		t.Fatalf("median %g, want about %g", res.Median, median)
+	}
+	if res.Observed != 0.5 {
+		t.Fatalf("observed %g, want 0.5", res.Observed)
+	}
+	// One slow call proves nothing: its p-value is about the tail level.
+	if res.Anomaly || res.PValue > 0.1 || res.PValue < 0.005 {
+		t.Fatalf("a lone slow call: anomaly %v p %g, want no flag and p near 0.08 (1 of 8 at 1%%)", res.Anomaly, res.PValue)
+	}
+}
+
+func TestLatencySlowdownFlaggedOncePerEpisode(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(5, 6))
+	t0 := time.Unix(0, 0)
+	for i := 0; i < 2000; i++ {
+		d.ScoreLatency("op", t0, lognormal(r, 0.012, 0.3), attrs.ReasonLatency)
+	}
+	// cpu contention: 12 ms -> 98 ms.
+	first, flags := -1, 0
+	for i := 0; i < 64; i++ {
+		res := d.ScoreLatency("op", t0, lognormal(r, 0.098, 0.3), attrs.ReasonLatency)
+		if res.Anomaly {
+			flags++
+			if first < 0 {
+				first = i
+				if res.Reason != attrs.ReasonLatency || res.Explanation == "" || res.PValue >= 1e-4 {
+					t.Fatalf("flag without reason, explanation or p-value: %+v", res)
+				}
+				if res.ExpectedHigh > 0.04 || res.Observed < 0.04 {
+					t.Fatalf("expected high %g should hold the old regime, observed %g the new", res.ExpectedHigh, res.Observed)
+				}
+			}
+		}
+	}
+	if first < 0 || first > 4 {
+		t.Fatalf("a 8x slowdown was first flagged at call %d, want within 5", first)
+	}
+	// One flag per window of calls: an episode, not every span.
+	if flags > 64/8+1 {
+		t.Fatalf("%d flags in 64 slow calls, want at most one per window", flags)
+	}
+	// The slow calls stayed out of the baseline: still flagged after 64.
+	res := d.ScoreLatency("op", t0, 0.1, attrs.ReasonLatency)
+	if res.ExpectedHigh > 0.04 {
+		t.Fatalf("the slowdown leaked into the baseline: expected high %g", res.ExpectedHigh)
+	}
+}
+
+func TestLatencyYoungSeriesHonest(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	t0 := time.Unix(0, 0)
+	// A call waits a window before it joins the baseline.
+	calib := latencyMinPoints + DefaultConfig().LatencyWindow - 1
+	for i := 0; i < calib; i++ {
+		if res := d.ScoreLatency("op", t0, 0.01, attrs.ReasonLatency); !res.Calibrating {
+			t.Fatalf("call %d scored before %d baseline values", i, latencyMinPoints)
+		}
+	}
+	if res := d.ScoreLatency("op", t0, 0.01, attrs.ReasonLatency); res.Calibrating {
+		t.Fatalf("call %d still calibrating", calib)
+	}
+	// With 16 values "above every value" has probability 1/17: one such call
+	// is no evidence, five of eight are.
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < 4; i++ {
+		if res := d.ScoreLatency("op", t0, 0.5+r.Float64(), attrs.ReasonLatency); res.Anomaly {
+			t.Fatalf("flagged after %d slow calls on a 16-value baseline (p %g)", i+1, res.PValue)
+		}
+	}
+	flagged := false
+	for i := 0; i < 4 && !flagged; i++ {
+		flagged = d.ScoreLatency("op", t0, 0.5+r.Float64(), attrs.ReasonLatency).Anomaly
+	}
+	if !flagged {
+		t.Fatal("eight calls 50x slower than a young series' every value were not flagged")
+	}
+}
+
+func TestErrorBurstFlagged(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(9, 10))
+	t0 := time.Unix(0, 0)
+	flagged := 0
+	for i := 0; i < 20000; i++ {
+		if d.ScoreError("op", t0, r.Float64() < 0.01).Anomaly {
+			flagged++
+		}
+	}
+	if flagged > 2 {
+		t.Fatalf("a 1%% background error rate flagged %d of 20000 calls", flagged)
+	}
+	first := -1
+	for i := 0; i < 8 && first < 0; i++ {
+		if res := d.ScoreError("op", t0, true); res.Anomaly {
+			first = i
+			if res.Reason != attrs.ReasonErrors || res.Explanation == "" {
+				t.Fatalf("error flag without reason or explanation: %+v", res)
+			}
+		}
+	}
+	if first < 0 || first > 4 {
+		t.Fatalf("a burst of errors was first flagged at call %d, want within 5", first)
+	}
+	// A series that always fails is not surprising.
+	for i := 0; i < 2000; i++ {
+		d.ScoreError("always", t0, true)
+	}
+	if d.ScoreError("always", t0, true).Anomaly {
+		t.Fatal("an always-failing series flagged its usual error")
+	}
+}
+
+func TestLatencyAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	d, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(11, 12))
+	t0 := time.Unix(0, 0)
+	for i := 0; i < 2000; i++ {
+		d.ScoreLatency("op", t0, lognormal(r, 0.01, 0.3), attrs.ReasonLatency)
+		d.ScoreError("op", t0, false)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		d.ScoreLatency("op", t0, lognormal(r, 0.01, 0.3), attrs.ReasonLatency)
+		d.ScoreError("op", t0, r.Float64() < 0.01)
+	})
+	if allocs > 0 {
+		t.Fatalf("%.2f allocations per call, want 0", allocs)
+	}
+}
+
+func TestBinomTail(t *testing.T) {
+	for _, c := range []struct {
+		n, c    int
+		q, want float64
+	}{
+		{8, 0, 0.01, 1},
+		{8, 1, 0.5, 1 - 1.0/256},
+		{8, 8, 0.5, 1.0 / 256},
+		{8, 9, 0.5, 0},
+		{4, 2, 0.1, 1 - math.Pow(0.9, 4) - 4*0.1*math.Pow(0.9, 3)},
+	} {
+		if got := binomTail(c.n, c.c, c.q); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("binomTail(%d, %d, %g) = %g, want %g", c.n, c.c, c.q, got, c.want)
+		}
+	}
+}
+
+// A new series of a known metric scores from its third point, judged by
+// the spread of its family; without a family it waits for warm-up.
+func TestColdStartBorrowsFromFamily(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(13, 14))
+	t0 := time.Unix(0, 0)
+	// Twenty mature pods of one metric, each at its own level.
+	for i := 0; i < 200; i++ {
+		for pod := 0; pod < 20; pod++ {
+			level := 10 * float64(pod+1)
+			d.ScoreSeries(fmt.Sprintf("cpu/pod%d", pod), "cpu", t0, level*(1+0.05*r.NormFloat64()))
+		}
+	}
+	// New pods: ordinary points are rarely flagged...
+	flagged, scored := 0, 0
+	for pod := 0; pod < 50; pod++ {
+		key := fmt.Sprintf("cpu/new%d", pod)
+		for i := 0; i < 20; i++ {
+			res := d.ScoreSeries(key, "cpu", t0, 500*(1+0.05*r.NormFloat64()))
+			if !res.Calibrating {
+				scored++
+			}
+			if res.Anomaly {
+				flagged++
+			}
+		}
+	}
+	if scored < 50*15 {
+		t.Fatalf("young series scored %d of %d points, want all from their third", scored, 50*20)
+	}
+	if flagged > 5 {
+		t.Fatalf("young series of a quiet family flagged %d of %d ordinary points", flagged, scored)
+	}
+	// ... and a spike on the fifth point of a new pod is.
+	for i := 0; i < 4; i++ {
+		d.ScoreSeries("cpu/spiky", "cpu", t0, 300*(1+0.05*r.NormFloat64()))
+	}
+	res := d.ScoreSeries("cpu/spiky", "cpu", t0, 900)
+	if !res.Anomaly || res.Reason != attrs.ReasonValue || res.ExpectedHigh >= 900 || res.ExpectedHigh <= 300 || res.PValue > 0.01 {
+		t.Fatalf("a 3x spike on a young series: %+v", res)
+	}
+	// Without a family the same series calibrates.
+	d2, _ := New(DefaultConfig())
+	for i := 0; i < 5; i++ {
+		if res := d2.ScoreValue("cpu/alone", t0, 300); !res.Calibrating {
+			t.Fatalf("point %d of a series without family scored: %+v", i, res)
+		}
+	}
+}
+
+func TestMetricAnomalyExplained(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	t0 := time.Unix(0, 0)
+	for i := 0; i < 3000; i++ {
+		d.ScoreValue("cpu", t0, 50+10*math.Sin(float64(i)/20)+float64((i*7)%5))
+	}
+	res := d.ScoreValue("cpu", t0, 500)
+	if !res.Anomaly || res.Observed != 500 || res.ExpectedHigh < 55 || res.ExpectedHigh > 70 || res.ExpectedLow > 45 || res.ExpectedLow < 35 {
+		t.Fatalf("spike verdict: %+v", res)
+	}
+	if res.PValue <= 0 || res.PValue > 0.01 || res.Reason != attrs.ReasonValue || !strings.Contains(res.Explanation, "above the expected range") {
+		t.Fatalf("spike verdict lacks a p-value, reason or sentence: %+v", res)
+	}
+}
