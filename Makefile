@@ -77,9 +77,14 @@ fuzz:
 	  done; \
 	done
 
-# Detection quality on the labeled data in ../shared (BGL, NAB, loghub).
+# Detection quality on the labeled data in ../shared (BGL, NAB, loghub), then
+# the Nezha day through the processor and the incident correlator (per-fault
+# table, the trivial rules' rows, the references; the `nezha ...` lines last).
+NEZHA_DAY ?= $(CURDIR)/../shared/data/nezha/2023-01-29
 eval: build
 	$(BIN)/driftlock eval
+	@if [ -d "$(NEZHA_DAY)" ]; then $(BIN)/driftlock eval nezha --quiet "$(NEZHA_DAY)"; \
+	else echo "eval nezha: skipped, $(NEZHA_DAY) not found (set NEZHA_DAY)"; fi
 
 pg-start:
 	@scripts/pg start $(PG_DIR)

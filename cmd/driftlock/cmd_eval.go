@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -8,13 +9,17 @@ import (
 	"path/filepath"
 
 	"github.com/driftlock/driftlock/internal/eval"
+	"github.com/driftlock/driftlock/internal/nezhaeval"
 )
 
 func init() {
-	register(command{name: "eval", summary: "measure detection quality on the labeled data in ../shared (BGL, NAB, loghub)", run: runEval})
+	register(command{name: "eval", summary: "measure detection quality on the labeled data in ../shared (BGL, NAB, loghub); `eval nezha DIR`: faults found by incidents on a Nezha day", run: runEval})
 }
 
 func runEval(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "nezha" {
+		return runEvalNezha(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "", "the shared data folder (default: ../shared/data beside the repository)")
@@ -56,4 +61,49 @@ func defaultSharedData() string {
 			return filepath.Join("..", "shared", "data")
 		}
 	}
+}
+
+// runEvalNezha is `driftlock eval nezha DIR`: the day replayed through the
+// processor (defaults) and the incident correlator in process, scored
+// against DIR/fault_list.json. The machine-readable lines come last.
+func runEvalNezha(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eval nezha", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cache := fs.String("cache", "", "file holding the replay's outcome: read when present, else written (to iterate on the correlator; delete it when the processor changes)")
+	quiet := fs.Bool("quiet", false, "no replay progress on stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: driftlock eval nezha [--cache FILE] [--quiet] DIR   (DIR holds log.tgz, trace.tgz, metric.tgz, fault_list.json)")
+		fs.PrintDefaults()
+	}
+	// Flags may come before or after DIR.
+	var dir string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			if dir != "" {
+				return fmt.Errorf("%w: one folder expected, got %q and %q", errUsage, dir, args[0])
+			}
+			dir, args = args[0], args[1:]
+		}
+	}
+	if dir == "" {
+		fs.Usage()
+		return fmt.Errorf("%w: eval nezha needs a Nezha day folder", errUsage)
+	}
+	if err := nezhaeval.CheckDir(dir); err != nil {
+		return err
+	}
+	opt := nezhaeval.Options{Cache: *cache, Warn: stderr}
+	if !*quiet {
+		opt.Progress = stderr
+	}
+	rep, err := nezhaeval.Run(context.Background(), dir, opt)
+	if err != nil {
+		return err
+	}
+	rep.Print(stdout)
+	return nil
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package nezhaeval
+
+const raceEnabled = false
