@@ -46,7 +46,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		resp := listResponse{Items: items, Limit: limit}
 		if more {
 			last := items[len(items)-1]
-			c := encodeCursor(store.Keyset{DetectedAt: last.DetectedAt, ID: last.ID}, f)
+			c := encodeCursor(store.Keyset{ObservedAt: last.ObservedAt, ID: last.ID}, f)
 			resp.NextCursor = &c
 		}
 		return resp, nil

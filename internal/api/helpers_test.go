@@ -88,6 +88,7 @@ type row struct {
 	Signal, Stream, Service, Summary, Status string
 	Score, PValue                            float64
 	DetectedAt                               time.Time
+	ObservedAt                               time.Time // zero: DetectedAt
 	Record                                   string
 	DetectorHash                             string
 }
@@ -122,6 +123,9 @@ func (e *env) insert(rows ...row) []int64 {
 		if r.DetectedAt.IsZero() {
 			r.DetectedAt = time.Now()
 		}
+		if r.ObservedAt.IsZero() {
+			r.ObservedAt = r.DetectedAt
+		}
 		if r.Record == "" {
 			r.Record = `{"body":"disk failure on /dev/sda"}`
 		}
@@ -136,10 +140,10 @@ func (e *env) insert(rows ...row) []int64 {
 		err := storetest.Pool(e.st).QueryRow(ctx, `
 INSERT INTO anomalies (fingerprint, signal, stream, service, observed_at, detected_at, score, p_value,
   ncd, compression_ratio, entropy, severity, status, summary, explanation, record, resource, detector_config_hash)
-VALUES ($1, $2, $3, $4, $5, $5, $6, $7, 0.42, 0.31, 4.2, 'ERROR', $8, $9, 'costs 7.5 bits/token vs median 2.1', $10::jsonb,
+VALUES ($1, $2, $3, $4, $12, $5, $6, $7, 0.42, 0.31, 4.2, 'ERROR', $8, $9, 'costs 7.5 bits/token vs median 2.1', $10::jsonb,
   '{"service.name":"svc"}'::jsonb, $11)
 RETURNING id`, fmt.Sprintf("fp-%d-%d", time.Now().UnixNano(), fpSeq.Add(1)), r.Signal, r.Stream, r.Service,
-			r.DetectedAt, r.Score, r.PValue, r.Status, r.Summary, r.Record, hash).Scan(&id)
+			r.DetectedAt, r.Score, r.PValue, r.Status, r.Summary, r.Record, hash, r.ObservedAt).Scan(&id)
 		if err != nil {
 			e.t.Fatalf("insert anomaly: %v", err)
 		}

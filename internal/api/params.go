@@ -304,7 +304,7 @@ func (q *query) window(f *store.AnomalyFilter, now time.Time) (time.Duration, er
 // filter it was issued for, so a cursor cannot be replayed against other
 // filters (which would silently skip rows).
 type cursor struct {
-	T int64  `json:"t"` // detected_at, Unix microseconds (PostgreSQL's precision)
+	T int64  `json:"t"` // observed_at, Unix microseconds (PostgreSQL's precision)
 	I int64  `json:"i"`
 	H string `json:"h"`
 }
@@ -316,7 +316,7 @@ func filterHash(f store.AnomalyFilter) string {
 }
 
 func encodeCursor(k store.Keyset, f store.AnomalyFilter) string {
-	b, _ := json.Marshal(cursor{T: k.DetectedAt.UnixMicro(), I: k.ID, H: filterHash(f)})
+	b, _ := json.Marshal(cursor{T: k.ObservedAt.UnixMicro(), I: k.ID, H: filterHash(f)})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -338,7 +338,7 @@ func decodeCursor(s string, f store.AnomalyFilter) (*store.Keyset, error) {
 	if c.H != filterHash(f) {
 		return nil, badParam("cursor", "cursor was issued for different filters; start again without cursor")
 	}
-	return &store.Keyset{DetectedAt: time.UnixMicro(c.T).UTC(), ID: c.I}, nil
+	return &store.Keyset{ObservedAt: time.UnixMicro(c.T).UTC(), ID: c.I}, nil
 }
 
 // parseID parses a path id.

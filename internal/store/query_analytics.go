@@ -45,10 +45,10 @@ const bucketOrigin = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 func (s *Store) SummaryOf(ctx context.Context, f AnomalyFilter, bucket time.Duration, topServices, topStreams int) (*Summary, error) {
 	var p args
 	b := p.add(bucket)
-	q := `SELECT grouping(a.status, a.signal, a.service, a.stream, date_bin(` + b + `::interval, a.detected_at, ` + bucketOrigin + `)),
- a.status, a.signal, a.service, a.stream, date_bin(` + b + `::interval, a.detected_at, ` + bucketOrigin + `), count(*), max(a.score)
+	q := `SELECT grouping(a.status, a.signal, a.service, a.stream, date_bin(` + b + `::interval, a.observed_at, ` + bucketOrigin + `)),
+ a.status, a.signal, a.service, a.stream, date_bin(` + b + `::interval, a.observed_at, ` + bucketOrigin + `), count(*), max(a.score)
  FROM anomalies a WHERE ` + f.where(&p) + `
- GROUP BY GROUPING SETS ((a.status), (a.signal), (a.service), (a.stream), (date_bin(` + b + `::interval, a.detected_at, ` + bucketOrigin + `)))`
+ GROUP BY GROUPING SETS ((a.status), (a.signal), (a.service), (a.stream), (date_bin(` + b + `::interval, a.observed_at, ` + bucketOrigin + `)))`
 	rows, err := s.pool.Query(ctx, q, p...)
 	if err != nil {
 		return nil, fmt.Errorf("store: summary: %w", err)
@@ -141,7 +141,7 @@ func (s *Store) Timeline(ctx context.Context, f AnomalyFilter, bucket time.Durat
 	}
 	var p args
 	b := p.add(bucket)
-	q := `SELECT ` + col + `, date_bin(` + b + `::interval, a.detected_at, ` + bucketOrigin + `) AS bk, count(*)
+	q := `SELECT ` + col + `, date_bin(` + b + `::interval, a.observed_at, ` + bucketOrigin + `) AS bk, count(*)
  FROM anomalies a WHERE ` + f.where(&p) + ` GROUP BY 1, 2`
 	rows, err := s.pool.Query(ctx, q, p...)
 	if err != nil {

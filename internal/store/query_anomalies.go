@@ -49,8 +49,11 @@ type AnomalyFilter struct {
 	Service   string   // exact
 	MinScore  *float64 // score >= MinScore
 	MaxPValue *float64 // p_value <= MaxPValue
-	Since     time.Time
-	Until     time.Time // detected_at < Until
+	// Since and Until bound the observed time (the record's own time,
+	// Since <= observed_at < Until), not when the row was written: a replayed
+	// day or a drained backlog keeps its own times.
+	Since time.Time
+	Until time.Time
 	// UpdatedSince keeps anomalies created or changed (triage, notes) at
 	// or after it: polling by triage time.
 	UpdatedSince time.Time
@@ -58,9 +61,9 @@ type AnomalyFilter struct {
 }
 
 // Keyset is the position after which a page starts, in the list order
-// (detected_at DESC, id DESC).
+// (observed_at DESC, id DESC).
 type Keyset struct {
-	DetectedAt time.Time
+	ObservedAt time.Time
 	ID         int64
 }
 
@@ -165,10 +168,10 @@ func (f *AnomalyFilter) where(p *args) string {
 		conds = append(conds, "a.p_value <= "+p.add(*f.MaxPValue))
 	}
 	if !f.Since.IsZero() {
-		conds = append(conds, "a.detected_at >= "+p.add(f.Since))
+		conds = append(conds, "a.observed_at >= "+p.add(f.Since))
 	}
 	if !f.Until.IsZero() {
-		conds = append(conds, "a.detected_at < "+p.add(f.Until))
+		conds = append(conds, "a.observed_at < "+p.add(f.Until))
 	}
 	if !f.UpdatedSince.IsZero() {
 		conds = append(conds, "a.updated_at >= "+p.add(f.UpdatedSince))
@@ -206,10 +209,10 @@ func (f *AnomalyFilter) Match(a *StoredAnomaly) bool {
 	if f.MaxPValue != nil && !(a.PValue <= *f.MaxPValue) {
 		return false
 	}
-	if !f.Since.IsZero() && a.DetectedAt.Before(f.Since) {
+	if !f.Since.IsZero() && a.ObservedAt.Before(f.Since) {
 		return false
 	}
-	if !f.Until.IsZero() && !a.DetectedAt.Before(f.Until) {
+	if !f.Until.IsZero() && !a.ObservedAt.Before(f.Until) {
 		return false
 	}
 	if !f.UpdatedSince.IsZero() && a.UpdatedAt.Before(f.UpdatedSince) {
@@ -230,17 +233,17 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// ListAnomalies returns up to limit anomalies matching f, newest first
-// (detected_at DESC, id DESC), starting after the keyset when given. more
-// tells whether another page exists.
+// ListAnomalies returns up to limit anomalies matching f, newest first in
+// observed time (observed_at DESC, id DESC), starting after the keyset when
+// given. more tells whether another page exists.
 func (s *Store) ListAnomalies(ctx context.Context, f AnomalyFilter, after *Keyset, limit int) (items []StoredAnomaly, more bool, err error) {
 	var p args
 	w := f.where(&p)
 	if after != nil {
-		w += " AND (a.detected_at, a.id) < (" + p.add(after.DetectedAt) + ", " + p.add(after.ID) + ")"
+		w += " AND (a.observed_at, a.id) < (" + p.add(after.ObservedAt) + ", " + p.add(after.ID) + ")"
 	}
 	q := "SELECT " + summaryCols + " FROM anomalies a WHERE " + w +
-		" ORDER BY a.detected_at DESC, a.id DESC LIMIT " + p.add(limit+1)
+		" ORDER BY a.observed_at DESC, a.id DESC LIMIT " + p.add(limit+1)
 	rows, err := s.pool.Query(ctx, q, p...)
 	if err != nil {
 		return nil, false, fmt.Errorf("store: list anomalies: %w", err)
@@ -373,13 +376,14 @@ func (s *Store) UpdateAnomaly(ctx context.Context, id int64, ifVersion int, u An
 	return &out, nil
 }
 
-// ExportAnomalies streams every anomaly matching f, newest first, to fn one
+// ExportAnomalies streams every anomaly matching f, newest first in observed
+// time, to fn one
 // row at a time: pgx reads rows off the connection as fn consumes them, so
 // memory stays constant whatever the result size. fn's error stops the
 // export and is returned.
 func (s *Store) ExportAnomalies(ctx context.Context, f AnomalyFilter, fn func(*StoredAnomaly) error) error {
 	var p args
-	q := "SELECT " + fullCols + " FROM anomalies a WHERE " + f.where(&p) + " ORDER BY a.detected_at DESC, a.id DESC"
+	q := "SELECT " + fullCols + " FROM anomalies a WHERE " + f.where(&p) + " ORDER BY a.observed_at DESC, a.id DESC"
 	rows, err := s.pool.Query(ctx, q, p...)
 	if err != nil {
 		return fmt.Errorf("store: export: %w", err)

@@ -19,7 +19,12 @@ func TestMigrateCreatesTablesAndIsIdempotent(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}
-	for range 2 { // 00002_incidents, then 00001_init
+	// Every migration rolls back, newest first.
+	status, err := s.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range status {
 		if err := s.MigrateDown(ctx); err != nil {
 			t.Fatalf("down: %v", err)
 		}
