@@ -80,7 +80,7 @@ func (c *checkpointer) restore(ctx context.Context) {
 	if data == nil {
 		return
 	}
-	want := stateHash(c.e.cfg, c.e.signal)
+	want := stateHash(c.e.cfg, c.e.form)
 	rest, ok := bytes.CutPrefix(data, []byte(checkpointMagic))
 	if !ok || len(rest) < 1 || len(rest) < 1+int(rest[0]) {
 		c.fail(ctx, "restore checkpoint", errBadCheckpoint)
@@ -129,20 +129,13 @@ func (c *checkpointer) loop(iv time.Duration) {
 // min_effect, warmup, admit_after, drift_windows, permutations, seed,
 // use_severity, max_streams, idle_timeout) are left out: tuning them and
 // restarting keeps what was learned.
-func stateHash(cfg *Config, signal string) string {
+func stateHash(cfg *Config, form signalForm) string {
 	d := cfg.Detector
 	h := fnv.New64a()
 	fmt.Fprintf(h, "compressor=%s canonicalize=%t baseline=%d hop=%d calibration=%d numeric=%d/%d max_record=%d stream_by=%q scope=%t",
 		d.Compressor, d.Canonicalize, d.BaselineSize, d.Hop, d.CalibrationSize,
 		d.NumericBaselineSize, d.NumericCalibrationSize, d.MaxRecordBytes, cfg.StreamBy, cfg.IncludeScopeName)
-	switch signal {
-	case signalLogs:
-		fmt.Fprintf(h, " attributes=%q", cfg.Logs.Attributes)
-	case signalTraces:
-		fmt.Fprintf(h, " attributes=%q", cfg.Traces.Attributes)
-	case signalMetrics:
-		fmt.Fprintf(h, " quantile=%v", cfg.Metrics.HistogramQuantile)
-	}
+	h.Write([]byte(form.stateKey(cfg)))
 	return strconv.FormatUint(h.Sum64(), 16)
 }
 
@@ -152,7 +145,7 @@ func (c *checkpointer) save(ctx context.Context) error {
 	defer c.mu.Unlock()
 	c.buf.Reset()
 	c.buf.WriteString(checkpointMagic)
-	h := stateHash(c.e.cfg, c.e.signal)
+	h := stateHash(c.e.cfg, c.e.form)
 	c.buf.WriteByte(byte(len(h)))
 	c.buf.WriteString(h)
 	if err := c.e.det.Snapshot(&c.buf); err != nil {

@@ -170,7 +170,7 @@ func TestCheckpointRestoreDependsOnStateSettings(t *testing.T) {
 // calibrating flags alone cannot show).
 func TestStateHash(t *testing.T) {
 	base := testConfig()
-	for _, sig := range []string{signalLogs, signalTraces, signalMetrics} {
+	for _, sig := range []signalForm{logsForm{}, tracesForm{}, metricsForm{}} {
 		want := stateHash(base, sig)
 		for name, tc := range map[string]struct {
 			mutate func(*Config)
@@ -188,18 +188,18 @@ func TestStateHash(t *testing.T) {
 			c := testConfig()
 			tc.mutate(c)
 			if got := stateHash(c, sig) == want; got != tc.same {
-				t.Errorf("%s: changing %s keeps the checkpoint: %v, want %v", sig, name, got, tc.same)
+				t.Errorf("%s: changing %s keeps the checkpoint: %v, want %v", sig.name(), name, got, tc.same)
 			}
 		}
 	}
 	// Each signal's own canonical form, and only its own.
 	c := testConfig()
 	c.Traces.Attributes = []string{"http.route"}
-	assert.NotEqual(t, stateHash(base, signalTraces), stateHash(c, signalTraces))
-	assert.Equal(t, stateHash(base, signalLogs), stateHash(c, signalLogs))
+	assert.NotEqual(t, stateHash(base, tracesForm{}), stateHash(c, tracesForm{}))
+	assert.Equal(t, stateHash(base, logsForm{}), stateHash(c, logsForm{}))
 	c = testConfig()
 	c.Metrics.HistogramQuantile = 0.99
-	assert.NotEqual(t, stateHash(base, signalMetrics), stateHash(c, signalMetrics))
+	assert.NotEqual(t, stateHash(base, metricsForm{}), stateHash(c, metricsForm{}))
 }
 
 func startLogsNoCleanup(t *testing.T, cfg *Config, host component.Host) interface {

@@ -37,7 +37,7 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 	if !c.Logs.Enabled {
 		return processorhelper.NewLogs(ctx, set, cfg, next, passLogs)
 	}
-	e, err := newEngine(set, c, signalLogs)
+	e, err := newEngine(set, c, logsForm{})
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	if !c.Traces.Enabled {
 		return processorhelper.NewTraces(ctx, set, cfg, next, passTraces)
 	}
-	e, err := newEngine(set, c, signalTraces)
+	e, err := newEngine(set, c, tracesForm{})
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func createMetrics(ctx context.Context, set processor.Settings, cfg component.Co
 	if !c.Metrics.Enabled {
 		return processorhelper.NewMetrics(ctx, set, cfg, next, passMetrics)
 	}
-	e, err := newEngine(set, c, signalMetrics)
+	e, err := newEngine(set, c, metricsForm{})
 	if err != nil {
 		return nil, err
 	}

@@ -2,17 +2,11 @@ package driftlockprocessor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
-
-	"github.com/driftlock/driftlock/internal/cbad"
 )
 
 // Triage feedback: records a person marked false_positive in the anomaly
@@ -38,8 +32,9 @@ type feedbackSource interface {
 }
 
 type feedback struct {
-	e   *engine
-	src feedbackSource
+	e    *engine
+	form learnerForm
+	src  feedbackSource
 
 	mu        sync.Mutex // one pull at a time; guards seen and notBefore
 	seen      map[int64]struct{}
@@ -49,8 +44,8 @@ type feedback struct {
 	done   chan struct{}
 }
 
-func newFeedback(e *engine) *feedback {
-	f := &feedback{e: e, seen: map[int64]struct{}{}}
+func newFeedback(e *engine, form learnerForm) *feedback {
+	f := &feedback{e: e, form: form, seen: map[int64]struct{}{}}
 	if e.cfg.Feedback.Endpoint != "" {
 		f.src = newHTTPFeedback(e.cfg.Feedback)
 	} else {
@@ -168,85 +163,11 @@ func (f *feedback) remember(id int64) {
 // will not become usable on a later pull.
 func (f *feedback) learn(s *scratch, id int64, stream string, record, attrs []byte) bool {
 	f.remember(id)
-	rec, ok := f.canonical(s, record, attrs)
+	rec, ok := f.form.rebuild(f.e, s, record, attrs)
 	if !ok {
 		f.e.logger.Debug("false positive without a usable record", zap.Int64("id", id))
 		return false
 	}
 	f.e.det.Learn(stream, rec)
 	return true
-}
-
-// storedRecord is the part of the exporter's record document that the
-// canonical form uses.
-type storedRecord struct {
-	Body           any    `json:"body"`
-	SeverityText   string `json:"severity_text"`
-	SeverityNumber int32  `json:"severity_number"`
-	Name           string `json:"name"`
-	Kind           string `json:"kind"`
-	Status         struct {
-		Code string `json:"code"`
-	} `json:"status"`
-	StartTime string `json:"start_time"`
-	EndTime   string `json:"end_time"`
-}
-
-// canonical rebuilds the record the processor scored from what the
-// exporter stored, and returns it in the form Score saw.
-func (f *feedback) canonical(s *scratch, record, attrs []byte) (cbad.Record, bool) {
-	var doc storedRecord
-	if err := json.Unmarshal(record, &doc); err != nil {
-		return cbad.Record{}, false
-	}
-	var attrMap map[string]any
-	if len(attrs) > 0 {
-		_ = json.Unmarshal(attrs, &attrMap)
-	}
-	limit := f.e.cfg.Detector.MaxRecordBytes
-	switch f.e.signal {
-	case signalLogs:
-		lr := plog.NewLogRecord()
-		if err := lr.Body().FromRaw(doc.Body); err != nil {
-			return cbad.Record{}, false
-		}
-		lr.SetSeverityText(doc.SeverityText)
-		lr.SetSeverityNumber(plog.SeverityNumber(doc.SeverityNumber))
-		_ = lr.Attributes().FromRaw(attrMap)
-		s.rec = f.e.appendLogRecord(s.rec[:0], s, lr, limit)
-		return cbad.Record{Data: s.rec, Severity: int(doc.SeverityNumber)}, true
-	case signalTraces:
-		sp := ptrace.NewSpan()
-		sp.SetName(doc.Name)
-		sp.SetKind(spanKind(doc.Kind))
-		sp.Status().SetCode(statusCode(doc.Status.Code))
-		start, err1 := time.Parse(time.RFC3339Nano, doc.StartTime)
-		end, err2 := time.Parse(time.RFC3339Nano, doc.EndTime)
-		if err1 == nil && err2 == nil {
-			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
-			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
-		}
-		_ = sp.Attributes().FromRaw(attrMap)
-		s.rec = f.e.appendSpan(s.rec[:0], s, sp, limit)
-		return cbad.Record{Data: s.rec, Severity: spanSeverity(sp)}, true
-	}
-	return cbad.Record{}, false
-}
-
-func spanKind(s string) ptrace.SpanKind {
-	for k := ptrace.SpanKindUnspecified; k <= ptrace.SpanKindConsumer; k++ {
-		if k.String() == s {
-			return k
-		}
-	}
-	return ptrace.SpanKindUnspecified
-}
-
-func statusCode(s string) ptrace.StatusCode {
-	for c := ptrace.StatusCodeUnset; c <= ptrace.StatusCodeError; c++ {
-		if c.String() == s {
-			return c
-		}
-	}
-	return ptrace.StatusCodeUnset
 }

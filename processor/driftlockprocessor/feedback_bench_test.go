@@ -50,7 +50,7 @@ VALUES ($1, 'logs', 'logs/checkout', 'checkout', now(), now(), 9, 0.001, 'INFO',
 		cfg := testConfig()
 		src.set(cfg)
 		require.NoError(b, cfg.Validate())
-		e, err := newEngine(testSettings(), cfg, signalLogs)
+		e, err := newEngine(testSettings(), cfg, logsForm{})
 		require.NoError(b, err)
 		require.NoError(b, e.fb.src.start(ctx))
 		e.det.Learn("logs/checkout", cbad.Record{Data: []byte("warm")}) // the stream is held here

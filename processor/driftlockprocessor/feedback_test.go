@@ -66,7 +66,7 @@ func newFBHarness(t *testing.T, st *store.Store, dsn string, set processor.Setti
 	cfg.Detector.AdmitAfter = 0
 	cfgFn(cfg)
 	require.NoError(t, cfg.Validate())
-	e, err := newEngine(set, cfg, signalLogs)
+	e, err := newEngine(set, cfg, logsForm{})
 	require.NoError(t, err)
 	require.NotNil(t, e.fb, "feedback is configured")
 	p, err := processorhelper.NewLogs(ctx, set, cfg, exp, e.processLogs,

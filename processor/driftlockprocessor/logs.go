@@ -2,12 +2,36 @@ package driftlockprocessor
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/driftlock/driftlock/internal/cbad"
+	"github.com/driftlock/driftlock/internal/recorddoc"
 )
+
+// logsForm is the logs signal: a record is its severity text, body and
+// configured attributes (appendLogRecord).
+type logsForm struct{}
+
+func (logsForm) name() string { return signalLogs }
+
+func (logsForm) stateKey(cfg *Config) string {
+	return fmt.Sprintf(" attributes=%q", cfg.Logs.Attributes)
+}
+
+func (logsForm) init(*engine) {}
+
+// rebuild decodes the stored log record and forms it as processLogs did.
+func (logsForm) rebuild(e *engine, s *scratch, record, attrs []byte) (cbad.Record, bool) {
+	lr, err := recorddoc.DecodeLog(record, attrs)
+	if err != nil {
+		return cbad.Record{}, false
+	}
+	s.rec = e.appendLogRecord(s.rec[:0], s, lr, e.cfg.Detector.MaxRecordBytes)
+	return cbad.Record{Data: s.rec, Severity: int(lr.SeverityNumber())}, true
+}
 
 // processLogs scores every log record in order and annotates verdicts in
 // place. Records are never dropped or reordered.

@@ -2,9 +2,8 @@ package driftlockprocessor
 
 import (
 	"context"
-	"math"
+	"fmt"
 	"slices"
-	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -13,6 +12,20 @@ import (
 	"github.com/driftlock/driftlock/internal/cbad"
 	"github.com/driftlock/driftlock/processor/driftlockprocessor/internal/metadata"
 )
+
+// metricsForm is the metrics signal: each series (metric name and
+// attributes) is a numeric stream per statistic; see numberSeries and
+// histogramSeries.
+type metricsForm struct{}
+
+func (metricsForm) name() string { return signalMetrics }
+
+func (metricsForm) stateKey(cfg *Config) string {
+	return fmt.Sprintf(" quantile=%v", cfg.Metrics.HistogramQuantile)
+}
+
+// init makes the table of previous points that cumulative series need.
+func (metricsForm) init(e *engine) { e.series = newSeriesTable(e.cfg.Metrics.MaxSeries) }
 
 // Companion metric names and the statistics scored per series.
 const (
@@ -24,49 +37,6 @@ const (
 	statSum      = "sum"
 	statQuantile = "quantile"
 )
-
-// seriesState is what a cumulative series needs to turn its next point into
-// a delta.
-type seriesState struct {
-	start   pcommon.Timestamp
-	value   float64  // sum value, or histogram sum
-	count   uint64   // histogram count
-	buckets []uint64 // histogram bucket counts
-}
-
-// seriesTable keeps the previous point of cumulative series, bounded by
-// max_series: when full, about an eighth of the entries (Go's map iteration
-// order is random, so a random eighth) is dropped; a dropped series just
-// skips one point while it re-learns its previous value.
-type seriesTable struct {
-	mu  sync.Mutex
-	m   map[string]*seriesState
-	max int
-}
-
-func newSeriesTable(maxSeries int) *seriesTable {
-	return &seriesTable{m: make(map[string]*seriesState), max: maxSeries}
-}
-
-// get returns the state of key, creating it when absent (fresh=true). The
-// caller holds t.mu.
-func (t *seriesTable) get(key []byte) (st *seriesState, fresh bool) {
-	if st, ok := t.m[string(key)]; ok {
-		return st, false
-	}
-	if len(t.m) >= t.max {
-		drop := max(1, len(t.m)/8)
-		for k := range t.m {
-			delete(t.m, k)
-			if drop--; drop == 0 {
-				break
-			}
-		}
-	}
-	st = &seriesState{}
-	t.m[string(key)] = st
-	return st, true
-}
 
 // verdict is one scored statistic of a data point.
 type verdict struct {
@@ -106,7 +76,9 @@ func newMetricsBatch() *metricsBatch {
 func (e *engine) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	s := getScratch()
 	defer putScratch(s)
-	t := e.newTally()
+	// One metricScope serves the whole batch (the tally lives in it, by
+	// value, so that it stays on the stack); each scope sets its source.
+	ms := metricScope{e: e, s: s, t: e.newTally()}
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
@@ -126,9 +98,10 @@ func (e *engine) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetri
 			if scope == metadata.ScopeName {
 				continue // our own companion metrics from an upstream driftlock
 			}
-			ms := sm.Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				e.scoreMetric(s, &t, res, scope, ms.At(k), batch)
+			ms.res, ms.scope, ms.out = res, scope, batch
+			metrics := sm.Metrics()
+			for k := 0; k < metrics.Len(); k++ {
+				ms.scoreMetric(metrics.At(k))
 			}
 		}
 		if batch != nil {
@@ -143,34 +116,76 @@ func (e *engine) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetri
 			}
 		}
 	}
-	e.record(ctx, &t)
+	e.record(ctx, &ms.t)
 	return md, nil
 }
 
-func (e *engine) scoreMetric(s *scratch, t *tally, res pcommon.Map, scope string, m pmetric.Metric, batch *metricsBatch) {
+// metricScope is what the data points of one scope share while scored:
+// the batch's scratch and tally, the resource and scope that open every
+// stream id, and where companion points go (nil with
+// annotate_data_points).
+type metricScope struct {
+	e     *engine
+	s     *scratch
+	t     tally
+	res   pcommon.Map
+	scope string
+	out   *metricsBatch
+}
+
+// scoreMetric scores the points of one metric with the scorer of its kind.
+func (ms *metricScope) scoreMetric(m pmetric.Metric) {
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		dps := m.Gauge().DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			e.scoreNumber(s, t, res, scope, m.Name(), dps.At(i), false, false, batch)
-		}
+		gaugeSeries(m).scorePoints(ms, m.Gauge().DataPoints())
 	case pmetric.MetricTypeSum:
-		sum := m.Sum()
-		cumulative := sum.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		dps := sum.DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			e.scoreNumber(s, t, res, scope, m.Name(), dps.At(i), cumulative, sum.IsMonotonic(), batch)
-		}
+		sumSeries(m).scorePoints(ms, m.Sum().DataPoints())
 	case pmetric.MetricTypeHistogram:
-		h := m.Histogram()
-		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		dps := h.DataPoints()
-		for i := 0; i < dps.Len(); i++ {
-			e.scoreHistogram(s, t, res, scope, m.Name(), dps.At(i), cumulative, batch)
-		}
+		newHistogramSeries(m, ms.e.cfg.Metrics.HistogramQuantile).scorePoints(ms, m.Histogram().DataPoints())
 	default:
 		// Summaries and exponential histograms pass through untouched.
 	}
+}
+
+// seriesPoint is one data point of a series while it is scored: where it
+// comes from, its series key and the verdicts of its statistics.
+type seriesPoint struct {
+	name       string // metric name
+	attrs      pcommon.Map
+	start, ts  pcommon.Timestamp
+	cumulative bool
+	// series is "<stream id>/<metric name>{k=v,...}", built in the
+	// scratch's key buffer; its first streamLen bytes are the stream id
+	// written as driftlock.stream.
+	series    []byte
+	streamLen int
+	verdicts  []verdict // in the scratch's verdict buffer
+}
+
+// point starts scoring a data point: it builds the series key.
+func (ms *metricScope) point(name string, attrs pcommon.Map, start, ts pcommon.Timestamp, cumulative bool) seriesPoint {
+	streamLen := ms.e.seriesKey(ms.s, ms.res, attrs, ms.scope, name)
+	return seriesPoint{
+		name: name, attrs: attrs, start: start, ts: ts, cumulative: cumulative,
+		series: ms.s.key, streamLen: streamLen, verdicts: ms.s.verdicts[:0],
+	}
+}
+
+// score scores value v as statistic stat of the point's series.
+func (ms *metricScope) score(p *seriesPoint, stat string, v float64) {
+	r := ms.e.scoreValue(ms.statKey(p, stat), p.ts.AsTime(), v)
+	p.verdicts = append(p.verdicts, verdict{stat: stat, r: r})
+	ms.s.verdicts = p.verdicts // a grown buffer goes back to the scratch
+}
+
+// statKey interns the detector key "<series>#<stat>" of one statistic.
+func (ms *metricScope) statKey(p *seriesPoint, stat string) string {
+	b := append(p.series, '#')
+	b = append(b, stat...)
+	key := ms.e.keys.intern(b)
+	p.series = b[:len(p.series)]
+	ms.s.key = p.series // a grown buffer goes back to the scratch
+	return key
 }
 
 // seriesKey builds "<stream id>/<metric name>{k=v,...}" in s.key, with the
@@ -204,151 +219,24 @@ func (e *engine) seriesKey(s *scratch, res, attrs pcommon.Map, scope, name strin
 	return streamLen
 }
 
-// statKey interns the detector key of one statistic of the series in s.key.
-func (e *engine) statKey(s *scratch, stat string) string {
-	n := len(s.key)
-	s.key = append(s.key, '#')
-	s.key = append(s.key, stat...)
-	key := e.keys.intern(s.key)
-	s.key = s.key[:n]
-	return key
-}
-
-func pointValue(dp pmetric.NumberDataPoint) float64 {
-	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
-		return float64(dp.IntValue())
-	}
-	return dp.DoubleValue()
-}
-
-func (e *engine) scoreNumber(s *scratch, t *tally, res pcommon.Map, scope, name string, dp pmetric.NumberDataPoint, cumulative, monotonic bool, batch *metricsBatch) {
-	if dp.ValueType() == pmetric.NumberDataPointValueTypeEmpty || dp.Flags().NoRecordedValue() {
-		return
-	}
-	v := pointValue(dp)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return // "no data" in many sources (e.g. a latency with no requests): not a value to learn
-	}
-	streamLen := e.seriesKey(s, res, dp.Attributes(), scope, name)
-	if cumulative {
-		e.series.mu.Lock()
-		st, fresh := e.series.get(s.key)
-		prev, reset := st.value, fresh || st.start != dp.StartTimestamp() || (monotonic && v < st.value)
-		st.start, st.value = dp.StartTimestamp(), v
-		e.series.mu.Unlock()
-		if reset {
-			return // the first point of a cumulative series has no delta yet
-		}
-		v -= prev
-	}
-	s.verdicts = append(s.verdicts[:0], verdict{stat: statValue,
-		r: e.scoreValue(e.statKey(s, statValue), dp.Timestamp().AsTime(), v)})
-	e.emit(s, t, name, streamLen, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), cumulative, batch)
-}
-
-func (e *engine) scoreHistogram(s *scratch, t *tally, res pcommon.Map, scope, name string, dp pmetric.HistogramDataPoint, cumulative bool, batch *metricsBatch) {
-	if dp.Flags().NoRecordedValue() {
-		return
-	}
-	streamLen := e.seriesKey(s, res, dp.Attributes(), scope, name)
-	count, sum := float64(dp.Count()), dp.Sum()
-	bc := dp.BucketCounts()
-	s.counts = s.counts[:0]
-	for i := 0; i < bc.Len(); i++ {
-		s.counts = append(s.counts, bc.At(i))
-	}
-	if math.IsNaN(sum) || math.IsInf(sum, 0) {
-		return
-	}
-	if cumulative {
-		e.series.mu.Lock()
-		st, fresh := e.series.get(s.key)
-		reset := fresh || st.start != dp.StartTimestamp() || dp.Count() < st.count || len(st.buckets) != len(s.counts)
-		prevCount, prevSum := st.count, st.value
-		for i := 0; i < len(s.counts) && !reset; i++ {
-			if s.counts[i] < st.buckets[i] {
-				reset = true
-			}
-		}
-		if !reset {
-			for i := range s.counts {
-				s.counts[i], st.buckets[i] = s.counts[i]-st.buckets[i], s.counts[i]
-			}
-		} else {
-			st.buckets = append(st.buckets[:0], s.counts...)
-		}
-		st.start, st.count, st.value = dp.StartTimestamp(), dp.Count(), dp.Sum()
-		e.series.mu.Unlock()
-		if reset {
-			return
-		}
-		count, sum = float64(dp.Count()-prevCount), dp.Sum()-prevSum
-	}
-	tm := dp.Timestamp().AsTime()
-	s.verdicts = append(s.verdicts[:0], verdict{stat: statCount, r: e.scoreValue(e.statKey(s, statCount), tm, count)})
-	if dp.HasSum() {
-		s.verdicts = append(s.verdicts, verdict{stat: statSum, r: e.scoreValue(e.statKey(s, statSum), tm, sum)})
-	}
-	if q, ok := bucketQuantile(dp.ExplicitBounds(), s.counts, e.cfg.Metrics.HistogramQuantile); ok {
-		s.verdicts = append(s.verdicts, verdict{stat: statQuantile, r: e.scoreValue(e.statKey(s, statQuantile), tm, q)})
-	}
-	e.emit(s, t, name, streamLen, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), cumulative, batch)
-}
-
-// bucketQuantile estimates quantile q of one interval's distribution from
-// explicit-bucket counts, interpolating linearly inside the bucket that holds
-// the rank. The first bucket has no lower bound and the last no upper bound:
-// their edges stand in for the whole bucket.
-func bucketQuantile(bounds pcommon.Float64Slice, counts []uint64, q float64) (float64, bool) {
-	nb := bounds.Len()
-	if nb == 0 || len(counts) != nb+1 {
-		return 0, false
-	}
-	var total uint64
-	for _, c := range counts {
-		total += c
-	}
-	if total == 0 {
-		return 0, false
-	}
-	rank := q * float64(total)
-	var cum float64
-	for i, c := range counts {
-		if c == 0 {
-			continue
-		}
-		if cum+float64(c) >= rank {
-			switch {
-			case i == 0:
-				return bounds.At(0), true
-			case i == nb:
-				return bounds.At(nb - 1), true
-			}
-			lo, hi := bounds.At(i-1), bounds.At(i)
-			return lo + (hi-lo)*(rank-cum)/float64(c), true
-		}
-		cum += float64(c)
-	}
-	return bounds.At(nb - 1), true
-}
-
-// emit records the verdicts in s.verdicts: on the data point's attributes
+// emit records the point's verdicts: on the data point's attributes
 // (annotate_data_points) or as companion points carrying the series'
 // attributes plus metric.name, driftlock.stream and driftlock.statistic.
-func (e *engine) emit(s *scratch, t *tally, name string, streamLen int, attrs pcommon.Map, start, ts pcommon.Timestamp, cumulative bool, batch *metricsBatch) {
+func (ms *metricScope) emit(p *seriesPoint) {
+	e := ms.e
 	var stream string
 	best := -1
-	for i := range s.verdicts {
-		v := &s.verdicts[i]
-		t.add(&v.r)
+	for i := range p.verdicts {
+		v := &p.verdicts[i]
+		ms.t.add(&v.r)
 		if !e.wants(&v.r) {
 			continue
 		}
 		if stream == "" {
-			stream = e.keys.intern(s.key[:streamLen])
+			stream = e.keys.intern(p.series[:p.streamLen])
 		}
-		if batch == nil {
-			if best < 0 || moreSevere(&v.r, &s.verdicts[best].r) {
+		if ms.out == nil {
+			if best < 0 || moreSevere(&v.r, &p.verdicts[best].r) {
 				best = i
 			}
 			continue
@@ -356,35 +244,40 @@ func (e *engine) emit(s *scratch, t *tally, name string, streamLen int, attrs pc
 		if v.r.Calibrating {
 			continue // no score yet; the calibrating count is in telemetry
 		}
-		p := batch.score.AppendEmpty()
-		attrs.CopyTo(p.Attributes())
-		pa := p.Attributes()
-		pa.PutStr(attrMetricName, name)
-		pa.PutStr(attrStream, stream)
-		pa.PutStr(attrStatistic, v.stat)
-		p.SetTimestamp(ts)
-		p.SetDoubleValue(v.r.Score)
-		c := batch.anomalies.AppendEmpty()
-		pa.CopyTo(c.Attributes())
-		// A delta point covers the interval since the previous point; for a
-		// cumulative input the series start is not that, so use the instant.
-		if cumulative || start == 0 {
-			c.SetStartTimestamp(ts)
-		} else {
-			c.SetStartTimestamp(start)
-		}
-		c.SetTimestamp(ts)
-		if v.r.Anomaly {
-			c.SetIntValue(1)
-		} else {
-			c.SetIntValue(0)
-		}
+		ms.out.add(p, stream, v)
 	}
 	if best >= 0 {
-		e.annotate(attrs, stream, &s.verdicts[best].r)
-		if e.annotAll || s.verdicts[best].r.Anomaly {
-			attrs.PutStr(attrStatistic, s.verdicts[best].stat)
+		e.annotate(p.attrs, stream, &p.verdicts[best].r)
+		if e.annotAll || p.verdicts[best].r.Anomaly {
+			p.attrs.PutStr(attrStatistic, p.verdicts[best].stat)
 		}
+	}
+}
+
+// add appends the companion score and anomaly-count points of one verdict.
+func (b *metricsBatch) add(p *seriesPoint, stream string, v *verdict) {
+	sp := b.score.AppendEmpty()
+	p.attrs.CopyTo(sp.Attributes())
+	pa := sp.Attributes()
+	pa.PutStr(attrMetricName, p.name)
+	pa.PutStr(attrStream, stream)
+	pa.PutStr(attrStatistic, v.stat)
+	sp.SetTimestamp(p.ts)
+	sp.SetDoubleValue(v.r.Score)
+	c := b.anomalies.AppendEmpty()
+	pa.CopyTo(c.Attributes())
+	// A delta point covers the interval since the previous point; for a
+	// cumulative input the series start is not that, so use the instant.
+	if p.cumulative || p.start == 0 {
+		c.SetStartTimestamp(p.ts)
+	} else {
+		c.SetStartTimestamp(p.start)
+	}
+	c.SetTimestamp(p.ts)
+	if v.r.Anomaly {
+		c.SetIntValue(1)
+	} else {
+		c.SetIntValue(0)
 	}
 }
 

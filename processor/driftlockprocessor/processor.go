@@ -21,14 +21,6 @@ import (
 	"github.com/driftlock/driftlock/processor/driftlockprocessor/internal/metadata"
 )
 
-// Signal names: the first segment of every stream id and the value of the
-// `signal` attribute on the processor's own telemetry.
-const (
-	signalLogs    = "logs"
-	signalTraces  = "traces"
-	signalMetrics = "metrics"
-)
-
 // Attributes the processor owns (named once, in internal/attrs). It writes
 // these and nothing else.
 const (
@@ -53,7 +45,8 @@ const (
 // so nothing would be gained by sharing one detector.
 type engine struct {
 	cfg        *Config
-	signal     string
+	form       signalForm
+	signal     string // form.name()
 	id         component.ID
 	logger     *zap.Logger
 	det        *cbad.Detector
@@ -74,7 +67,7 @@ type engine struct {
 	series *seriesTable // previous points of cumulative metric series
 }
 
-func newEngine(set processor.Settings, cfg *Config, signal string) (*engine, error) {
+func newEngine(set processor.Settings, cfg *Config, form signalForm) (*engine, error) {
 	det, err := cbad.New(cfg.Detector)
 	if err != nil {
 		return nil, fmt.Errorf("driftlock: %w", err)
@@ -84,7 +77,9 @@ func newEngine(set processor.Settings, cfg *Config, signal string) (*engine, err
 		return nil, fmt.Errorf("driftlock: telemetry: %w", err)
 	}
 	doc, hash := configJSON(cfg)
+	signal := form.name()
 	e := &engine{
+		form:       form,
 		configHash: hash,
 		configDoc:  doc,
 		cfg:        cfg,
@@ -114,14 +109,12 @@ func newEngine(set processor.Settings, cfg *Config, signal string) (*engine, err
 		return nil, fmt.Errorf("driftlock: telemetry: %w", err)
 	}
 	e.scoreValue = det.ScoreValue
-	if signal == signalMetrics {
-		e.series = newSeriesTable(cfg.Metrics.MaxSeries)
-	}
+	form.init(e)
 	if cfg.Storage != nil {
 		e.ckpt = newCheckpointer(e)
 	}
-	if cfg.Feedback.enabled() && signal != signalMetrics {
-		e.fb = newFeedback(e)
+	if lf, ok := form.(learnerForm); ok && cfg.Feedback.enabled() {
+		e.fb = newFeedback(e, lf)
 	}
 	return e, nil
 }

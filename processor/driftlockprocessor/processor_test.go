@@ -24,9 +24,9 @@ import (
 	"github.com/driftlock/driftlock/internal/cbad"
 )
 
-func newTestEngine(t *testing.T, cfg *Config, signal string) *engine {
+func newTestEngine(t *testing.T, cfg *Config, form signalForm) *engine {
 	t.Helper()
-	e, err := newEngine(testSettings(), cfg, signal)
+	e, err := newEngine(testSettings(), cfg, form)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, e.shutdown(context.Background())) })
 	return e
@@ -34,7 +34,7 @@ func newTestEngine(t *testing.T, cfg *Config, signal string) *engine {
 
 func TestStreamKey(t *testing.T) {
 	cfg := testConfig()
-	e := newTestEngine(t, cfg, signalLogs)
+	e := newTestEngine(t, cfg, logsForm{})
 	s := getScratch()
 	defer putScratch(s)
 	res := pcommon.NewMap()
@@ -48,7 +48,7 @@ func TestStreamKey(t *testing.T) {
 	cfg2 := testConfig()
 	cfg2.StreamBy = []string{"service.name", "k8s.namespace.name"}
 	cfg2.IncludeScopeName = true
-	e2 := newTestEngine(t, cfg2, signalTraces)
+	e2 := newTestEngine(t, cfg2, tracesForm{})
 	res.PutStr("k8s.namespace.name", "prod")
 	assert.Equal(t, "traces/checkout/prod/otelhttp", e2.streamKey(s, pcommon.NewMap(), res, "otelhttp"))
 
@@ -60,7 +60,7 @@ func TestStreamKey(t *testing.T) {
 func TestCanonicalLogRecord(t *testing.T) {
 	cfg := testConfig()
 	cfg.Logs.Attributes = []string{"http.route", "absent"}
-	e := newTestEngine(t, cfg, signalLogs)
+	e := newTestEngine(t, cfg, logsForm{})
 	s := getScratch()
 	defer putScratch(s)
 
@@ -94,7 +94,7 @@ func TestCanonicalLogRecord(t *testing.T) {
 }
 
 func TestCanonicalSpan(t *testing.T) {
-	e := newTestEngine(t, testConfig(), signalTraces)
+	e := newTestEngine(t, testConfig(), tracesForm{})
 	s := getScratch()
 	defer putScratch(s)
 	sp := ptrace.NewSpan()
@@ -135,7 +135,7 @@ func TestBucketQuantile(t *testing.T) {
 // resets skipped), histogram count, sum and quantile as their own streams.
 func TestMetricValuesFedToDetector(t *testing.T) {
 	cfg := testConfig()
-	e := newTestEngine(t, cfg, signalMetrics)
+	e := newTestEngine(t, cfg, metricsForm{})
 	type call struct {
 		key string
 		v   float64
@@ -183,7 +183,7 @@ func TestMetricValuesFedToDetector(t *testing.T) {
 // TestMetricNaNSkipped: NaN and infinite points are not scored (they mean
 // "no data" in many sources) and stay untouched.
 func TestMetricNaNSkipped(t *testing.T) {
-	e := newTestEngine(t, testConfig(), signalMetrics)
+	e := newTestEngine(t, testConfig(), metricsForm{})
 	var calls int
 	e.scoreValue = func(string, time.Time, float64) cbad.Result {
 		calls++
@@ -212,7 +212,7 @@ func TestSeriesTableBounded(t *testing.T) {
 // TestCompanionMetrics drives the companion path with a verdict the test
 // chooses, so it checks the emitted points whatever the detector scores.
 func TestCompanionMetrics(t *testing.T) {
-	e := newTestEngine(t, testConfig(), signalMetrics)
+	e := newTestEngine(t, testConfig(), metricsForm{})
 	e.scoreValue = func(key string, _ time.Time, v float64) cbad.Result {
 		if strings.HasSuffix(key, "#quantile") {
 			return cbad.Result{Score: 9.5, PValue: 0.001, Anomaly: true, Explanation: "p95 latency far above baseline"}
@@ -265,7 +265,7 @@ func TestCompanionMetrics(t *testing.T) {
 func TestAnnotateAttributes(t *testing.T) {
 	cfg := testConfig()
 	cfg.IncludeConfigHash = true
-	e := newTestEngine(t, cfg, signalLogs)
+	e := newTestEngine(t, cfg, logsForm{})
 	m := pcommon.NewMap()
 	m.PutStr("keep", "me")
 	r := cbad.Result{Score: 7.25, PValue: 0.002, Anomaly: true, Explanation: "unseen template",

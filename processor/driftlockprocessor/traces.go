@@ -2,13 +2,37 @@ package driftlockprocessor
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/driftlock/driftlock/internal/cbad"
+	"github.com/driftlock/driftlock/internal/recorddoc"
 )
+
+// tracesForm is the traces signal: a span is its name, duration bucket,
+// kind, status and configured attributes (appendSpan).
+type tracesForm struct{}
+
+func (tracesForm) name() string { return signalTraces }
+
+func (tracesForm) stateKey(cfg *Config) string {
+	return fmt.Sprintf(" attributes=%q", cfg.Traces.Attributes)
+}
+
+func (tracesForm) init(*engine) {}
+
+// rebuild decodes the stored span and forms it as processTraces did.
+func (tracesForm) rebuild(e *engine, s *scratch, record, attrs []byte) (cbad.Record, bool) {
+	sp, err := recorddoc.DecodeSpan(record, attrs)
+	if err != nil {
+		return cbad.Record{}, false
+	}
+	s.rec = e.appendSpan(s.rec[:0], s, sp, e.cfg.Detector.MaxRecordBytes)
+	return cbad.Record{Data: s.rec, Severity: spanSeverity(sp)}, true
+}
 
 // processTraces scores every span in order, per stream (by default per
 // service), and annotates verdicts on the span's attributes.

@@ -1,0 +1,38 @@
+package driftlockprocessor
+
+import "github.com/driftlock/driftlock/internal/cbad"
+
+// Signal names: the first segment of every stream id, the value of the
+// `signal` attribute on the processor's own telemetry and of the anomaly
+// store's signal column.
+const (
+	signalLogs    = "logs"
+	signalTraces  = "traces"
+	signalMetrics = "metrics"
+)
+
+// signalForm is everything that differs between the signals outside the
+// scoring loop, in one place per signal (logs.go, traces.go, metrics.go):
+// a new signal or canonical form is one type in one file, and the
+// checkpoint and feedback code never switch on the signal's name.
+type signalForm interface {
+	// name is one of the signal names above.
+	name() string
+	// stateKey describes the signal's own settings that shape the learned
+	// state (its canonical form); it enters the checkpoint's state hash.
+	stateKey(cfg *Config) string
+	// init sets up what the signal keeps in its engine besides the
+	// detector (metrics: the previous points of cumulative series).
+	init(e *engine)
+}
+
+// learnerForm is a signal whose stored records can be taught back to the
+// detector (triage feedback): it rebuilds, from what the exporter stored,
+// the canonical record the processor scored.
+type learnerForm interface {
+	signalForm
+	// rebuild returns the canonical record of a stored record document
+	// and attributes document (as the exporter wrote them) in s.rec, and
+	// false when the documents do not describe a record of this signal.
+	rebuild(e *engine, s *scratch, record, attrs []byte) (cbad.Record, bool)
+}
