@@ -236,13 +236,6 @@ func timeOr(now time.Time, ts ...pcommon.Timestamp) time.Time {
 	return now
 }
 
-func rfc3339(t pcommon.Timestamp) any {
-	if t == 0 {
-		return nil
-	}
-	return t.AsTime().UTC().Format(time.RFC3339Nano)
-}
-
 func scopeDoc(s pcommon.InstrumentationScope) map[string]any {
 	if s.Name() == "" && s.Version() == "" {
 		return nil

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/driftlock/driftlock/internal/recorddoc"
 )
 
 // logsBatch turns the flagged log records into rows.
@@ -21,17 +23,6 @@ func logRow(lr plog.LogRecord, now time.Time) rowSpec {
 	if severity == "" && lr.SeverityNumber() != plog.SeverityNumberUnspecified {
 		severity = lr.SeverityNumber().String()
 	}
-	record := map[string]any{
-		"body":            lr.Body().AsRaw(),
-		"severity_text":   lr.SeverityText(),
-		"severity_number": int64(lr.SeverityNumber()),
-		"time":            rfc3339(lr.Timestamp()),
-		"observed_time":   rfc3339(lr.ObservedTimestamp()),
-		"flags":           int64(lr.Flags()),
-	}
-	if lr.EventName() != "" {
-		record["event_name"] = lr.EventName()
-	}
 	body := lr.Body().AsString()
 	return rowSpec{
 		signal:   signalLogs,
@@ -42,6 +33,6 @@ func logRow(lr plog.LogRecord, now time.Time) rowSpec {
 		severity: severity,
 		summary:  body,
 		attrs:    lr.Attributes().AsRaw(),
-		record:   record,
+		record:   recorddoc.Log(lr),
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/driftlock/driftlock/internal/recorddoc"
 )
 
 // point is one metric data point reduced to what a row needs.
@@ -74,8 +76,8 @@ func pointRow(m pmetric.Metric, name string, companion bool, p point, score floa
 	attrs := p.attrs.AsRaw()
 	record := map[string]any{
 		"metric":     name,
-		"time":       rfc3339(p.ts),
-		"start_time": rfc3339(p.start),
+		"time":       recorddoc.Timestamp(p.ts),
+		"start_time": recorddoc.Timestamp(p.start),
 		"series":     seriesAttrs(attrs),
 	}
 	for key, v := range p.value {

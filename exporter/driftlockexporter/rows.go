@@ -5,6 +5,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/driftlock/driftlock/internal/recorddoc"
 	"github.com/driftlock/driftlock/internal/store"
 )
 
@@ -108,7 +109,7 @@ func (b *batch) add(src *source, ann annotation, now time.Time, r rowSpec) {
 	ann.inherit(src.scopeAttrs, src.resAttrs)
 	stream := streamOr(ann.stream, src.service, r.signal)
 	if src.scope != nil {
-		r.record["scope"] = src.scope
+		r.record[recorddoc.KeyScope] = src.scope
 	}
 	b.addDetector(ann.configHash, ann.config)
 	b.rows = append(b.rows, store.Anomaly{

@@ -66,8 +66,8 @@ func Log(lr plog.LogRecord) map[string]any {
 		KeyBody:           lr.Body().AsRaw(),
 		KeySeverityText:   lr.SeverityText(),
 		KeySeverityNumber: int64(lr.SeverityNumber()),
-		KeyTime:           timestamp(lr.Timestamp()),
-		KeyObservedTime:   timestamp(lr.ObservedTimestamp()),
+		KeyTime:           Timestamp(lr.Timestamp()),
+		KeyObservedTime:   Timestamp(lr.ObservedTimestamp()),
 		KeyFlags:          int64(lr.Flags()),
 	}
 	if lr.EventName() != "" {
@@ -83,8 +83,8 @@ func Span(sp ptrace.Span) map[string]any {
 		KeyName:       sp.Name(),
 		KeyKind:       sp.Kind().String(),
 		KeyStatus:     map[string]any{KeyStatusCode: sp.Status().Code().String(), KeyStatusMessage: sp.Status().Message()},
-		KeyStartTime:  timestamp(sp.StartTimestamp()),
-		KeyEndTime:    timestamp(sp.EndTimestamp()),
+		KeyStartTime:  Timestamp(sp.StartTimestamp()),
+		KeyEndTime:    Timestamp(sp.EndTimestamp()),
 		KeyDurationMS: float64(sp.EndTimestamp()-sp.StartTimestamp()) / 1e6,
 	}
 	if sp.EndTimestamp() < sp.StartTimestamp() {
@@ -101,7 +101,7 @@ func Span(sp ptrace.Span) map[string]any {
 		for i := 0; i < ev.Len() && i < MaxSpanEvents; i++ {
 			event := ev.At(i)
 			events = append(events, map[string]any{
-				KeyName: event.Name(), KeyTime: timestamp(event.Timestamp()),
+				KeyName: event.Name(), KeyTime: Timestamp(event.Timestamp()),
 				KeyAttributes: event.Attributes().AsRaw(),
 			})
 		}
@@ -111,9 +111,9 @@ func Span(sp ptrace.Span) map[string]any {
 	return doc
 }
 
-// timestamp is a document time: RFC 3339 with nanoseconds in UTC, or null
+// Timestamp is a document time: RFC 3339 with nanoseconds in UTC, or null
 // for an unset one.
-func timestamp(t pcommon.Timestamp) any {
+func Timestamp(t pcommon.Timestamp) any {
 	if t == 0 {
 		return nil
 	}

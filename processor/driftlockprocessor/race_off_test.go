@@ -1,0 +1,5 @@
+//go:build !race
+
+package driftlockprocessor
+
+const raceEnabled = false
