@@ -54,6 +54,16 @@ type Result struct {
 	// Window is non-nil on the record that closed a window (every
 	// Config.Hop records of a stream).
 	Window *WindowResult
+
+	// Kind is the record's template id (see FormatKind): the same canonical
+	// shape has the same kind in every stream, restart and collector. Set on
+	// every scored text record.
+	Kind uint64
+	// Episode is when the ongoing condition the record belongs to started
+	// (record time), zero when there is none: set from the burst that
+	// opened it, or the admission of a recurring anomalous kind, until the
+	// kind's rate is back at its background.
+	Episode time.Time
 }
 
 // WindowResult holds the window-level drift figures of one stream.

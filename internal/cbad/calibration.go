@@ -19,6 +19,10 @@ type calibration struct {
 	sorted []float32 // the same n scores, ascending
 	median float64
 	res    float64 // score resolution; 0 compares exact scores
+	// The exponential tail fitted at the last refresh (see tailPValue):
+	// scores above tailU are rare, and their excesses over it have mean
+	// tailBeta.
+	tailU, tailBeta float64
 }
 
 func newCalibration(size int, res float64) calibration {
@@ -69,13 +73,50 @@ func (c *calibration) pValue(s float64) float64 {
 	return float64(1+ge) / float64(c.n+1)
 }
 
-// refresh updates the cached median (read on the hot path).
+// refresh updates the cached median and tail fit (read on the hot path).
 func (c *calibration) refresh() {
 	if c.n == 0 {
 		c.median = 0
 		return
 	}
 	c.median = float64(c.sorted[c.n/2])
+	k := tailK(c.n)
+	c.tailU = float64(c.sorted[c.n-k])
+	excess := 0.0
+	for _, v := range c.sorted[c.n-k:] {
+		excess += float64(v) - c.tailU
+	}
+	c.tailBeta = max(excess/float64(k), c.res, minTailBeta)
+}
+
+// minTailBeta keeps the tail fit from collapsing when the top scores tie.
+const minTailBeta = 0.05
+
+// tailK is how many of the n highest calibration scores the tail fit uses:
+// about 3% of them, at least 4.
+func tailK(n int) int { return max(min(4, n), n/32) }
+
+// tailPValue is pValue with the tail extrapolated: the conformal p-value
+// cannot go below 1/(n+1), so with n = 512 a per-record level stricter than
+// 0.002 could never flag anything. Above the k-th highest score u, the
+// excesses of a light-tailed score are close to exponential (the
+// peaks-over-threshold view of extreme value theory), so the p-value is
+// (k/(n+1)) * exp(-(s-u)/beta), beta the mean excess of the top k. Inside
+// the calibrated range the rank p-value is kept (it is exact); beyond the
+// highest score the smaller of the two is used, so the p-value keeps
+// falling for scores far beyond every normal one. It is what makes a per-record level tied to the stream's
+// traffic (Config.FlagBudget) possible.
+func (c *calibration) tailPValue(s float64) float64 {
+	if c.n == 0 || c.tailBeta == 0 {
+		return c.pValue(s)
+	}
+	p := c.pValue(s)
+	q := float64(c.quantize(s))
+	if q <= float64(c.sorted[c.n-1]) {
+		return p // inside the calibrated range the rank is exact
+	}
+	k := tailK(c.n)
+	return min(p, float64(k)/float64(c.n+1)*math.Exp(-(q-c.tailU)/c.tailBeta))
 }
 
 // quantile returns the q-quantile of the scores.

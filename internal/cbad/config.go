@@ -32,6 +32,9 @@ var (
 	ErrMaxRecordBytes = errors.New("max_record_bytes out of range")
 	ErrAdmitAfter     = errors.New("admit_after out of range")
 	ErrLatency        = errors.New("latency setting out of range")
+	ErrRateBucket     = errors.New("rate_bucket out of range")
+	ErrRatePValue     = errors.New("rate_p_value out of range")
+	ErrFlagBudget     = errors.New("flag_budget out of range")
 )
 
 // Config tunes a Detector. The zero value is not valid: start from
@@ -54,8 +57,23 @@ type Config struct {
 	CalibrationSize int `mapstructure:"calibration_size"`
 	// Warmup is how many records a stream must see before it may flag.
 	Warmup int `mapstructure:"warmup"`
-	// PValue is the significance level for flagging a record.
+	// PValue is the significance level for flagging a record: the most a
+	// record-level test may flag on a quiet stream. On a busy stream with
+	// record times the level is lower (see FlagBudget).
 	PValue float64 `mapstructure:"p_value"`
+	// FlagBudget is the expected number of false record-level flags per
+	// stream and hour of record time: a stream's per-record level is
+	// min(PValue, FlagBudget / its records per hour), so normal data yields
+	// about this many surprise flags per stream-hour at any traffic. 0
+	// disables the budget (the level is PValue at any traffic).
+	FlagBudget float64 `mapstructure:"flag_budget"`
+	// RateBucket is the width, in record time, of the buckets in which a
+	// stream's records are counted per kind and per severity to find bursts
+	// of familiar records (see rate.go). 0 disables stream-level evidence.
+	RateBucket time.Duration `mapstructure:"rate_bucket"`
+	// RatePValue is the level of each per-kind burst test (one test per
+	// kind present in a bucket).
+	RatePValue float64 `mapstructure:"rate_p_value"`
 	// MinEffect is the minimum score excess over the calibration median.
 	MinEffect float64 `mapstructure:"min_effect"`
 	// MaxStreams bounds the number of live streams (least recently used evicted).
@@ -105,6 +123,9 @@ func DefaultConfig() Config {
 		CalibrationSize:        512,
 		Warmup:                 64,
 		PValue:                 0.01,
+		FlagBudget:             2,
+		RateBucket:             30 * time.Second,
+		RatePValue:             1e-4,
 		MinEffect:              1.0,
 		MaxStreams:             10000,
 		IdleTimeout:            time.Hour,
@@ -151,6 +172,15 @@ func (c Config) Validate() error {
 	}
 	if !(c.PValue > 0 && c.PValue < 1) {
 		return fmt.Errorf("%w: got %v, want 0 < p_value < 1", ErrPValue, c.PValue)
+	}
+	if c.FlagBudget < 0 || c.FlagBudget > 1e6 || c.FlagBudget != c.FlagBudget {
+		return fmt.Errorf("%w: got %v, want 0 (no budget) .. 1000000 flags per stream-hour", ErrFlagBudget, c.FlagBudget)
+	}
+	if c.RateBucket != 0 && (c.RateBucket < time.Second || c.RateBucket > time.Hour) {
+		return fmt.Errorf("%w: got %v, want 0 (off) or 1s..1h", ErrRateBucket, c.RateBucket)
+	}
+	if !(c.RatePValue > 0 && c.RatePValue < 1) {
+		return fmt.Errorf("%w: got %v, want 0 < rate_p_value < 1", ErrRatePValue, c.RatePValue)
 	}
 	if c.MinEffect < 0 || c.MinEffect > 64 {
 		return fmt.Errorf("%w: got %v, want 0..64", ErrMinEffect, c.MinEffect)

@@ -13,6 +13,7 @@ import (
 // stream are scored one at a time in the order the calls take its lock.
 type Detector struct {
 	cfg Config
+	rp  rateParams
 
 	mu      sync.Mutex
 	streams map[string]*stream
@@ -37,6 +38,9 @@ func New(cfg Config) (*Detector, error) {
 		return nil, err
 	}
 	d := &Detector{cfg: cfg, streams: make(map[string]*stream)}
+	if cfg.RateBucket > 0 {
+		d.rp = newRateParams(&cfg)
+	}
 	d.scratch.New = func() any { return new(scratch) }
 	return d, nil
 }
@@ -134,7 +138,7 @@ func (d *Detector) Learn(key string, rec Record) {
 	} else {
 		sc.canon = Redact(sc.canon[:0], data)
 	}
-	sc.toks, sc.spell = tokenize(sc.toks[:0], sc.spell[:0], sc.canon)
+	sc.toks, sc.spell, sc.kind = tokenize(sc.toks[:0], sc.spell[:0], sc.canon)
 	st.ensureText(&d.cfg)
 	st.learn(sc.toks)
 	st.mu.Unlock()

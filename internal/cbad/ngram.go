@@ -149,8 +149,10 @@ func (m *ngramModel) cost(toks []uint64, spell []float32, per []float32) (total,
 // tokenize splits canonical text into tokens: runs of letters, digits and
 // _ - . ; mask tokens such as <num>; and single punctuation characters.
 // Spaces separate tokens and are not tokens themselves. It appends hashes
-// to toks and their spelling costs to spell, at most maxModelTokens of them.
-func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32) {
+// to toks and their spelling costs to spell, at most maxModelTokens of them,
+// and returns the record's kind (see kindOf).
+func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32, uint64) {
+	kind := uint64(kindSeed)
 	i := 0
 	for i < len(s) && len(toks) < maxModelTokens {
 		c := s[i]
@@ -184,9 +186,10 @@ func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32) {
 		}
 		toks = append(toks, h|1)
 		spell = append(spell, sp)
+		kind = kindStep(kind, h|1, s[i:j])
 		i = j
 	}
-	return toks, spell
+	return toks, spell, kind | 1
 }
 
 // spellBits is the spelling cost of each byte by its character class.

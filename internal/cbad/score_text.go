@@ -2,7 +2,9 @@ package cbad
 
 import (
 	"fmt"
+	"github.com/driftlock/driftlock/internal/attrs"
 	"math"
+	"time"
 )
 
 // scoreText scores one text record of st. Called with st.mu held.
@@ -18,9 +20,9 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 	} else {
 		sc.canon = Redact(sc.canon[:0], data)
 	}
-	sc.toks, sc.spell = tokenize(sc.toks[:0], sc.spell[:0], sc.canon)
+	sc.toks, sc.spell, sc.kind = tokenize(sc.toks[:0], sc.spell[:0], sc.canon)
 
-	res := Result{Index: st.index, PValue: 1}
+	res := Result{Index: st.index, PValue: 1, Kind: sc.kind}
 	st.index++
 
 	// Cost of the record given the baseline, in bits per token.
@@ -56,13 +58,39 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 	// through with fewer.
 	res.Calibrating = st.baseline.n < cfg.Warmup || st.cal.n == 0
 	res.Median = st.cal.median
+
+	// Stream-level evidence: the record's kind counted in its time bucket.
+	var rv rateVerdict
+	alpha := cfg.PValue
+	timed := cfg.RateBucket > 0 && !rec.Time.IsZero() && inNanoRange(rec.Time)
+	if timed {
+		if st.rate == nil {
+			st.rate = new(rateState)
+		}
+		rv = st.rate.observe(&d.rp, rec.Time.UnixNano(), sc.kind, sev >= 17)
+		// The false-alarm budget: on a stream of R records an hour, a
+		// per-record level of budget/R gives about budget false flags an
+		// hour whatever R is.
+		if cfg.FlagBudget > 0 && st.rate.warm(&d.rp) {
+			if r := st.rate.recordsPerHour(&d.rp); r > 0 {
+				alpha = min(alpha, cfg.FlagBudget/r)
+			}
+		}
+	}
+
 	if !res.Calibrating {
-		res.PValue = st.cal.pValue(res.Score)
+		res.PValue = st.cal.tailPValue(res.Score)
 		// Severity is evidence beside the compression cost, never the whole
 		// answer: it scales the p-value the decision uses (an error-level
 		// record needs less surprise, a debug line more), while the effect
 		// size must still clear min_effect over the stream's median.
-		res.Anomaly = res.PValue*lr < cfg.PValue && res.Score-st.cal.median >= cfg.MinEffect
+		res.Anomaly = res.PValue*lr < alpha && res.Score-st.cal.median >= cfg.MinEffect
+		if res.Anomaly {
+			res.Reason = attrs.ReasonNovel
+		}
+	}
+	if rv.episode != 0 {
+		res.Episode = time.Unix(0, rv.episode).UTC()
 	}
 
 	// Window bookkeeping: every record goes into the window.
@@ -73,13 +101,25 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		res.Explanation = explain(res, st, peak, sev, ntok)
 		if cfg.AdmitAfter > 0 && st.novelty.observe(anomalyKind(sc.toks, sc.costs)) >= admitAfter(cfg.AdmitAfter, lr) {
 			// A recurring kind is a regime, not an incident: learn it, and let
-			// its cost count as a normal score from now on.
+			// its cost count as a normal score from now on. Its condition is
+			// still ongoing: the kind's episode stays open until its rate is
+			// back at background.
 			st.learn(sc.toks)
 			st.cal.add(res.Score)
 			st.window.at(st.window.n - 1).flagged = false // normal text from now on
 			res.Explanation += "; recurring kind, now admitted to the baseline"
+			if timed {
+				res.Episode = time.Unix(0, st.rate.openEpisode(&d.rp, sc.kind, rec.Time.UnixNano(), sev >= 17)).UTC()
+			}
 		}
 	} else {
+		if rv.reason != "" && !res.Calibrating {
+			// A burst of familiar records: each is normal text (it still
+			// teaches the baseline below), the burst is not.
+			res.Anomaly, res.Reason = true, rv.reason
+			d.anomalies.Add(1)
+			res.Explanation = explainBurst(rv, cfg.RateBucket, cfg.RatePValue)
+		}
 		// Only normal records teach the baseline and the calibration set.
 		if st.baseline.n >= calibrationStart(cfg) {
 			st.cal.add(res.Score)
@@ -94,6 +134,22 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		st.cal.refresh()
 	}
 	return res
+}
+
+// inNanoRange reports whether t is representable in Unix nanoseconds
+// (years 1678 to 2262); a time outside is treated as no time.
+func inNanoRange(t time.Time) bool {
+	y := t.Year()
+	return y > 1678 && y < 2262
+}
+
+func explainBurst(v rateVerdict, bucket time.Duration, alpha float64) string {
+	what := "records of this kind"
+	if v.reason == attrs.ReasonErrors {
+		what = "error-severity records"
+	}
+	return fmt.Sprintf("burst: %d %s in this %v bucket; background %.2f per bucket, a burst from %d (tail p < %g)",
+		v.count, what, bucket, v.mean, v.burst, alpha)
 }
 
 func explain(res Result, st *stream, peak float64, sev int, ntok int) string {

@@ -8,8 +8,10 @@ import (
 	"slices"
 )
 
-// snapshotVersion changes whenever the snapshot layout does.
-const snapshotVersion = 1
+// snapshotVersion changes whenever the snapshot layout does. Version 2 adds
+// the stream-level evidence (counts per kind and bucket, episodes); a
+// version 1 snapshot is refused and the streams warm up once.
+const snapshotVersion = 2
 
 // ErrSnapshotConfig is returned by Restore when a snapshot was taken with
 // settings that change the meaning of the state (a different compressor or
@@ -43,6 +45,36 @@ type streamSnap struct {
 	NumSince  int
 	NumModel  *numModelSnap
 	Median    float64
+	Rate      *rateSnap
+	// The calibration's tail fit as of its last refresh.
+	TailU, TailBeta float64
+}
+
+// rateSnap mirrors rateState with exported fields (gob needs them).
+type rateSnap struct {
+	Bucket        int64
+	Total, Errors counterSnap
+	Kinds         []counterSnap
+}
+
+type counterSnap struct {
+	Kind              uint64
+	Count, Burst      uint32
+	S1, S2, W, Busy   float64
+	Episode, LastFlag int64
+	EpMean, EpR       float64
+	EpSum             uint32
+	Quiet             uint16
+}
+
+func (c *rateCounter) snap() counterSnap {
+	return counterSnap{Kind: c.kind, Count: c.count, Burst: c.burst, S1: c.s1, S2: c.s2, W: c.w, Busy: c.busy,
+		Episode: c.episode, LastFlag: c.lastFlag, EpMean: c.epMean, EpR: c.epR, EpSum: c.epSum, Quiet: c.quiet}
+}
+
+func (s counterSnap) restore() rateCounter {
+	return rateCounter{kind: s.Kind, count: s.Count, burst: s.Burst, s1: s.S1, s2: s.S2, w: s.W, busy: s.Busy,
+		episode: s.Episode, lastFlag: s.LastFlag, epMean: s.EpMean, epR: s.EpR, epSum: s.EpSum, quiet: s.Quiet}
 }
 
 // numModelSnap is the numeric model as of its last rebuild: restoring it
@@ -121,7 +153,13 @@ func (st *stream) snap() streamSnap {
 		s.NumModel = &numModelSnap{Edges: ns.edges, Lo: ns.lo, Hi: ns.hi, Q1: ns.q1, Q3: ns.q3,
 			C0: ns.c0, C1: ns.c1, N0: ns.n0, Ready: ns.ready, PrevFar: ns.prevFar, Quiet: ns.quiet}
 	}
-	s.Median = st.cal.median
+	s.Median, s.TailU, s.TailBeta = st.cal.median, st.cal.tailU, st.cal.tailBeta
+	if rs := st.rate; rs != nil {
+		s.Rate = &rateSnap{Bucket: rs.bucket, Total: rs.total.snap(), Errors: rs.errors.snap()}
+		for i := 0; i < rs.n; i++ {
+			s.Rate.Kinds = append(s.Rate.Kinds, rs.kinds[i].snap())
+		}
+	}
 	return s
 }
 
@@ -168,7 +206,17 @@ func (d *Detector) Restore(r io.Reader) error {
 		for _, v := range s.Cal {
 			st.cal.add(float64(v))
 		}
-		st.cal.median = s.Median
+		st.cal.median, st.cal.tailU, st.cal.tailBeta = s.Median, s.TailU, s.TailBeta
+		if r := s.Rate; r != nil {
+			if len(r.Kinds) > rateSlots {
+				return fmt.Errorf("cbad: snapshot stream %q: %d kinds exceed %d", s.Key, len(r.Kinds), rateSlots)
+			}
+			rs := &rateState{bucket: r.Bucket, total: r.Total.restore(), errors: r.Errors.restore(), n: len(r.Kinds)}
+			for i, k := range r.Kinds {
+				rs.kinds[i] = k.restore()
+			}
+			st.rate = rs
+		}
 		for _, v := range s.NCDs {
 			st.ncds.add(v)
 		}

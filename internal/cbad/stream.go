@@ -72,6 +72,9 @@ type stream struct {
 	rng      splitmix64
 	dict     dictModel
 	novelty  noveltyTracker
+	// Stream-level evidence (counts per kind and time bucket), allocated on
+	// the first record with a time.
+	rate *rateState
 
 	// Numeric path (metrics), allocated on first ScoreValue.
 	num *numericState

@@ -93,6 +93,7 @@ func (s *splitmix64) intn(n int) int { return int(s.next() % uint64(n)) }
 type scratch struct {
 	canon, redact []byte
 	toks          []uint64
+	kind          uint64 // the record's kind (template id)
 	spell         []float32
 	costs         []float32
 	enc           []byte

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/driftlock/driftlock/internal/cbad"
 )
@@ -122,7 +123,8 @@ func ReadLabeledLines(path string) (lines [][]byte, truth []bool, err error) {
 	return lines, truth, sc.Err()
 }
 
-// ScoreLines runs the text path over lines as one stream.
+// ScoreLines runs the text path over lines as one stream, each line at the
+// time written in it (see lineTime).
 func ScoreLines(cfg cbad.Config, lines [][]byte) ([]cbad.Result, error) {
 	d, err := cbad.New(cfg)
 	if err != nil {
@@ -130,9 +132,26 @@ func ScoreLines(cfg cbad.Config, lines [][]byte) ([]cbad.Result, error) {
 	}
 	out := make([]cbad.Result, len(lines))
 	for i, l := range lines {
-		out[i] = d.Score("lines", cbad.Record{Data: l})
+		out[i] = d.Score("lines", cbad.Record{Data: l, Time: lineTime(l)})
 	}
 	return out, nil
+}
+
+// span is the record time the lines cover (latest minus earliest time
+// found: a sample without years may wrap around New Year).
+func span(lines [][]byte) time.Duration {
+	var first, last time.Time
+	for _, l := range lines {
+		if t := lineTime(l); !t.IsZero() {
+			if first.IsZero() || t.Before(first) {
+				first = t
+			}
+			if t.After(last) {
+				last = t
+			}
+		}
+	}
+	return last.Sub(first)
 }
 
 // RunBGL scores the BGL sample and its references.
@@ -191,6 +210,10 @@ type FPFile struct {
 	Lines   int
 	Flagged int
 	Rate    float64
+	// Span is the record time the sample covers; PerHour is Flagged per
+	// hour of it (the sample is one stream), 0 when Span is unknown.
+	Span    time.Duration
+	PerHour float64
 }
 
 // RunLoghubFP scores every unlabeled *_2k.log sample in dir (BGL excluded)
@@ -223,6 +246,9 @@ func RunLoghubFP(dir string, cfg cbad.Config) ([]FPFile, error) {
 			}
 		}
 		f.Rate = float64(f.Flagged) / float64(f.Lines)
+		if f.Span = span(lines); f.Span > 0 {
+			f.PerHour = float64(f.Flagged) / f.Span.Hours()
+		}
 		out = append(out, f)
 	}
 	return out, nil

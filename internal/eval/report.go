@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/driftlock/driftlock/internal/cbad"
 )
@@ -87,11 +88,11 @@ func (r Report) Print(w io.Writer) {
 	if len(r.FP) > 0 {
 		fmt.Fprintln(w, "## False positives on unlabeled loghub samples (mostly normal)")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| file | lines | flagged | rate |")
-		fmt.Fprintln(w, "|---|---|---|---|")
+		fmt.Fprintln(w, "| file | lines | record time | flagged | rate | flags per stream-hour |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		for _, f := range r.FP {
-			fmt.Fprintf(w, "| %s | %d | %d | %.2f%% |\n", f.Name, f.Lines, f.Flagged, 100*f.Rate)
+			fmt.Fprintf(w, "| %s | %d | %v | %d | %.2f%% | %.1f |\n", f.Name, f.Lines, f.Span.Round(time.Second), f.Flagged, 100*f.Rate, f.PerHour)
 		}
-		fmt.Fprintf(w, "| **all** | | | **%.2f%%** |\n\n", 100*r.FPRate)
+		fmt.Fprintf(w, "| **all** | | | | **%.2f%%** | |\n\n", 100*r.FPRate)
 	}
 }

@@ -1,0 +1,53 @@
+package cbad
+
+import "strconv"
+
+// A record's kind is its template: the hash of its canonical tokens (see
+// tokenize) with every mask token and every token that still holds a digit
+// replaced by one wildcard, so "took 12 ms" and "took 7 ms", or node R0-M0 and R0-M1 after
+// digit folding, are one kind. Canonicalization already masks ids, numbers
+// of 4+ digits, timestamps, IPs and the like. The hash depends only on the
+// canonical text (no seed, no stream key), so the same shape gets the same
+// kind across restarts, collectors and streams: the store can group "40
+// copies of one line" into one row, and the incident layer can follow one
+// kind across services.
+
+const (
+	kindSeed     = 0x6b696e64cbf29ce4
+	kindWildcard = 0x2a2a2a2a5bd1e995
+)
+
+// kindStep mixes one token (its hash h and bytes w) into the kind hash.
+func kindStep(kind, h uint64, w []byte) uint64 {
+	if len(w) > 2 && w[0] == '<' && w[len(w)-1] == '>' {
+		h = kindWildcard // a mask (<num>, <ip>, ...) is a value too
+	}
+	for _, c := range w {
+		if isDigit(c) {
+			h = kindWildcard
+			break
+		}
+	}
+	kind = (kind ^ h) * 0x100000001b3
+	return kind ^ kind>>31
+}
+
+// FormatKind renders a kind as the 16 hex digits written in driftlock.kind.
+func FormatKind(k uint64) string {
+	var b [16]byte
+	s := strconv.AppendUint(b[:0], k, 16)
+	out := make([]byte, 16)
+	for i := range out {
+		out[i] = '0'
+	}
+	copy(out[16-len(s):], s)
+	return string(out)
+}
+
+// KindOf returns the kind of a record's text exactly as Score computes it
+// (canonicalized, tokenized): for tools that group records by kind.
+func KindOf(data []byte) uint64 {
+	canon, _ := Canonicalize(nil, nil, data)
+	_, _, k := tokenize(nil, nil, canon)
+	return k
+}

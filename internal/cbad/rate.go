@@ -1,0 +1,399 @@
+package cbad
+
+import (
+	"math"
+	"time"
+
+	"github.com/driftlock/driftlock/internal/attrs"
+)
+
+// Stream-level evidence. Record-level surprise cannot see a burst of a
+// familiar record: the tenth "ERROR ... No contacts" line of a minute costs
+// few bits once the first one was learned. So beside the text model, each
+// stream counts its records per short bucket of record time, per kind (the
+// record's template, see kind.go) and for error-severity records as a
+// whole, and tests each count against the stream's own background for it:
+//
+//   - Background: exponentially weighted sums of the per-bucket count and
+//     its square over past buckets (half-life rateHalfLife; a bucket in
+//     which the kind did not occur counts as a zero), shrunk toward a prior
+//     for kinds with little history (rate priorRate over priorSpan).
+//   - Test: the count of the current bucket against a negative binomial
+//     with the background's mean and variance: P(X >= c) < RatePValue is a
+//     burst. The negative binomial lets kinds that come in clumps (a stack
+//     trace, a batch job) have a heavy tail; its dispersion is itself
+//     shrunk toward a geometric tail until a few busy buckets were seen,
+//     so one past burst does not make every later burst look normal.
+//   - The records of a bursting kind leave flagged (reason rate, or errors
+//     for the error-severity count) at doubling counts (see sampled), and
+//     the kind opens an episode, which
+//     freezes its background (an ongoing outage does not become normal)
+//     until its count is back at background for episodeQuiet buckets.
+//
+// The state is a fixed table of rateSlots kinds per stream, so memory is
+// bounded; when it is full, the kind with the least background that is not
+// in an episode is replaced. A record without a time (Record.Time zero)
+// skips this path entirely.
+
+const (
+	// rateSlots bounds the kinds tracked per stream.
+	rateSlots = 64
+	// rateHalfLife is the memory of the background: long enough to learn
+	// that a kind comes in bursts a few hours apart (a cron job, a nightly
+	// scan), short enough that last week's outage is not today's normal.
+	rateHalfLife = 6 * time.Hour
+	// priorSpan and priorRate: a kind without history is believed to occur
+	// about once per priorSpan, with the weight of priorSpan of evidence;
+	// the stream's burst tests start once it has been watched that long.
+	priorSpan = 10 * time.Minute
+	// dispersionPrior is how many busy buckets (with the kind present) the
+	// estimated dispersion needs before it outweighs the geometric prior.
+	dispersionPrior = 4
+	// episodeQuiet is how many buckets an episode's test spans: an episode
+	// closes when that many buckets together are back at its background.
+	episodeQuiet = 4
+	// episodeCloseP is the tail probability above which a bucket's count
+	// is "at background" for closing an episode.
+	episodeCloseP = 0.01
+	// maxEpisode is how long an episode may freeze its kind's background;
+	// after that a condition that persists is the new normal.
+	maxEpisode = time.Hour
+	// maxFlagGap is the longest an ongoing episode goes without a flag.
+	maxFlagGap = 5 * time.Minute
+	// minBurst is the fewest records in a bucket that make a burst: below
+	// it a count is too small to tell a burst from a coincidence however
+	// rare the kind (two lines of a kind seen once a day are not an
+	// incident), and the text path's surprise is the evidence.
+	minBurst = 5
+	// maxBurstCount caps the threshold search.
+	maxBurstCount = 1 << 16
+)
+
+// rateCounter is the background and current count of one kind (or of the
+// stream's error-severity records, or of all its records).
+type rateCounter struct {
+	kind  uint64
+	count uint32 // records in the current bucket
+	// burst is the smallest count of the current bucket that is a burst
+	// (0: not computed yet for this bucket).
+	burst uint32
+	// Exponentially weighted sums over closed buckets: of the count, its
+	// square, the weights, and the weight of buckets with the kind present.
+	s1, s2, w, busy float64
+	episode         int64 // unix nanoseconds the episode opened at; 0: none
+	lastFlag        int64 // unix nanoseconds of the last flag of this counter
+	// The background when the episode opened: the episode lasts until the
+	// count is back at it, while the live background goes on learning.
+	epMean, epR float64
+	epSum       uint32 // records over the buckets of the episode's test
+	quiet       uint16 // buckets in that test so far
+}
+
+// rateState is one stream's stream-level evidence.
+type rateState struct {
+	bucket int64 // index of the current bucket; 0 before the first record
+	total  rateCounter
+	errors rateCounter
+	kinds  [rateSlots]rateCounter
+	n      int // kinds in use
+}
+
+// rateParams are the per-bucket constants derived from the configuration.
+type rateParams struct {
+	width   int64   // bucket width, ns
+	decay   float64 // weight of a bucket one bucket later
+	w0, m0  float64 // prior weight (buckets) and prior mean count per bucket
+	alpha   float64 // burst level
+	perHour float64 // buckets per hour
+}
+
+func newRateParams(cfg *Config) rateParams {
+	b := cfg.RateBucket
+	w0 := float64(priorSpan) / float64(b)
+	return rateParams{
+		width:   int64(b),
+		decay:   math.Exp2(-float64(b) / float64(rateHalfLife)),
+		w0:      w0,
+		m0:      1 / w0,
+		alpha:   cfg.RatePValue,
+		perHour: float64(time.Hour) / float64(b),
+	}
+}
+
+// fold closes the current bucket of c and adds gap empty buckets after it.
+func (c *rateCounter) fold(p *rateParams, gap int64) {
+	{
+		// A burst teaches the background at most its threshold (a clipped,
+		// robust update): otherwise one outage would make every later burst
+		// of the kind look normal.
+		x := float64(c.count)
+		if c.burst > 0 && c.count >= c.burst {
+			x = float64(c.burst - 1)
+		}
+		c.s1 = c.s1*p.decay + x
+		c.s2 = c.s2*p.decay + x*x
+		c.w = c.w*p.decay + 1
+		c.busy *= p.decay
+		if c.count > 0 {
+			c.busy++
+		}
+		if gap > 0 {
+			g := math.Pow(p.decay, float64(gap))
+			c.s1 *= g
+			c.s2 *= g
+			c.busy *= g
+			c.w = c.w*g + (1-g)/(1-p.decay)
+		}
+	}
+	c.count, c.burst = 0, 0
+}
+
+// background returns the mean count per bucket and the negative binomial
+// dispersion r (+Inf: Poisson) of c's background, prior included.
+func (c *rateCounter) background(p *rateParams) (mean, r float64) {
+	wt := c.w + p.w0
+	mean = (c.s1 + p.w0*p.m0) / wt
+	// Prior: geometric (r = 1), whose second moment is m + 2m^2.
+	m2 := (c.s2 + p.w0*(p.m0+2*p.m0*p.m0)) / wt
+	excess := m2 - mean*mean - mean // variance beyond Poisson
+	rEst := math.Inf(1)
+	if excess > 1e-12 {
+		rEst = mean * mean / excess
+	}
+	// Shrink log r toward the geometric prior (log 1 = 0) by the evidence:
+	// one burst long ago must not make every later one look normal.
+	lr := math.Log(min(rEst, 1e6))
+	r = math.Exp(lr * c.busy / (c.busy + dispersionPrior))
+	return mean, r
+}
+
+// burstCount returns the smallest count whose tail probability under the
+// negative binomial (mean, r) is below alpha.
+func burstCount(mean, r, alpha float64) uint32 {
+	if mean <= 0 {
+		return 1
+	}
+	q := mean / (r + mean)
+	pmf := math.Exp(r * math.Log1p(-q)) // P(X = 0) = (1-q)^r
+	tail := 1.0                         // P(X >= k)
+	for k := 0; k < maxBurstCount; k++ {
+		if tail < alpha {
+			return uint32(k)
+		}
+		tail -= pmf
+		pmf *= (float64(k) + r) / float64(k+1) * q
+	}
+	return maxBurstCount
+}
+
+// threshold is c's burst count for the current bucket, computed once per
+// bucket.
+func (c *rateCounter) threshold(p *rateParams, alpha float64) uint32 {
+	if c.burst == 0 {
+		m, r := c.background(p)
+		c.burst = max(burstCount(m, r, alpha), minBurst)
+	}
+	return c.burst
+}
+
+// warm reports whether the stream has been watched long enough for its
+// burst tests and traffic estimate to mean something.
+func (rs *rateState) warm(p *rateParams) bool { return rs.total.w >= p.w0 }
+
+// recordsPerHour is the stream's background traffic.
+func (rs *rateState) recordsPerHour(p *rateParams) float64 {
+	if rs.total.w <= 0 {
+		return 0
+	}
+	return rs.total.s1 / rs.total.w * p.perHour
+}
+
+// advance moves the state to bucket b, closing buckets and episodes, and
+// reports whether a record of bucket b is counted. A record up to one
+// bucket late counts in the current bucket; one later than that is not
+// counted (its bucket is closed), unless it is more than priorSpan late:
+// then the stream's clock went back (a reset, records replayed, a sample
+// that is not in time order) and the state re-anchors at b, so a single
+// far-future timestamp cannot blind the stream.
+func (rs *rateState) advance(p *rateParams, b int64) bool {
+	if rs.bucket == 0 {
+		rs.bucket = b
+		return true
+	}
+	gap := b - rs.bucket - 1
+	if b <= rs.bucket {
+		switch late := rs.bucket - b; {
+		case late <= 1:
+			return true
+		case late <= int64(p.w0):
+			return false
+		}
+		gap = 0 // re-anchor: close the current bucket, no empty ones
+	}
+	rs.total.fold(p, gap)
+	rs.errors.closeBucket(p, gap, b*p.width)
+	for i := 0; i < rs.n; i++ {
+		rs.kinds[i].closeBucket(p, gap, b*p.width)
+	}
+	rs.bucket = b
+	return true
+}
+
+// closeBucket folds c's bucket and decides whether its episode goes on: it
+// ends after episodeQuiet buckets whose count is at the background the
+// episode started from (or, after maxEpisode, at the live background: a
+// condition that lasts that long is the new normal).
+func (c *rateCounter) closeBucket(p *rateParams, gap, now int64) {
+	if c.episode != 0 {
+		// The episode's test runs over episodeQuiet buckets at a time: a
+		// condition of one record a bucket is not a burst in any single
+		// bucket, but is far above a background of one an hour.
+		c.epSum += c.count
+		c.quiet += uint16(min(gap+1, episodeQuiet))
+		if c.quiet >= episodeQuiet {
+			m, r := c.epMean, c.epR
+			if now-c.episode > int64(maxEpisode) {
+				m, r = c.background(p)
+			}
+			k := float64(c.quiet)
+			if c.epSum < burstCount(k*m, k*r, episodeCloseP) {
+				c.episode = 0
+			}
+			c.epSum, c.quiet = 0, 0
+		}
+	}
+	c.fold(p, gap)
+}
+
+// slot returns the counter of kind k, taking over the least busy slot not
+// in an episode when the table is full (nil if every slot is in one).
+func (rs *rateState) slot(k uint64) *rateCounter {
+	for i := 0; i < rs.n; i++ {
+		if rs.kinds[i].kind == k {
+			return &rs.kinds[i]
+		}
+	}
+	if rs.n < rateSlots {
+		rs.n++
+		c := &rs.kinds[rs.n-1]
+		*c = rateCounter{kind: k}
+		return c
+	}
+	victim := -1
+	for i := range rs.kinds {
+		c := &rs.kinds[i]
+		if c.episode == 0 && c.count == 0 && (victim < 0 || c.s1 < rs.kinds[victim].s1) {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		return nil
+	}
+	rs.kinds[victim] = rateCounter{kind: k}
+	return &rs.kinds[victim]
+}
+
+// rateVerdict is what the stream-level path says about one record.
+type rateVerdict struct {
+	reason  string
+	episode int64 // open episode of the record's kind (or of errors), unix ns
+	count   uint32
+	burst   uint32
+	mean    float64
+}
+
+// observe counts one record of kind k (isError: error severity) at time
+// ns and returns the stream-level verdict on it.
+func (rs *rateState) observe(p *rateParams, ns int64, k uint64, isError bool) rateVerdict {
+	var v rateVerdict
+	if !rs.advance(p, ns/p.width) {
+		return v // late: its bucket is closed
+	}
+	rs.total.count++
+	warm := rs.warm(p)
+	if c := rs.slot(k); c != nil {
+		c.count++
+		if warm && c.test(p, ns) {
+			v.reason, v.count, v.burst, v.mean = attrs.ReasonRate, c.count, c.burst, c.epMean
+		}
+		v.episode = c.episode
+	}
+	if isError {
+		c := &rs.errors
+		c.count++
+		if warm && c.test(p, ns) {
+			v.reason, v.count, v.burst, v.mean = attrs.ReasonErrors, c.count, c.burst, c.epMean
+		}
+		if v.episode == 0 || (c.episode != 0 && c.episode < v.episode) {
+			v.episode = c.episode
+		}
+	}
+	return v
+}
+
+// test counts one record of c at ns and reports whether it is flagged: a
+// count that reaches the bucket's burst threshold opens an episode and is
+// flagged at doubling counts (see sampled); while an episode is open, a
+// record is flagged when due (see due), so the condition stays visible even
+// once the live background has learned its rate.
+func (c *rateCounter) test(p *rateParams, ns int64) bool {
+	t := c.threshold(p, p.alpha)
+	switch {
+	case c.episode != 0:
+		if !c.due(p, ns) {
+			return false
+		}
+	case c.count >= t && sampled(c.count, t):
+		c.openAt(p, ns)
+	default:
+		return false
+	}
+	c.lastFlag = ns
+	return true
+}
+
+// openAt opens an episode at ns, remembering the background it rose from.
+func (c *rateCounter) openAt(p *rateParams, ns int64) {
+	if c.episode == 0 {
+		c.episode = ns
+		c.epMean, c.epR = c.background(p)
+		c.epSum, c.quiet = 0, 0
+	}
+}
+
+// sampled reports whether the count-th record of a bucket whose burst
+// starts at count t is flagged: the t-th, 2t-th, 4t-th, ... A burst is one
+// event; flagging it at doubling counts keeps its size visible (and the
+// condition visible in every bucket it lasts) with log2(n/t)+1 rows instead
+// of n, so a flood of one line cannot flood the store.
+func sampled(count, t uint32) bool {
+	if count%t != 0 {
+		return false
+	}
+	m := count / t
+	return m&(m-1) == 0
+}
+
+// due reports whether a record of c at ns is flagged for its ongoing
+// episode: at gaps that double with the episode's age, from one bucket up
+// to maxFlagGap, so an ongoing condition stays visible (a flag at least
+// every maxFlagGap while it lasts) without a row per record for hours.
+func (c *rateCounter) due(p *rateParams, ns int64) bool {
+	return ns-c.lastFlag >= min(max(ns-c.episode, p.width), int64(maxFlagGap))
+}
+
+// openEpisode opens an episode for kind k at ns (a recurring anomalous kind
+// was admitted to the baseline: the condition is ongoing, not over).
+func (rs *rateState) openEpisode(p *rateParams, k uint64, ns int64, isError bool) int64 {
+	c := rs.slot(k)
+	if c == nil {
+		return 0
+	}
+	c.openAt(p, ns)
+	c.lastFlag = ns
+	if isError {
+		rs.errors.openAt(p, ns)
+		rs.errors.lastFlag = ns
+	}
+	return c.episode
+}
