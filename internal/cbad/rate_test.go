@@ -3,9 +3,10 @@ package cbad
 import (
 	"bytes"
 	"fmt"
-	"github.com/driftlock/driftlock/internal/attrs"
 	"testing"
 	"time"
+
+	"github.com/driftlock/driftlock/internal/attrs"
 )
 
 // timedNormal is a service's routine INFO traffic: one record every `every`,

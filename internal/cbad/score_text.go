@@ -2,9 +2,10 @@ package cbad
 
 import (
 	"fmt"
-	"github.com/driftlock/driftlock/internal/attrs"
 	"math"
 	"time"
+
+	"github.com/driftlock/driftlock/internal/attrs"
 )
 
 // scoreText scores one text record of st. Called with st.mu held.
