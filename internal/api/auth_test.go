@@ -24,6 +24,9 @@ func protected(id int64) []struct {
 		{"GET /v1/anomalies/export", "GET", "/v1/anomalies/export?format=csv", "", "viewer"},
 		{"GET /v1/anomalies/{id}", "GET", p, "", "viewer"},
 		{"PATCH /v1/anomalies/{id}", "PATCH", p, `{"status":"acknowledged"}`, "analyst"},
+		{"POST /v1/anomalies", "POST", "/v1/anomalies", `{"signal":"logs","service":"billing","observed_at":"2026-01-02T03:04:05Z","summary":"reported"}`, "analyst"},
+		{"GET /v1/detectors", "GET", "/v1/detectors", "", "viewer"},
+		{"GET /v1/detectors/{hash}", "GET", "/v1/detectors/h1", "", "viewer"},
 		{"GET /v1/analytics/summary", "GET", "/v1/analytics/summary", "", "viewer"},
 		{"GET /v1/analytics/timeline", "GET", "/v1/analytics/timeline", "", "viewer"},
 		{"GET /v1/stream", "GET", "/v1/stream", "", "viewer"},
@@ -94,6 +97,9 @@ func TestEveryEndpointRejectsMissingRevokedAndWeakKeys(t *testing.T) {
 func TestRolesAllowedWhereTheyShouldBe(t *testing.T) {
 	e := newEnv(t)
 	id := e.insert(row{})[0]
+	if err := e.st.UpsertDetector(t.Context(), "h1", nil); err != nil { // GET /v1/detectors/h1
+		t.Fatal(err)
+	}
 	for _, p := range protected(id) {
 		if p.pattern == "GET /v1/stream" || p.method != "GET" {
 			continue

@@ -32,6 +32,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeParamProblem(w, r, &paramError{Name: "body", Reason: "malformed JSON object: " + err.Error()})
 		return false
 	}
+	if dec.More() {
+		writeParamProblem(w, r, &paramError{Name: "body", Reason: "trailing data after the JSON object"})
+		return false
+	}
 	return true
 }
 

@@ -27,18 +27,19 @@ type invalidParam struct {
 
 // Problem type URIs (documented in docs/api.md).
 const (
-	typeInvalidParam = "urn:driftlock:problem:invalid-parameter"
-	typeUnauthorized = "urn:driftlock:problem:unauthorized"
-	typeForbidden    = "urn:driftlock:problem:forbidden"
-	typeNotFound     = "urn:driftlock:problem:not-found"
-	typeConflict     = "urn:driftlock:problem:version-conflict"
-	typePrecondReq   = "urn:driftlock:problem:precondition-required"
-	typeRateLimited  = "urn:driftlock:problem:rate-limited"
-	typeTooLarge     = "urn:driftlock:problem:body-too-large"
-	typeUnavailable  = "urn:driftlock:problem:unavailable"
-	typeInternal     = "urn:driftlock:problem:internal"
-	typeBadMethod    = "urn:driftlock:problem:method-not-allowed"
-	typeUnsupported  = "urn:driftlock:problem:unsupported-media-type"
+	typeInvalidParam  = "urn:driftlock:problem:invalid-parameter"
+	typeUnauthorized  = "urn:driftlock:problem:unauthorized"
+	typeForbidden     = "urn:driftlock:problem:forbidden"
+	typeNotFound      = "urn:driftlock:problem:not-found"
+	typeConflict      = "urn:driftlock:problem:version-conflict"
+	typePrecondReq    = "urn:driftlock:problem:precondition-required"
+	typeRateLimited   = "urn:driftlock:problem:rate-limited"
+	typeTooLarge      = "urn:driftlock:problem:body-too-large"
+	typeUnavailable   = "urn:driftlock:problem:unavailable"
+	typeInternal      = "urn:driftlock:problem:internal"
+	typeBadMethod     = "urn:driftlock:problem:method-not-allowed"
+	typeUnsupported   = "urn:driftlock:problem:unsupported-media-type"
+	typeUnprocessable = "urn:driftlock:problem:unprocessable"
 )
 
 // paramError is a bad request parameter; handlers return it and

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // UpsertDetector records that the detector configuration with this hash
@@ -36,4 +39,51 @@ ON CONFLICT (config_hash) DO UPDATE SET last_seen = now(),
 		return fmt.Errorf("store: upsert detector %s: %w", hash, err)
 	}
 	return nil
+}
+
+// Detector is one detectors row with the number of stored anomalies it
+// produced (anomalies deleted by retention no longer count).
+type Detector struct {
+	DetectorInfo
+	Anomalies int64 `json:"anomalies"`
+}
+
+// ErrDetectorNotFound is returned by GetDetector for an unknown hash.
+var ErrDetectorNotFound = errors.New("store: detector not found")
+
+const detectorSelect = `SELECT d.config_hash, d.config, d.first_seen, d.last_seen,
+  (SELECT count(*) FROM anomalies a WHERE a.detector_config_hash = d.config_hash)
+ FROM detectors d`
+
+func scanDetector(row pgx.Row) (Detector, error) {
+	var d Detector
+	err := row.Scan(&d.ConfigHash, &d.Config, &d.FirstSeen, &d.LastSeen, &d.Anomalies)
+	return d, err
+}
+
+// ListDetectors returns the detector configurations seen, most recently
+// seen first, at most limit of them.
+func (s *Store) ListDetectors(ctx context.Context, limit int) ([]Detector, error) {
+	rows, err := s.pool.Query(ctx, detectorSelect+" ORDER BY d.last_seen DESC, d.config_hash LIMIT $1", limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list detectors: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Detector, error) { return scanDetector(r) })
+	if err != nil {
+		return nil, fmt.Errorf("store: list detectors: %w", err)
+	}
+	return out, nil
+}
+
+// GetDetector returns one detector configuration by its hash, or
+// ErrDetectorNotFound.
+func (s *Store) GetDetector(ctx context.Context, hash string) (*Detector, error) {
+	d, err := scanDetector(s.pool.QueryRow(ctx, detectorSelect+" WHERE d.config_hash = $1", hash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrDetectorNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get detector: %w", err)
+	}
+	return &d, nil
 }
