@@ -104,7 +104,8 @@ func TestWebhookSignedRetriedAndDeliveredOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := notify.NewNotifier(cfg, st, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	reg2 := newRegistry()
+	b, err := notify.NewNotifier(cfg, st, slog.New(slog.NewJSONHandler(&logs, nil)), reg2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +159,11 @@ func TestWebhookSignedRetriedAndDeliveredOnce(t *testing.T) {
 			t.Errorf("body %+v", body)
 		}
 	}
-	if f := counter(t, reg, "driftlock_notification_failures_total"); f < 1 {
-		t.Errorf("failures metric %v, want > 0", f)
+	if f := counter(t, reg, "driftlock_notification_failures_total") + counter(t, reg2, "driftlock_notification_failures_total"); f != 20 {
+		t.Errorf("failures metrics sum to %v, want 20 (two per notification)", f)
+	}
+	if s := counter(t, reg, "driftlock_notifications_sent_total") + counter(t, reg2, "driftlock_notifications_sent_total"); s != 10 {
+		t.Errorf("sent metrics sum to %v, want 10", s)
 	}
 	if strings.Contains(logs.String(), secret) {
 		t.Fatal("the webhook secret appears in the logs")
