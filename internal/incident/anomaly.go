@@ -2,6 +2,7 @@ package incident
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -113,4 +114,43 @@ func (a *Anomaly) reason() string {
 		return ReasonNovel
 	}
 	return a.Reason
+}
+
+// kind is what groups records of the same shape across services: the
+// detector's kind, or for a metric without one, its metric name (the
+// stream "metrics/<service>/<name>" without the service).
+func (a *Anomaly) kind() string {
+	if a.Kind != "" {
+		return a.Kind
+	}
+	if a.Signal == SignalMetrics {
+		if i := strings.LastIndexByte(a.Stream, '/'); i >= 0 && i+1 < len(a.Stream) {
+			return "metric:" + a.Stream[i+1:]
+		}
+		if a.Summary != "" {
+			return "metric:" + strings.Fields(a.Summary)[0]
+		}
+	}
+	return ""
+}
+
+// evidenceClass is the reason, with "/severe" appended for WARN-or-worse
+// records: a service that flags routine INFO lines now and then but never
+// errors gives strong evidence when its flags turn to errors.
+func (a *Anomaly) evidenceClass() string {
+	if severe(a.Severity) {
+		return a.reason() + "/severe"
+	}
+	return a.reason()
+}
+
+func severe(sev string) bool {
+	if len(sev) < 4 {
+		return false
+	}
+	switch strings.ToUpper(sev[:4]) {
+	case "WARN", "ERRO", "FATA", "CRIT", "ALER", "EMER", "PANI", "SEVE":
+		return true
+	}
+	return false
 }

@@ -11,6 +11,43 @@ import "math"
 type rate struct {
 	W, X, X2 float64 // weighted bucket count, sum of counts, sum of squares
 	Clock    int64
+	// Last holds the counts of the buckets at Clock and Clock-1, for the
+	// test over the latest buckets together.
+	Last [2]float64
+}
+
+// recent returns the counts of the two buckets before clock.
+func (r *rate) recent(clock int64) (prev1, prev2 float64) {
+	switch clock - r.Clock {
+	case 1:
+		return r.Last[0], r.Last[1]
+	case 2:
+		return 0, r.Last[0]
+	}
+	return 0, 0
+}
+
+// test returns log2 of the p-value of n anomalies in the bucket at clock:
+// the smaller of the one-bucket test and the test of the last three
+// buckets together (trouble that builds over minutes), doubled for the
+// two tries (Bonferroni). It then learns the bucket, clipped at the
+// background's mean + 6 sd (at least 4) so that one big burst does not
+// teach the stream that bursts are routine, while clumps of a few records
+// are learned as the stream's habit.
+func (r *rate) test(clock int64, n int, keep, m0, w0 float64) float64 {
+	r.catchUp(clock, keep)
+	mean, variance := r.moments(m0, w0)
+	l1 := log2Tail(n, mean, variance)
+	p1, p2 := r.recent(clock)
+	l := l1
+	if p1+p2 > 0 {
+		l3 := log2Tail(n+int(p1+p2), 3*mean, 3*variance)
+		l = min(l1, l3) + 1
+	}
+	clip := max(4, mean+6*math.Sqrt(variance))
+	r.add(clock, min(float64(n), clip), keep)
+	r.Last = [2]float64{float64(n), p1}
+	return min(l, 0)
 }
 
 // catchUp accounts for the empty buckets up to, but not including, clock.
@@ -34,11 +71,12 @@ func (r *rate) add(clock int64, n float64, keep float64) {
 }
 
 // moments are the background mean and variance per bucket, shrunk toward
-// the prior (mean m0 weighing w0 buckets, variance m0*(1+m0): a little
-// overdispersed, as flags come in clumps).
+// the prior: mean m0 weighing w0 buckets, variance 3*m0 (overdispersed:
+// the flags of one event come in clumps, e.g. the latency percentiles of
+// one service, until a stream shows otherwise).
 func (r *rate) moments(m0, w0 float64) (mean, variance float64) {
 	mean = (r.X + m0*w0) / (r.W + w0)
-	second := (r.X2 + (m0*(1+m0)+m0*m0)*w0) / (r.W + w0)
+	second := (r.X2 + (3*m0+m0*m0)*w0) / (r.W + w0)
 	variance = max(second-mean*mean, mean)
 	return mean, variance
 }

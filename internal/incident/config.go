@@ -40,6 +40,11 @@ type Config struct {
 	// GroupGap is how close in observed time new evidence must be to an
 	// open incident's last evidence to join it.
 	GroupGap time.Duration
+	// JoinWindow is how long after an incident opened a service not yet in
+	// it may still join; later evidence elsewhere is a new incident (a
+	// cascade unfolds within minutes; an old incident must not swallow
+	// every later problem of a densely connected system).
+	JoinWindow time.Duration
 	// EdgeTTL forgets call-graph edges not seen for this long (0: never).
 	EdgeTTL time.Duration
 	// MaxEvidence bounds the evidence groups kept per service of an incident.
@@ -63,6 +68,7 @@ func DefaultConfig() Config {
 		SilenceGap:   10 * time.Minute,
 		Quiet:        5 * time.Minute,
 		GroupGap:     5 * time.Minute,
+		JoinWindow:   10 * time.Minute,
 		EdgeTTL:      24 * time.Hour,
 		MaxEvidence:  16,
 	}
@@ -81,6 +87,7 @@ func (c *Config) Validate() error {
 	pos("silence_gap", c.SilenceGap)
 	pos("quiet", c.Quiet)
 	pos("group_gap", c.GroupGap)
+	pos("join_window", c.JoinWindow)
 	if c.Bucket > 0 && c.Bucket < time.Second {
 		errs = append(errs, fmt.Errorf("bucket must be at least 1s, got %v", c.Bucket))
 	}

@@ -202,7 +202,8 @@ func (c *Correlator) idleUntil(t time.Time) int64 {
 	return max(target, c.st.Next)
 }
 
-// cell is the anomalies of one evidence stream in one bucket.
+// cell is the anomalies of one evidence stream in one bucket (a service,
+// a signal and an evidence class: the reason, split by severity).
 type cell struct {
 	key     string
 	service string // the blamed service
@@ -275,7 +276,7 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 	cells := map[string]*cell{}
 	for i := range as {
 		a := &as[i]
-		svc, sig, reason := a.blamed(), signalIndex(a.Signal), a.reason()
+		svc, sig, reason := a.blamed(), signalIndex(a.Signal), a.evidenceClass()
 		k := streamKey(svc, sig, reason)
 		ce := cells[k]
 		if ce == nil {
@@ -294,10 +295,7 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 			c.st.Backgrounds[k] = bg
 		}
 		clock := c.st.Clocks[ce.signal].Clock
-		bg.catchUp(clock, c.keep)
-		mean, variance := bg.moments(c.cfg.PriorRate, c.cfg.PriorBuckets)
-		ce.log2p = max(log2Tail(len(ce.members), mean, variance), minLog2P)
-		bg.add(clock, float64(len(ce.members)), c.keep)
+		ce.log2p = max(bg.test(clock, len(ce.members), c.keep, c.cfg.PriorRate, c.cfg.PriorBuckets), minLog2P)
 		c.st.Services[ce.service] = true
 
 		se := byService[ce.service]
@@ -311,8 +309,8 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 			if !a.Episode.IsZero() {
 				se.episode = true
 			}
-			if a.Kind != "" {
-				se.kinds = append(se.kinds, a.Kind)
+			if k := a.kind(); k != "" {
+				se.kinds = append(se.kinds, k)
 			}
 			if a.TraceID != "" {
 				se.traces = append(se.traces, a.TraceID)
@@ -365,7 +363,7 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 			touched[inc] = t
 			order = append(order, inc)
 		}
-		t.joined = append(t.joined, c.join(inc, se, as, support)...)
+		t.joined = append(t.joined, c.join(inc, se, as, support, strong || se.episode)...)
 	}
 	for _, inc := range order {
 		t := touched[inc]
@@ -384,11 +382,13 @@ func (c *Correlator) openLevel() float64 {
 	return math.Log2(c.cfg.FalseIncidentsPerHour / tests)
 }
 
-// relatedIncident is the open incident se's evidence belongs to: one with
-// evidence within GroupGap that holds the service, a service adjacent to it
-// in the call graph, the same kind of record, or the same trace. An
-// episode-only bucket (not significant) only continues an incident that
-// holds its own service.
+// relatedIncident is the open incident se's evidence belongs to, among
+// those with evidence within GroupGap: the one that holds the service; or,
+// for significant evidence of a service not yet in one, within JoinWindow
+// of its opening, one with a service adjacent to it in the call graph that
+// showed trouble within GroupGap, a record of the same kind, or an anomaly
+// of the same trace. Episode-only evidence (not significant) only
+// continues an incident that holds its own service.
 func (c *Correlator) relatedIncident(se *serviceEvidence, start time.Time, significant bool) *incState {
 	var best *incState
 	for _, inc := range c.st.Open {
@@ -398,18 +398,21 @@ func (c *Correlator) relatedIncident(se *serviceEvidence, start time.Time, signi
 		if _, ok := inc.Services[se.service]; ok {
 			return inc
 		}
-		if !significant || best != nil {
+		if !significant || best != nil || !start.Before(inc.Opened.Add(c.cfg.JoinWindow)) {
 			continue
 		}
-		if c.linked(inc, se) {
+		if c.linked(inc, se, start) {
 			best = inc
 		}
 	}
 	return best
 }
 
-func (c *Correlator) linked(inc *incState, se *serviceEvidence) bool {
+func (c *Correlator) linked(inc *incState, se *serviceEvidence, start time.Time) bool {
 	for _, m := range sortedKeys(inc.Services) {
+		if inc.Services[m].Last.Before(start.Add(-c.cfg.GroupGap)) {
+			continue
+		}
 		if c.st.Graph.adjacent(m, se.service) {
 			return true
 		}

@@ -53,8 +53,12 @@ func (c *Correlator) open(se *serviceEvidence) *incState {
 }
 
 // join adds a service's bucket evidence to inc and returns the ids of the
-// anomalies that joined.
-func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, counts bool) []int64 {
+// anomalies that joined. counts: the evidence is at least supporting (its
+// surprise counts); extends: it is significant or part of an ongoing
+// episode, and keeps the incident open. Supporting evidence alone does not
+// keep an incident open: in a system of 40 services, some service has a
+// bucket at p < 0.01 every few minutes by chance.
+func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, counts, extends bool) []int64 {
 	s := inc.Services[se.service]
 	if s == nil {
 		s = &svcState{Onset: se.earliest}
@@ -70,7 +74,7 @@ func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, coun
 	if se.latest.After(s.Last) {
 		s.Last = se.latest
 	}
-	if se.latest.After(inc.Last) {
+	if extends && se.latest.After(inc.Last) {
 		inc.Last = se.latest
 	}
 	var ids []int64
