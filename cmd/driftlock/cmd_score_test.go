@@ -125,9 +125,10 @@ func TestScoreErrors(t *testing.T) {
 		{"bad flag", "", []string{"score", "--p-value", "2", "x"}, 2, "p_value"},
 		{"bad format", "", []string{"score", "--format", "xml"}, 2, "--format"},
 		{"csv header", "a,b\n1,2\n", []string{"score", "--format", "csv"}, 1, ":1: want header"},
-		{"csv value", "timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01 00:01:00,abc\n", []string{"score", "--format", "csv"}, 1, ":3: bad value"},
-		{"csv time", "timestamp,value\nyesterday,1\n", []string{"score", "--format", "csv"}, 1, ":2: bad timestamp"},
-		{"csv fields", "timestamp,value\n2020-01-01 00:00:00,1,3\n", []string{"score", "--format", "csv"}, 1, ":2: want 2 fields"},
+		{"csv value", "timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01 00:01:00,abc\n", []string{"score", "--format", "csv", "--strict"}, 1, ":3: bad value"},
+		{"csv time", "timestamp,value\nyesterday,1\n", []string{"score", "--format", "csv", "--strict"}, 1, ":2: bad timestamp"},
+		{"csv fields", "timestamp,value\n2020-01-01 00:00:00,1,3\n", []string{"score", "--format", "csv", "--strict"}, 1, ":2: want 2 fields"},
+		{"csv NaN", "timestamp,value\n2020-01-01 00:00:00,NaN\n", []string{"score", "--format", "csv", "--strict"}, 1, ":2: bad value \"NaN\""},
 		{"bad config", "", []string{"score", "--config", "/no/such.yaml"}, 2, "--config"},
 	}
 	for _, c := range cases {
@@ -135,6 +136,84 @@ func TestScoreErrors(t *testing.T) {
 			_, errs, code := runCLI(t, c.input, c.args...)
 			if code != c.code || !strings.Contains(errs, c.want) {
 				t.Fatalf("exit %d stderr %q; want exit %d mentioning %q", code, errs, c.code, c.want)
+			}
+		})
+	}
+}
+
+// A row that cannot be scored is reported with file:line and skipped, the
+// rest is scored; --strict stops at the first, after the rows before it.
+// Never a JSON encoding error.
+func TestScoreCSVBadRows(t *testing.T) {
+	in := writeTemp(t, "s.csv", "timestamp,value\n"+
+		"2020-01-01 00:00:00,1\n"+ // line 2
+		"2020-01-01 00:01:00,NaN\n"+ // 3
+		"2020-01-01 00:02:00,+Inf\n"+ // 4
+		"2020-01-01 00:03:00,-inf\n"+ // 5
+		"2020-01-01 00:04:00,abc\n"+ // 6
+		"yesterday,2\n"+ // 7
+		"2020-01-01 00:06:00,1,9\n"+ // 8
+		"2020-01-01 00:07:00,\"3\"x\n"+ // 9: bare quote
+		"2020-01-01 00:08:00,1e308\n"+ // 10
+		"2020-01-01 00:09:00,4\n") // 11
+	out, errs, code := runCLI(t, "", "score", "--format", "csv", in)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{":3: bad value \"NaN\"", ":4: bad value \"+Inf\"", ":5: bad value \"-inf\"", ":6: bad value \"abc\"",
+		":7: bad timestamp", ":8: want 2 fields", ":9: ", "7 row(s) skipped"} {
+		if !strings.Contains(errs, in+want) && !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	if strings.Contains(errs, "json") || strings.Count(errs, "(skipped)") != 7 {
+		t.Errorf("want 7 file:line reports and no JSON error:\n%s", errs)
+	}
+	var idx []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var o struct {
+			Index int     `json:"index"`
+			Value float64 `json:"value"`
+		}
+		if err := json.Unmarshal([]byte(l), &o); err != nil {
+			t.Fatalf("output %q: %v", l, err)
+		}
+		idx = append(idx, fmt.Sprintf("%d:%g", o.Index, o.Value))
+	}
+	// index is the data row (skipped rows count), so output maps to input.
+	if strings.Join(idx, " ") != "0:1 8:1e+308 9:4" {
+		t.Fatalf("scored rows %v", idx)
+	}
+
+	out, errs, code = runCLI(t, "", "score", "--format", "csv", "--strict", in)
+	if code != 1 || !strings.Contains(errs, in+":3: bad value \"NaN\"") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("--strict: exit %d, stderr %q, stdout %q", code, errs, out)
+	}
+}
+
+// Binary input is scored (it may be what the user wants) but never
+// silently: stderr says why it does not look like text.
+func TestScoreWarnsOnBinaryInput(t *testing.T) {
+	for _, c := range []struct {
+		name, content, warn string
+	}{
+		{"text", logInput(50, -1), ""},
+		{"utf-8 text", "café naïve 日本語\nok\n", ""},
+		{"NUL bytes", "\x7fELF\x02\x01\x01\x00\x00\x00\nrest\n", "NUL byte at offset 7"},
+		{"gzip", "\x1f\x8b\x08\x00\x00\x00\x00\x00", "NUL byte at offset 3"},
+		{"latin-1", "caf\xe9 cr\xe8me\n", "invalid UTF-8 at offset 3"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := writeTemp(t, "in", c.content)
+			out, errs, code := runCLI(t, "", "score", in)
+			if code != 0 || out == "" {
+				t.Fatalf("exit %d, %d bytes out: %s", code, len(out), errs)
+			}
+			if c.warn == "" && errs != "" {
+				t.Fatalf("warning on text input: %s", errs)
+			}
+			if c.warn != "" && !strings.Contains(errs, "does not look like text ("+c.warn+")") {
+				t.Fatalf("stderr %q, want a warning with %q", errs, c.warn)
 			}
 		})
 	}
