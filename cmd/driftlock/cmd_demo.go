@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,13 +20,19 @@ import (
 )
 
 func init() {
-	register(command{name: "demo", summary: "helpers for `make demo` (summary: print the anomaly summary table)", run: runDemo})
+	register(command{name: "demo", summary: "helpers for `make demo` (summary: the anomaly summary table; faults: describe a fault list)", run: runDemo})
 }
 
+const demoUsage = `usage: driftlock demo summary [--dsn DSN] [--settle 3s] [--top 5] [--faults FILE]
+       driftlock demo faults FILE`
+
 func runDemo(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 2 && args[0] == "faults" {
+		return describeFaults(stdout, args[1])
+	}
 	if len(args) == 0 || args[0] != "summary" {
-		fmt.Fprintln(stderr, "usage: driftlock demo summary [--dsn DSN] [--settle 3s] [--top 5] [--faults FILE]")
-		return fmt.Errorf("%w: want the subcommand summary", errUsage)
+		fmt.Fprintln(stderr, demoUsage)
+		return fmt.Errorf("%w: want the subcommand summary or faults", errUsage)
 	}
 	fs := flag.NewFlagSet("demo summary", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -125,7 +132,7 @@ func printSummary(ctx context.Context, conn *pgx.Conn, w io.Writer, top int, fau
 
 	rows, err = conn.Query(ctx, `
 		SELECT score, signal, stream, observed_at, explanation, summary FROM (
-			SELECT DISTINCT ON (stream) score, signal, stream, observed_at, explanation, left(summary, 120) AS summary, id
+			SELECT DISTINCT ON (stream) score, signal, stream, observed_at, explanation, left(summary, 1000) AS summary, id
 			FROM anomalies ORDER BY stream, score DESC, id) best
 		ORDER BY score DESC, id LIMIT $1`, top) // one per stream: the top N are N different problems
 	if err != nil {
@@ -147,16 +154,48 @@ func printSummary(ctx context.Context, conn *pgx.Conn, w io.Writer, top int, fau
 	for i, t := range tops {
 		fmt.Fprintf(w, "%d. score %.2f  %s  %s  %s\n", i+1, t.score, t.signal, t.stream, t.observed.UTC().Format(time.RFC3339))
 		if t.summary != "" {
-			fmt.Fprintf(w, "   record: %s\n", oneLine(t.summary))
+			fmt.Fprintf(w, "   record: %s\n", oneLine(t.summary, 160))
 		}
 		if t.expl != "" {
-			fmt.Fprintf(w, "   why:    %s\n", oneLine(t.expl))
+			fmt.Fprintf(w, "   why:    %s\n", oneLine(t.expl, 400))
 		}
 	}
 	if faultsFile != "" {
 		return printFaults(ctx, conn, w, faultsFile)
 	}
 	return nil
+}
+
+// describeFaults prints one line for the demo's banner: how many injected
+// faults the list holds, by kind, counted from the file itself.
+func describeFaults(w io.Writer, path string) error {
+	faults, err := loadFaults(path)
+	if err != nil {
+		return err
+	}
+	kinds := map[string]int{}
+	for _, f := range faults {
+		kinds[f.kind]++
+	}
+	names := make([]string, 0, len(kinds))
+	for k := range kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s %d", orDash(k), kinds[k])
+	}
+	noun := "faults"
+	if len(faults) == 1 {
+		noun = "fault"
+	}
+	if len(parts) == 0 {
+		_, err = fmt.Fprintf(w, "0 injected faults\n")
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%d injected %s: %s\n", len(faults), noun, strings.Join(parts, ", "))
+	return err
 }
 
 func orDash(s string) string {
@@ -166,12 +205,22 @@ func orDash(s string) string {
 	return s
 }
 
-func oneLine(s string) string {
+// oneLine folds s onto one line and shortens it to at most max bytes at a
+// word boundary (a word longer than max is cut at a rune boundary), marking
+// the cut with "…".
+func oneLine(s string, max int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 160 {
-		s = s[:157] + "..."
+	if len(s) <= max {
+		return s
 	}
-	return s
+	cut := max - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	if sp := strings.LastIndexByte(s[:cut+1], ' '); sp > 0 {
+		cut = sp
+	}
+	return strings.TrimRight(s[:cut], " ") + "…"
 }
 
 // demoFault is one injected fault to look for: anomalies of service (any

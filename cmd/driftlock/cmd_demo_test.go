@@ -92,3 +92,59 @@ func TestDemoSummaryErrors(t *testing.T) {
 		t.Fatalf("no DSN: exit %d %s", code, errOut.String())
 	}
 }
+
+// The banner's fault count comes from the list itself, whatever the folder.
+func TestDemoFaultsCountsTheList(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "fault_list.json")
+	if err := os.WriteFile(list, []byte(`{"9":[{"inject_time":"2023-01-29 09:00:00","inject_pod":"ts-order-service-7f9","inject_type":"cpu_contention"}],
+ "10":[{"inject_time":"2023-01-29 10:00:00","inject_pod":"ts-auth-service-1","inject_type":"exception"},
+       {"inject_time":"2023-01-29 10:30:00","inject_pod":"ts-user-service-2","inject_type":"cpu_contention"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"demo", "faults", list}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if got := out.String(); got != "3 injected faults: cpu_contention 2, exception 1\n" {
+		t.Fatalf("got %q", got)
+	}
+	// The shared Nezha day, when present: the count is the file's, not a constant.
+	real := filepath.Join("..", "..", "..", "shared", "data", "nezha", "2023-01-29", "fault_list.json")
+	if _, err := os.Stat(real); err != nil {
+		t.Logf("skipping the shared Nezha list: %v", err)
+		return
+	}
+	faults, err := loadFaults(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"demo", "faults", real}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), fmt.Sprintf("%d injected faults: ", len(faults))) {
+		t.Fatalf("exit %d: %q", code, out.String())
+	}
+	if code := run([]string{"demo", "faults", filepath.Join(dir, "missing.json")}, &out, &errOut); code != 1 {
+		t.Fatalf("missing list: exit %d", code)
+	}
+}
+
+// Long records and explanations are shortened at a word boundary, never
+// mid-word or mid-rune.
+func TestDemoOneLineCutsAtWords(t *testing.T) {
+	expl := "record costs 9.12 bits/token given the baseline; stream median 0.50, 99th pct 11.00; p=0.0003; 31 tokens, most surprising 54.4 bits; a recurring template seen in bursts"
+	for _, c := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"short  text\n here", 40, "short text here"},
+		{expl, 160, "record costs 9.12 bits/token given the baseline; stream median 0.50, 99th pct 11.00; p=0.0003; 31 tokens, most surprising 54.4 bits; a recurring template…"},
+		{expl, 400, expl},
+		{strings.Repeat("日本", 20), 20, "日本日本日…"}, // one long word: cut at a rune boundary
+	} {
+		got := oneLine(c.in, c.max)
+		if got != c.want || len(got) > c.max {
+			t.Errorf("oneLine(%.30q, %d) = %q (%d bytes), want %q", c.in, c.max, got, len(got), c.want)
+		}
+	}
+}
