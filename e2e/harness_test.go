@@ -29,6 +29,7 @@ import (
 var distro = testutil.Binary{Pkg: "./cmd/otelcol-driftlock", Env: "OTELCOL_DRIFTLOCK_BIN"}
 
 func TestMain(m *testing.M) {
+	storetest.Announce()
 	code := m.Run()
 	distro.Remove()
 	os.Exit(code)

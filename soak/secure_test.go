@@ -123,6 +123,7 @@ var distro = testutil.Binary{Pkg: "./cmd/otelcol-driftlock", Env: "OTELCOL_DRIFT
 func collectorBin(t *testing.T) string { return distro.Path(t) }
 
 func TestMain(m *testing.M) {
+	storetest.Announce()
 	code := m.Run()
 	distro.Remove()
 	os.Exit(code)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -105,3 +106,49 @@ func sanitize(s string) string {
 // SQL or break the connection on purpose. Production code reaches the
 // database only through the Store's methods.
 func Pool(st *store.Store) *pgxpool.Pool { return poolaccess.Of(st) }
+
+// Main is TestMain for a package whose tests need PostgreSQL: it runs the
+// tests after Announce.
+func Main(m *testing.M) {
+	Announce()
+	os.Exit(m.Run())
+}
+
+// Announce says once per package, on stdout, that the tests needing
+// PostgreSQL will skip because DRIFTLOCK_TEST_DSN is not set, and what runs
+// them instead. Call it from TestMain (Main does).
+func Announce() {
+	if line := notice(os.Getenv(EnvDSN), packageDir()); line != "" {
+		fmt.Println(line)
+	}
+}
+
+// notice is Announce's line for a package directory, or "" when dsn is set.
+func notice(dsn, pkg string) string {
+	if dsn != "" {
+		return ""
+	}
+	return fmt.Sprintf("%s: %s is not set, so this package's tests that need PostgreSQL skip; "+
+		"`make test` starts a throwaway PostgreSQL (scripts/pg) and runs them all, "+
+		"or run `eval \"$(scripts/pg start)\"` first", pkg, EnvDSN)
+}
+
+// packageDir is the test's directory relative to the module root
+// (go test runs a package's tests in its directory).
+func packageDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "this package"
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if rel, err := filepath.Rel(dir, wd); err == nil {
+				return "./" + filepath.ToSlash(rel)
+			}
+			return wd
+		}
+		if filepath.Dir(dir) == dir {
+			return wd
+		}
+	}
+}
