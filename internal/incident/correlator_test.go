@@ -271,3 +271,72 @@ func TestSnapshotIsJSON(t *testing.T) {
 	assert.True(t, json.Valid(b))
 	assert.True(t, strings.Contains(string(b), `"Version":1`))
 }
+
+// A long outage: a burst opens the incident, then the detector admits the
+// kind and the records keep coming one a minute, annotated with their
+// episode. The incident must stay open as long as they come (a person must
+// never see an outage go quiet while it lasts), and close after they stop.
+func TestEpisodeKeepsOutageOpen(t *testing.T) {
+	c, err := New(DefaultConfig())
+	require.NoError(t, err)
+	start := t0.Add(time.Hour)
+	var as []Anomaly
+	for i := range 10 {
+		as = append(as, Anomaly{Signal: SignalLogs, Service: "db", Reason: ReasonErrors, Severity: "ERROR", Kind: "conn-refused",
+			ObservedAt: start.Add(time.Duration(i) * 3 * time.Second), Episode: start, Summary: "ERROR connection refused"})
+	}
+	end := start.Add(40 * time.Minute)
+	for at := start.Add(time.Minute); at.Before(end); at = at.Add(time.Minute) {
+		as = append(as, Anomaly{Signal: SignalLogs, Service: "db", Reason: ReasonRate, Severity: "ERROR", Kind: "conn-refused",
+			ObservedAt: at, Episode: start, Summary: "ERROR connection refused"})
+	}
+	// Something else, much later, moves time on.
+	as = append(as, Anomaly{Signal: SignalLogs, Service: "other", ObservedAt: end.Add(20 * time.Minute)})
+	ev := feed(t, c, as)
+	var openedN, closedN int
+	var closed Incident
+	for _, e := range ev {
+		if e.Incident.Leader() != "db" {
+			continue
+		}
+		switch e.Type {
+		case Opened:
+			openedN++
+		case Closed:
+			closedN++
+			closed = e.Incident
+		}
+	}
+	require.Equal(t, 1, openedN, "one outage, one incident")
+	require.Equal(t, 1, closedN)
+	assert.False(t, closed.LastEvidence.Before(end.Add(-2*time.Minute)), "last evidence %s must reach the outage's end %s", closed.LastEvidence, end)
+	assert.Equal(t, closed.LastEvidence.Add(DefaultConfig().Quiet), closed.Closed)
+	assert.Equal(t, 10+39, closed.Members)
+}
+
+// Two troubled callers of a quiet callee: the callee is listed as a
+// suspect (no evidence of its own), a caller with its own evidence first.
+func TestSuspectCallee(t *testing.T) {
+	c, err := New(DefaultConfig())
+	require.NoError(t, err)
+	c.AddEdge("web", "cart", t0)
+	c.AddEdge("web", "pay", t0)
+	c.AddEdge("cart", "pay", t0)
+	c.AddEdge("web", "auth", t0)
+	var as []Anomaly
+	at := t0.Add(2 * time.Hour)
+	for i := range 8 {
+		ts := at.Add(time.Duration(i) * 5 * time.Second)
+		as = append(as,
+			Anomaly{Signal: SignalLogs, Service: "web", Reason: ReasonErrors, Severity: "ERROR", ObservedAt: ts, Summary: "ERROR checkout failed"},
+			Anomaly{Signal: SignalLogs, Service: "cart", Reason: ReasonErrors, Severity: "ERROR", ObservedAt: ts.Add(time.Second), Summary: "ERROR pay timeout"})
+	}
+	ev := append(feed(t, c, as), c.Flush()...)
+	require.NotEmpty(t, opened(ev))
+	last := ev[len(ev)-1].Incident
+	k := last.Rank("pay")
+	require.Positive(t, k, "the common callee must be ranked: %+v", last.Services)
+	assert.Contains(t, last.Services[k-1].Why[0], "called by 2 troubled services")
+	assert.Zero(t, last.Services[k-1].Anomalies)
+	assert.Zero(t, last.Rank("auth"), "a callee of one troubled caller is not a suspect")
+}

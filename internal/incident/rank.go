@@ -10,6 +10,10 @@ import (
 // whole incident:
 //
 //   - its own surprise (bits of evidence against its background),
+//   - for a service with no evidence of its own (a suspect): called by two
+//     or more troubled services, it may be what they have in common (a
+//     callee made slow by the network or failing quietly shows only in
+//     its callers),
 //   - agreement across signals (evidence in two or three signals),
 //   - onset order (trouble that starts first is more likely the cause),
 //   - the call graph: a service whose callers are also in trouble, and
@@ -73,6 +77,7 @@ func (inc *incState) rerank(c *Correlator) {
 		sortEvidence(r.Evidence)
 		ranked = append(ranked, r)
 	}
+	ranked = append(ranked, inc.suspects(c, first)...)
 	sort.SliceStable(ranked, func(i, j int) bool {
 		if ranked[i].Score != ranked[j].Score {
 			return ranked[i].Score > ranked[j].Score
@@ -88,3 +93,44 @@ func (inc *incState) rerank(c *Correlator) {
 		inc.Leader = ranked[0].Service
 	}
 }
+
+// suspects are services without evidence of their own that two or more of
+// the incident's troubled services call: a callee slowed down by the
+// network, or failing without logging, shows only in its callers. Each
+// troubled caller lends half its surprise, split over the callees it has,
+// so a caller with many callees blames each of them little. At most
+// maxSuspects are kept, most credited first.
+func (inc *incState) suspects(c *Correlator, first time.Time) []RankedService {
+	credit := map[string]float64{}
+	callers := map[string]int{}
+	for _, m := range sortedKeys(inc.Services) {
+		s := inc.Services[m]
+		if s.Surprise <= 0 {
+			continue
+		}
+		callees := c.st.Graph.callees(m)
+		for _, x := range callees {
+			if _, member := inc.Services[x]; member {
+				continue
+			}
+			credit[x] += 0.5 * s.Surprise / float64(len(callees))
+			callers[x]++
+		}
+	}
+	var out []RankedService
+	for _, x := range sortedKeys(credit) {
+		if callers[x] < 2 {
+			continue
+		}
+		out = append(out, RankedService{Service: x, Score: credit[x], Onset: first,
+			Why: []string{fmt.Sprintf("no evidence of its own; called by %d troubled services", callers[x])}})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
+	if len(out) > maxSuspects {
+		out = out[:maxSuspects]
+	}
+	return out
+}
+
+// maxSuspects bounds the suspects listed per incident.
+const maxSuspects = 3
