@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/driftlock/driftlock/internal/api"
+	"github.com/driftlock/driftlock/internal/store"
 	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
@@ -30,6 +31,11 @@ func protected(id int64) []struct {
 		{"GET /v1/analytics/summary", "GET", "/v1/analytics/summary", "", "viewer"},
 		{"GET /v1/analytics/timeline", "GET", "/v1/analytics/timeline", "", "viewer"},
 		{"GET /v1/stream", "GET", "/v1/stream", "", "viewer"},
+		{"GET /v1/incidents", "GET", "/v1/incidents", "", "viewer"},
+		{"GET /v1/incidents/stream", "GET", "/v1/incidents/stream", "", "viewer"},
+		{"GET /v1/incidents/{id}", "GET", fmt.Sprintf("/v1/incidents/%d", id), "", "viewer"},
+		{"GET /v1/incidents/{id}/anomalies", "GET", fmt.Sprintf("/v1/incidents/%d/anomalies", id), "", "viewer"},
+		{"PATCH /v1/incidents/{id}", "PATCH", fmt.Sprintf("/v1/incidents/%d", id), `{"status":"acknowledged"}`, "analyst"},
 		{"GET /v1/session", "GET", "/v1/session", "", "viewer"},
 		{"GET /v1/keys", "GET", "/v1/keys", "", "admin"},
 		{"POST /v1/keys", "POST", "/v1/keys", `{"name":"new-key","role":"viewer"}`, "admin"},
@@ -100,8 +106,11 @@ func TestRolesAllowedWhereTheyShouldBe(t *testing.T) {
 	if err := e.st.UpsertDetector(t.Context(), "h1", nil); err != nil { // GET /v1/detectors/h1
 		t.Fatal(err)
 	}
+	if in := e.incident(store.Incident{Key: "k", OpenedAt: time.Now(), LastEvidenceAt: time.Now()}, []int64{id}); in != id {
+		t.Fatalf("fresh database: incident %d and anomaly %d should both be the first", in, id) // protected(id) uses one id
+	}
 	for _, p := range protected(id) {
-		if p.pattern == "GET /v1/stream" || p.method != "GET" {
+		if strings.HasSuffix(p.pattern, "/stream") || p.method != "GET" {
 			continue
 		}
 		for _, k := range []string{e.viewer, e.analyst, e.admin} {

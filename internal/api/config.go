@@ -16,6 +16,7 @@ var (
 	ErrBadSessionTTL  = errors.New("api: session_ttl must be between 1 minute and 7 days")
 	ErrBadSecret      = errors.New("api: session_secret must be at least 32 bytes when set")
 	ErrBadCORSOrigins = errors.New("api: cors origins must be absolute http(s) origins")
+	ErrBadTraceURL    = errors.New("api: trace_url must be an absolute http(s) URL template containing {trace_id}")
 )
 
 // Config is the API server's configuration. DefaultConfig gives values fit
@@ -63,6 +64,11 @@ type Config struct {
 	// KeyCacheTTL is how long a verified key is trusted before it is looked
 	// up again (revocations through this server apply at once).
 	KeyCacheTTL time.Duration
+	// TraceURL is the link template of trace ids on the page and in
+	// incident answers: {trace_id} is replaced by the (escaped) trace id,
+	// e.g. Jaeger "http://jaeger:16686/trace/{trace_id}", Tempo through
+	// Grafana's explore URL. Empty: no links.
+	TraceURL string
 }
 
 // DefaultConfig returns the defaults documented in docs/api.md.
@@ -119,6 +125,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KeyCacheTTL < 0 {
 		return ErrBadTimeouts
+	}
+	if c.TraceURL != "" && !validTraceURL(c.TraceURL) {
+		return fmt.Errorf("%w: %q", ErrBadTraceURL, c.TraceURL)
 	}
 	return nil
 }

@@ -111,55 +111,11 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil ||
-		(mt != "application/json" && mt != "application/merge-patch+json") {
-		writeProblem(w, r, problem{Type: typeUnsupported, Status: http.StatusUnsupportedMediaType,
-			Detail: "send the body as application/json"})
+	version, body, ok := s.readTriage(w, r, "/v1/anomalies/"+itoa(id))
+	if !ok {
 		return
 	}
 	im := r.Header.Get("If-Match")
-	if im == "" {
-		writeProblem(w, r, problem{Type: typePrecondReq, Status: http.StatusPreconditionRequired,
-			Detail: "send If-Match with the ETag from GET /v1/anomalies/" + itoa(id) + " so concurrent edits are not lost"})
-		return
-	}
-	version, err := strconv.Atoi(strings.Trim(strings.TrimSpace(im), `"`))
-	if err != nil || version < 1 || !strings.HasPrefix(strings.TrimSpace(im), `"`) {
-		s.fail(w, r, badParam("If-Match", `must be an ETag such as "3" as returned by GET`))
-		return
-	}
-	var body patchBody
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.fail(w, r, err)
-			return
-		}
-		reason := "body must be a JSON object with status and/or note"
-		if strings.HasPrefix(err.Error(), "json: unknown field") {
-			reason = strings.TrimPrefix(err.Error(), "json: ")
-		}
-		s.fail(w, r, badParam("body", reason))
-		return
-	}
-	if dec.More() {
-		s.fail(w, r, badParam("body", "trailing data after the JSON object"))
-		return
-	}
-	if body.Status == nil && body.Note == nil {
-		s.fail(w, r, badParam("body", "nothing to change: give status and/or note"))
-		return
-	}
-	if body.Status != nil && !store.ValidStatus(*body.Status) {
-		s.fail(w, r, badParam("status", "must be one of open, acknowledged, resolved, false_positive"))
-		return
-	}
-	if body.Note != nil && (len(*body.Note) > maxNote || !utf8.ValidString(*body.Note) || strings.ContainsRune(*body.Note, 0)) {
-		s.fail(w, r, badParam("note", "must be UTF-8 text without NUL bytes, at most 4000 bytes"))
-		return
-	}
 	p := principalFrom(r.Context())
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)
 	defer cancel()
@@ -184,6 +140,62 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("ETag", etag(a.Version))
 	writeJSON(w, http.StatusOK, a)
+}
+
+// readTriage reads a triage request (PATCH of an anomaly or an incident):
+// a JSON body with status and/or note, and If-Match with the version the
+// client read from GET getPath. It answers the problem itself and returns
+// ok false when the request is not acceptable.
+func (s *Server) readTriage(w http.ResponseWriter, r *http.Request, getPath string) (version int, body patchBody, ok bool) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil ||
+		(mt != "application/json" && mt != "application/merge-patch+json") {
+		writeProblem(w, r, problem{Type: typeUnsupported, Status: http.StatusUnsupportedMediaType,
+			Detail: "send the body as application/json"})
+		return 0, body, false
+	}
+	im := r.Header.Get("If-Match")
+	if im == "" {
+		writeProblem(w, r, problem{Type: typePrecondReq, Status: http.StatusPreconditionRequired,
+			Detail: "send If-Match with the ETag from GET " + getPath + " so concurrent edits are not lost"})
+		return 0, body, false
+	}
+	version, err := strconv.Atoi(strings.Trim(strings.TrimSpace(im), `"`))
+	if err != nil || version < 1 || !strings.HasPrefix(strings.TrimSpace(im), `"`) {
+		s.fail(w, r, badParam("If-Match", `must be an ETag such as "3" as returned by GET`))
+		return 0, body, false
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(w, r, err)
+			return 0, body, false
+		}
+		reason := "body must be a JSON object with status and/or note"
+		if strings.HasPrefix(err.Error(), "json: unknown field") {
+			reason = strings.TrimPrefix(err.Error(), "json: ")
+		}
+		s.fail(w, r, badParam("body", reason))
+		return 0, body, false
+	}
+	if dec.More() {
+		s.fail(w, r, badParam("body", "trailing data after the JSON object"))
+		return 0, body, false
+	}
+	if body.Status == nil && body.Note == nil {
+		s.fail(w, r, badParam("body", "nothing to change: give status and/or note"))
+		return 0, body, false
+	}
+	if body.Status != nil && !store.ValidStatus(*body.Status) {
+		s.fail(w, r, badParam("status", "must be one of open, acknowledged, resolved, false_positive"))
+		return 0, body, false
+	}
+	if body.Note != nil && (len(*body.Note) > maxNote || !utf8.ValidString(*body.Note) || strings.ContainsRune(*body.Note, 0)) {
+		s.fail(w, r, badParam("note", "must be UTF-8 text without NUL bytes, at most 4000 bytes"))
+		return 0, body, false
+	}
+	return version, body, true
 }
 
 // exportFlushRows is how many rows are buffered before a flush to the

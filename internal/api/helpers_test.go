@@ -89,6 +89,7 @@ type row struct {
 	Score, PValue                            float64
 	DetectedAt                               time.Time
 	ObservedAt                               time.Time // zero: DetectedAt
+	Attributes, TraceID                      string    // JSON object; hex
 	Record                                   string
 	DetectorHash                             string
 }
@@ -126,6 +127,9 @@ func (e *env) insert(rows ...row) []int64 {
 		if r.ObservedAt.IsZero() {
 			r.ObservedAt = r.DetectedAt
 		}
+		if r.Attributes == "" {
+			r.Attributes = "{}"
+		}
 		if r.Record == "" {
 			r.Record = `{"body":"disk failure on /dev/sda"}`
 		}
@@ -139,11 +143,12 @@ func (e *env) insert(rows ...row) []int64 {
 		var id int64
 		err := storetest.Pool(e.st).QueryRow(ctx, `
 INSERT INTO anomalies (fingerprint, signal, stream, service, observed_at, detected_at, score, p_value,
-  ncd, compression_ratio, entropy, severity, status, summary, explanation, record, resource, detector_config_hash)
+  ncd, compression_ratio, entropy, severity, status, summary, explanation, record, resource, detector_config_hash,
+  attributes, trace_id)
 VALUES ($1, $2, $3, $4, $12, $5, $6, $7, 0.42, 0.31, 4.2, 'ERROR', $8, $9, 'costs 7.5 bits/token vs median 2.1', $10::jsonb,
-  '{"service.name":"svc"}'::jsonb, $11)
+  '{"service.name":"svc"}'::jsonb, $11, $13::jsonb, $14)
 RETURNING id`, fmt.Sprintf("fp-%d-%d", time.Now().UnixNano(), fpSeq.Add(1)), r.Signal, r.Stream, r.Service,
-			r.DetectedAt, r.Score, r.PValue, r.Status, r.Summary, r.Record, hash, r.ObservedAt).Scan(&id)
+			r.DetectedAt, r.Score, r.PValue, r.Status, r.Summary, r.Record, hash, r.ObservedAt, r.Attributes, r.TraceID).Scan(&id)
 		if err != nil {
 			e.t.Fatalf("insert anomaly: %v", err)
 		}

@@ -300,45 +300,59 @@ func (q *query) window(f *store.AnomalyFilter, now time.Time) (time.Duration, er
 	return b, nil
 }
 
-// cursor is the opaque page token: the last row's keyset plus a hash of the
-// filter it was issued for, so a cursor cannot be replayed against other
-// filters (which would silently skip rows).
+// cursor is the opaque page token: the last row's keyset (a time and an
+// id) plus a hash of the filter it was issued for, so a cursor cannot be
+// replayed against other filters (which would silently skip rows).
 type cursor struct {
-	T int64  `json:"t"` // observed_at, Unix microseconds (PostgreSQL's precision)
+	T int64  `json:"t"` // the order's time column, Unix microseconds (PostgreSQL's precision)
 	I int64  `json:"i"`
 	H string `json:"h"`
 }
 
-func filterHash(f store.AnomalyFilter) string {
+func filterHash(f any) string {
 	b, _ := json.Marshal(f)
 	sum := sha256.Sum256(b)
 	return base64.RawURLEncoding.EncodeToString(sum[:6])
 }
 
-func encodeCursor(k store.Keyset, f store.AnomalyFilter) string {
-	b, _ := json.Marshal(cursor{T: k.ObservedAt.UnixMicro(), I: k.ID, H: filterHash(f)})
+// encodeKey encodes a keyset position (t, id) issued for filter f.
+func encodeKey(t time.Time, id int64, f any) string {
+	b, _ := json.Marshal(cursor{T: t.UnixMicro(), I: id, H: filterHash(f)})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeCursor(s string, f store.AnomalyFilter) (*store.Keyset, error) {
+// decodeKey is encodeKey's inverse; ok is false when s is empty.
+func decodeKey(s string, f any) (t time.Time, id int64, ok bool, err error) {
 	if s == "" {
-		return nil, nil
+		return time.Time{}, 0, false, nil
 	}
 	if len(s) > 200 {
-		return nil, badParam("cursor", "malformed cursor")
+		return time.Time{}, 0, false, badParam("cursor", "malformed cursor")
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return nil, badParam("cursor", "malformed cursor")
+		return time.Time{}, 0, false, badParam("cursor", "malformed cursor")
 	}
 	var c cursor
 	if err := json.Unmarshal(b, &c); err != nil || c.I <= 0 || c.H == "" {
-		return nil, badParam("cursor", "malformed cursor")
+		return time.Time{}, 0, false, badParam("cursor", "malformed cursor")
 	}
 	if c.H != filterHash(f) {
-		return nil, badParam("cursor", "cursor was issued for different filters; start again without cursor")
+		return time.Time{}, 0, false, badParam("cursor", "cursor was issued for different filters; start again without cursor")
 	}
-	return &store.Keyset{ObservedAt: time.UnixMicro(c.T).UTC(), ID: c.I}, nil
+	return time.UnixMicro(c.T).UTC(), c.I, true, nil
+}
+
+func encodeCursor(k store.Keyset, f store.AnomalyFilter) string {
+	return encodeKey(k.ObservedAt, k.ID, f)
+}
+
+func decodeCursor(s string, f store.AnomalyFilter) (*store.Keyset, error) {
+	t, id, ok, err := decodeKey(s, f)
+	if !ok {
+		return nil, err
+	}
+	return &store.Keyset{ObservedAt: t, ID: id}, nil
 }
 
 // parseID parses a path id.

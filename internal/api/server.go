@@ -35,6 +35,9 @@ type Server struct {
 	handler http.Handler
 	routes  []string
 
+	// incidents fans incident changes out to /v1/incidents/stream.
+	incidents *incidentHub
+
 	startOnce sync.Once
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -64,6 +67,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	s.hub = newHub(s)
+	s.incidents = newIncidentHub(s)
 	s.handler = s.outer(problems(s.routesMux()))
 	return s, nil
 }
@@ -91,6 +95,7 @@ func (s *Server) routesMux() *http.ServeMux {
 	handle("GET /v1/analytics/summary", s.protect(v, s.handleSummary))
 	handle("GET /v1/analytics/timeline", s.protect(v, s.handleTimeline))
 	handle("GET /v1/stream", s.protect(v, s.handleStream))
+	s.incidentRoutes(handle)
 	handle("POST /v1/session", s.handleLogin)
 	handle("GET /v1/session", s.protect(v, s.handleWhoAmI))
 	handle("DELETE /v1/session", s.handleLogout)
@@ -141,6 +146,8 @@ func (s *Server) Start() {
 		s.cancel = cancel
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.hub.run(ctx) }()
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.incidents.run(ctx) }()
 	})
 }
 
