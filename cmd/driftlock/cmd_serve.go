@@ -48,6 +48,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		"hex secret (>= 32 bytes) signing web sessions; share it between servers behind one load balancer (default $DRIFTLOCK_SESSION_SECRET, else random per process)")
 	fs.BoolVar(&cfg.SecureCookies, "secure-cookies", false, "mark the session cookie Secure (serve behind TLS)")
 	cors := fs.String("cors-origins", "", "comma-separated origins allowed to call the API cross-origin with Bearer keys (default: none)")
+	fs.StringVar(&cfg.TraceURL, "trace-url", "", "link template of trace ids on the page, {trace_id} replaced (e.g. http://jaeger:16686/trace/{trace_id})")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	tlsCert := fs.String("tls-cert", os.Getenv("DRIFTLOCK_TLS_CERT"), "serve HTTPS with this PEM certificate (chain) file (default $DRIFTLOCK_TLS_CERT)")
 	tlsKey := fs.String("tls-key", os.Getenv("DRIFTLOCK_TLS_KEY"), "the certificate's PEM private key file (default $DRIFTLOCK_TLS_KEY)")

@@ -437,3 +437,24 @@ func TestHostileIncidentRequests(t *testing.T) {
 		t.Fatalf("incident after hostile requests: %+v %v", in, err)
 	}
 }
+
+func TestTraceURLTemplateIsChecked(t *testing.T) {
+	for _, c := range []struct {
+		tmpl string
+		ok   bool
+	}{
+		{"", true},
+		{"http://jaeger:16686/trace/{trace_id}", true},
+		{`https://grafana.example/explore?left={"queries":[{"datasource":"tempo","query":"{trace_id}"}]}`, true},
+		{"http://jaeger:16686/trace/", false},      // no placeholder
+		{"javascript:alert(1)//{trace_id}", false}, // not http(s)
+		{"/trace/{trace_id}", false},               // not absolute
+		{"http://user:pw@host/{trace_id}", false},  // credentials in a link
+	} {
+		cfg := api.DefaultConfig()
+		cfg.TraceURL = c.tmpl
+		if err := cfg.Validate(); (err == nil) != c.ok {
+			t.Errorf("%q: Validate() = %v, want ok=%v", c.tmpl, err, c.ok)
+		}
+	}
+}
