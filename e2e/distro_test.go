@@ -80,7 +80,7 @@ func TestDistroComponents(t *testing.T) {
 		"receivers":  {"otlp", "file_log"},
 		"processors": {"batch", "memory_limiter", "filter", "transform"},
 		"exporters":  {"debug", "otlp_grpc", "otlp_http", "load_balancing", "file"},
-		"extensions": {"health_check", "file_storage", "pprof", "zpages"},
+		"extensions": {"driftlock_feedback", "health_check", "file_storage", "pprof", "zpages"},
 	}
 	lists := map[string][]componentInfo{"receivers": c.Receivers, "processors": c.Processors, "exporters": c.Exporters, "extensions": c.Extensions}
 	for kind, names := range want {

@@ -4,6 +4,7 @@ package main
 
 import (
 	driftlockexporter "github.com/driftlock/driftlock/exporter/driftlockexporter"
+	driftlockfeedbackextension "github.com/driftlock/driftlock/extension/driftlockfeedbackextension"
 	driftlockprocessor "github.com/driftlock/driftlock/processor/driftlockprocessor"
 	fileexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
 	loadbalancingexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter"
@@ -51,6 +52,7 @@ func components() (otelcol.Factories, error) {
 	}
 
 	factories.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
+		driftlockfeedbackextension.NewFactory(),
 		healthcheckextension.NewFactory(),
 		filestorage.NewFactory(),
 		pprofextension.NewFactory(),
@@ -60,10 +62,11 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ExtensionModules = makeModulesMap(factories.Extensions, map[component.Type]string{
-		healthcheckextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.165.0",
-		filestorage.NewFactory().Type():          "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.0",
-		pprofextension.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.165.0",
-		zpagesextension.NewFactory().Type():      "go.opentelemetry.io/collector/extension/zpagesextension v0.165.0",
+		driftlockfeedbackextension.NewFactory().Type(): "github.com/driftlock/driftlock v0.0.0",
+		healthcheckextension.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.165.0",
+		filestorage.NewFactory().Type():                "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.0",
+		pprofextension.NewFactory().Type():             "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.165.0",
+		zpagesextension.NewFactory().Type():            "go.opentelemetry.io/collector/extension/zpagesextension v0.165.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](

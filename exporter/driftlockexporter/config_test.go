@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -125,5 +126,40 @@ func TestConfigRetentionIntervalRequired(t *testing.T) {
 	cfg.Retention = 0
 	if err := confmap.Validate(cfg); err != nil {
 		t.Fatalf("retention off needs no interval: %v", err)
+	}
+}
+
+// TestConfigMalformedDSNNeverEchoed: each malformed form of a DSN, in
+// dsn or in DRIFTLOCK_DSN, is reported by its problem without the
+// password (pgconn's own masking misses some forms, e.g. spaces around
+// '=' in key=value).
+func TestConfigMalformedDSNNeverEchoed(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u:s3cret@host:notaport/db",
+		"postgres://u:s3cret@host:5432/db?sslmode=bogus",
+		"postgres://u:s3cret@[::1/db",
+		"postgres://u:s3%cret@host/db",
+		"postgres://u@host/db?password=s3cret&port=x",
+		"host=h password=s3cret port=notaport",
+		"host=h password='s3cret port=5432",
+		"host=h  password = s3cret port=x",
+		"password=s3cret =x",
+	} {
+		for _, viaEnv := range []bool{false, true} {
+			cfg := loadConfig(t, "")
+			if viaEnv {
+				cfg.DSN = ""
+				t.Setenv(EnvDSN, dsn)
+			} else {
+				cfg.DSN = configopaque.String(dsn)
+			}
+			err := confmap.Validate(cfg)
+			if !errors.Is(err, errInvalidDSN) {
+				t.Fatalf("%q (env %v): got %v, want %v", dsn, viaEnv, err, errInvalidDSN)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("%q (env %v): error echoes the password: %v", dsn, viaEnv, err)
+			}
+		}
 	}
 }

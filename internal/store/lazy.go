@@ -16,19 +16,19 @@ func New(dsn string) (*Store, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: parse DSN: %w", err)
+		return nil, redactParseError(err)
 	}
 	return newFromConfig(cfg)
 }
 
-// ParseDSN checks a connection string without connecting. Its errors do
-// not contain the password (pgconn redacts it).
+// ParseDSN checks a connection string without connecting. Its errors name
+// the problem and never contain the string (see redactParseError).
 func ParseDSN(dsn string) error {
 	if dsn == "" {
 		return ErrNoDSN
 	}
 	if _, err := pgxpool.ParseConfig(dsn); err != nil {
-		return fmt.Errorf("store: parse DSN: %w", err)
+		return redactParseError(err)
 	}
 	return nil
 }

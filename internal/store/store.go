@@ -33,7 +33,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: parse DSN: %w", err)
+		return nil, redactParseError(err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

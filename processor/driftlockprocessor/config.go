@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/driftlock/driftlock/internal/cbad"
-	"github.com/driftlock/driftlock/internal/store"
 )
 
 // Annotation modes accepted in Config.Annotate.
@@ -42,9 +41,9 @@ var (
 	ErrMaxSeries          = errors.New("metrics.max_series out of range")
 	ErrDetector           = errors.New("detector is invalid")
 	ErrFeedback           = errors.New("feedback is invalid")
-	// ErrFeedbackSource: feedback reads one store, either directly or
-	// through the API, never both.
-	ErrFeedbackSource = errors.New("set exactly one of feedback.dsn and feedback.endpoint")
+	// ErrFeedbackSource: feedback reads one store, either through an
+	// extension or through the API, never both.
+	ErrFeedbackSource = errors.New("set exactly one of feedback.source and feedback.endpoint")
 )
 
 // Config is the driftlock processor's configuration.
@@ -82,9 +81,14 @@ type Config struct {
 }
 
 // FeedbackConfig configures the triage feedback loop. Feedback is on when
-// DSN or Endpoint is set (exactly one of them).
+// Source or Endpoint is set (exactly one of them).
 type FeedbackConfig struct {
-	// DSN of the anomaly store (PostgreSQL), read directly.
+	// Source names an extension that reads the false positives straight
+	// from the anomaly store: a driftlock_feedback extension, which holds
+	// the PostgreSQL DSN (the processor links no database driver).
+	Source *component.ID `mapstructure:"source"`
+	// DSN is not read any more; Validate rejects it with the way to the
+	// driftlock_feedback extension, so an old configuration fails clearly.
 	DSN configopaque.String `mapstructure:"dsn"`
 	// Endpoint is the base URL of `driftlock serve` (e.g.
 	// https://anomalies.internal:8080), for collectors that get no database
@@ -106,7 +110,7 @@ type FeedbackConfig struct {
 }
 
 // enabled reports whether the feedback loop runs.
-func (c FeedbackConfig) enabled() bool { return c.DSN != "" || c.Endpoint != "" }
+func (c FeedbackConfig) enabled() bool { return c.Source != nil || c.Endpoint != "" }
 
 // LogsConfig configures log scoring.
 type LogsConfig struct {
@@ -167,97 +171,101 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-// Validate checks the configuration; every error names the field and the
-// allowed values.
+// Validate checks the configuration and reports every mistake at once
+// (errors.Join), each naming the field and the allowed values.
 func (c *Config) Validate() error {
+	var errs []error
 	if err := c.Detector.Validate(); err != nil {
-		return fmt.Errorf("%w: detector.%w", ErrDetector, err)
+		errs = append(errs, fmt.Errorf("%w: detector.%w", ErrDetector, err))
 	}
 	switch c.Annotate {
 	case AnnotateAnomalies, AnnotateAll:
 	default:
-		return fmt.Errorf("%w: got %q", ErrAnnotate, c.Annotate)
+		errs = append(errs, fmt.Errorf("%w: got %q", ErrAnnotate, c.Annotate))
 	}
 	if !c.Logs.Enabled && !c.Traces.Enabled && !c.Metrics.Enabled {
-		return ErrNoSignal
+		errs = append(errs, ErrNoSignal)
 	}
-	if err := validateKeys("stream_by", c.StreamBy, 1, maxStreamBy, ErrStreamBy); err != nil {
-		return err
-	}
-	if err := validateKeys("logs.attributes", c.Logs.Attributes, 0, maxAttributes, ErrAttributes); err != nil {
-		return err
-	}
-	if err := validateKeys("traces.attributes", c.Traces.Attributes, 0, maxAttributes, ErrAttributes); err != nil {
-		return err
-	}
+	errs = append(errs, validateKeys("stream_by", c.StreamBy, 1, maxStreamBy, ErrStreamBy))
+	errs = append(errs, validateKeys("logs.attributes", c.Logs.Attributes, 0, maxAttributes, ErrAttributes))
+	errs = append(errs, validateKeys("traces.attributes", c.Traces.Attributes, 0, maxAttributes, ErrAttributes))
 	if !(c.Metrics.HistogramQuantile > 0 && c.Metrics.HistogramQuantile < 1) {
-		return fmt.Errorf("%w: got %v, want 0 < histogram_quantile < 1", ErrQuantile, c.Metrics.HistogramQuantile)
+		errs = append(errs, fmt.Errorf("%w: got %v, want 0 < histogram_quantile < 1", ErrQuantile, c.Metrics.HistogramQuantile))
 	}
 	if c.Metrics.MaxSeries < 1 || c.Metrics.MaxSeries > 10_000_000 {
-		return fmt.Errorf("%w: got %d, want 1..10000000", ErrMaxSeries, c.Metrics.MaxSeries)
+		errs = append(errs, fmt.Errorf("%w: got %d, want 1..10000000", ErrMaxSeries, c.Metrics.MaxSeries))
 	}
 	if c.CheckpointInterval != 0 && (c.CheckpointInterval < minCheckpointInterval || c.CheckpointInterval > maxCheckpointInterval) {
-		return fmt.Errorf("%w: got %v, want 0 (shutdown only) or %v..%v", ErrCheckpointInterval, c.CheckpointInterval, minCheckpointInterval, maxCheckpointInterval)
+		errs = append(errs, fmt.Errorf("%w: got %v, want 0 (shutdown only) or %v..%v", ErrCheckpointInterval, c.CheckpointInterval, minCheckpointInterval, maxCheckpointInterval))
 	}
-	return c.Feedback.validate()
+	errs = append(errs, c.Feedback.validate()...)
+	return errors.Join(errs...)
 }
 
 // maxAPIPage is the largest page GET /v1/anomalies returns.
 const maxAPIPage = 1000
 
-func (c *FeedbackConfig) validate() error {
+func (c *FeedbackConfig) validate() []error {
+	if c.DSN != "" {
+		// Reading PostgreSQL would link its driver into every collector
+		// with this processor: that lives in an extension now.
+		return []error{fmt.Errorf("%w: feedback.dsn is no longer read by the processor: "+
+			"put the DSN in a driftlock_feedback extension and name it in feedback.source", ErrFeedback)}
+	}
 	if !c.enabled() {
 		return nil
 	}
-	if c.DSN != "" && c.Endpoint != "" {
-		return ErrFeedbackSource
+	if c.Source != nil && c.Endpoint != "" {
+		return []error{ErrFeedbackSource}
 	}
-	if c.DSN != "" {
-		if err := store.ParseDSN(string(c.DSN)); err != nil {
-			return fmt.Errorf("%w: feedback.dsn: %w", ErrFeedback, err)
-		}
+	var errs []error
+	if c.Source != nil {
 		if c.APIKey != "" {
-			return fmt.Errorf("%w: feedback.api_key is used with feedback.endpoint only", ErrFeedback)
+			errs = append(errs, fmt.Errorf("%w: feedback.api_key is used with feedback.endpoint only", ErrFeedback))
 		}
 	} else {
 		if _, err := parseFeedbackEndpoint(c.Endpoint); err != nil {
-			return fmt.Errorf("%w: feedback.endpoint: %w", ErrFeedback, err)
+			errs = append(errs, fmt.Errorf("%w: feedback.endpoint: %w", ErrFeedback, err))
 		}
 		if c.APIKey == "" {
-			return fmt.Errorf("%w: feedback.api_key is required with feedback.endpoint (a viewer key, e.g. ${env:DRIFTLOCK_API_KEY})", ErrFeedback)
+			errs = append(errs, fmt.Errorf("%w: feedback.api_key is required with feedback.endpoint (a viewer key, e.g. ${env:DRIFTLOCK_API_KEY})", ErrFeedback))
 		}
 		if err := c.TLS.Validate(); err != nil {
-			return fmt.Errorf("%w: feedback.tls: %w", ErrFeedback, err)
+			errs = append(errs, fmt.Errorf("%w: feedback.tls: %w", ErrFeedback, err))
 		}
 		if c.Lookback < 0 {
-			return fmt.Errorf("%w: feedback.lookback got %v, want 0 (all) or more", ErrFeedback, c.Lookback)
+			errs = append(errs, fmt.Errorf("%w: feedback.lookback got %v, want 0 (all) or more", ErrFeedback, c.Lookback))
 		}
 		if c.MaxRecords > maxAPIPage {
-			return fmt.Errorf("%w: feedback.max_records got %d, want 1..%d with feedback.endpoint (the API's page limit)", ErrFeedback, c.MaxRecords, maxAPIPage)
+			errs = append(errs, fmt.Errorf("%w: feedback.max_records got %d, want 1..%d with feedback.endpoint (the API's page limit)", ErrFeedback, c.MaxRecords, maxAPIPage))
 		}
 	}
 	if c.Interval < time.Second || c.Interval > maxCheckpointInterval {
-		return fmt.Errorf("%w: feedback.interval got %v, want 1s..24h0m0s", ErrFeedback, c.Interval)
+		errs = append(errs, fmt.Errorf("%w: feedback.interval got %v, want 1s..24h0m0s", ErrFeedback, c.Interval))
 	}
 	if c.MaxRecords < 1 || c.MaxRecords > 100000 {
-		return fmt.Errorf("%w: feedback.max_records got %d, want 1..100000", ErrFeedback, c.MaxRecords)
+		errs = append(errs, fmt.Errorf("%w: feedback.max_records got %d, want 1..100000", ErrFeedback, c.MaxRecords))
 	}
-	return nil
+	return errs
 }
 
+// validateKeys checks a list of attribute keys: its length, and every
+// entry (none empty, none twice), reporting all its mistakes.
 func validateKeys(field string, keys []string, minN, maxN int, sentinel error) error {
+	var errs []error
 	if len(keys) < minN || len(keys) > maxN {
-		return fmt.Errorf("%w: %s has %d entries, want %d..%d", sentinel, field, len(keys), minN, maxN)
+		errs = append(errs, fmt.Errorf("%w: %s has %d entries, want %d..%d", sentinel, field, len(keys), minN, maxN))
 	}
 	seen := make(map[string]struct{}, len(keys))
 	for i, k := range keys {
 		if k == "" {
-			return fmt.Errorf("%w: %s[%d] is empty", sentinel, field, i)
+			errs = append(errs, fmt.Errorf("%w: %s[%d] is empty", sentinel, field, i))
+			continue
 		}
 		if _, dup := seen[k]; dup {
-			return fmt.Errorf("%w: %s[%d] %q is listed twice", sentinel, field, i, k)
+			errs = append(errs, fmt.Errorf("%w: %s[%d] %q is listed twice", sentinel, field, i, k))
 		}
 		seen[k] = struct{}{}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -38,7 +38,7 @@ func TestLoadConfig(t *testing.T) {
 	storageID := component.MustNewIDWithName("file_storage", "driftlock")
 	full.Storage = &storageID
 	full.CheckpointInterval = 30 * time.Second
-	full.Feedback = FeedbackConfig{DSN: "postgres://driftlock@127.0.0.1:5432/driftlock", Interval: 2 * time.Minute, MaxRecords: 500}
+	full.Feedback = FeedbackConfig{Source: &feedbackID, Interval: 2 * time.Minute, MaxRecords: 500}
 
 	logsOnly := createDefaultConfig().(*Config)
 	logsOnly.Traces.Enabled = false
@@ -118,4 +118,34 @@ func TestUnknownFieldRejected(t *testing.T) {
 	err = sub.Unmarshal(cfg)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "annotation")
+}
+
+// TestValidateReportsEveryMistake: one Validate names every mistake of a
+// configuration (what `otelcol-driftlock validate` prints), each with its
+// field and the allowed values.
+func TestValidateReportsEveryMistake(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub("driftlock/many_mistakes")
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, sub.Unmarshal(cfg))
+	err = confmap.Validate(cfg)
+	require.Error(t, err)
+	for _, sentinel := range []error{ErrAnnotate, ErrStreamBy, ErrCheckpointInterval, ErrQuantile, ErrMaxSeries, ErrFeedback} {
+		assert.ErrorIs(t, err, sentinel)
+	}
+	for _, want := range []string{
+		`annotate must be one of anomalies, all: got "everything"`,
+		`stream_by[1] "service.name" is listed twice`,
+		"stream_by[2] is empty",
+		"checkpoint_interval out of range: got 10ms, want 0 (shutdown only) or 1s..24h0m0s",
+		"got 2, want 0 < histogram_quantile < 1",
+		"metrics.max_series out of range: got 0, want 1..10000000",
+		"feedback.endpoint: scheme must be http or https",
+		"feedback.api_key is required",
+		"feedback.interval got 1ms, want 1s..24h0m0s",
+	} {
+		assert.Contains(t, err.Error(), want)
+	}
 }

@@ -6,15 +6,16 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.uber.org/zap"
 )
 
 // Triage feedback: records a person marked false_positive in the anomaly
 // store are pulled periodically and added to their stream's baseline with
 // Detector.Learn, so the same kind of record stops being flagged without a
-// restart. Two sources read the same store: feedback_sql.go (feedback.dsn,
-// PostgreSQL directly) and feedback_http.go (feedback.endpoint, the API of
-// `driftlock serve`). This file holds what both share: the loop, the ids
+// restart. Two sources read the same store: feedback_store.go
+// (feedback.source, an extension reading PostgreSQL directly) and
+// feedback_http.go (feedback.endpoint, the API of `driftlock serve`). This file holds what both share: the loop, the ids
 // already learned, and the rebuilding of the canonical record.
 
 // maxFeedbackSeen bounds the ids remembered to skip re-learning.
@@ -24,7 +25,7 @@ const maxFeedbackSeen = 100_000
 type feedbackSource interface {
 	// start prepares the source without touching the network, so the
 	// pipeline starts while the store or the API is down.
-	start(ctx context.Context) error
+	start(ctx context.Context, host component.Host) error
 	// pull calls f.wanted and f.learn for the false positives it reads and
 	// returns how many records were learned.
 	pull(ctx context.Context, f *feedback) (int, error)
@@ -49,14 +50,14 @@ func newFeedback(e *engine, form learnerForm) *feedback {
 	if e.cfg.Feedback.Endpoint != "" {
 		f.src = newHTTPFeedback(e.cfg.Feedback)
 	} else {
-		f.src = newSQLFeedback(e.cfg.Feedback)
+		f.src = newStoreFeedback(e.cfg.Feedback)
 	}
 	return f
 }
 
 // start prepares the source and runs the pull loop.
-func (f *feedback) start() error {
-	if err := f.src.start(context.Background()); err != nil {
+func (f *feedback) start(ctx context.Context, host component.Host) error {
+	if err := f.src.start(ctx, host); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())

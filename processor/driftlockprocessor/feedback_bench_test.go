@@ -17,7 +17,7 @@ import (
 // BenchmarkFeedbackPull compares the two feedback sources over the same
 // store of 1000 false positives of one held stream: "first" learns all of
 // them (fresh memory each iteration), "steady" is a pull with nothing new.
-// The DSN source is the baseline; read the endpoint's numbers as a ratio
+// The store source (driftlock_feedback extension) is the baseline; read the endpoint's numbers as a ratio
 // against it from the same run.
 func BenchmarkFeedbackPull(b *testing.B) {
 	const n = 1000
@@ -35,12 +35,13 @@ VALUES ($1, 'logs', 'logs/checkout', 'checkout', now(), now(), 9, 0.001, 'INFO',
 	}
 	a := startAPI(b, st, false, func(c *api.Config) { c.RateLimit, c.RateBurst = 1e6, 1e6 }).URL
 	key := createKey(b, st, "bench", store.RoleViewer)
+	host := feedbackHost(b, dsn)
 
 	sources := []struct {
 		name string
 		set  func(*Config)
 	}{
-		{"dsn", func(c *Config) { c.Feedback.DSN = configopaque.String(dsn) }},
+		{"source", func(c *Config) { c.Feedback.Source = &feedbackID }},
 		{"endpoint", func(c *Config) {
 			c.Feedback.Endpoint = a
 			c.Feedback.APIKey = configopaque.String(key)
@@ -52,11 +53,11 @@ VALUES ($1, 'logs', 'logs/checkout', 'checkout', now(), now(), 9, 0.001, 'INFO',
 		require.NoError(b, cfg.Validate())
 		e, err := newEngine(testSettings(), cfg, logsForm{})
 		require.NoError(b, err)
-		require.NoError(b, e.fb.src.start(ctx))
+		require.NoError(b, e.fb.src.start(ctx, host))
 		e.det.Learn("logs/checkout", cbad.Record{Data: []byte("warm")}) // the stream is held here
 		reset := func() {
 			e.fb.seen = map[int64]struct{}{}
-			if q, ok := e.fb.src.(*sqlFeedback); ok {
+			if q, ok := e.fb.src.(*storeFeedback); ok {
 				q.cursor = q.cursor.AddDate(-100, 0, 0)
 			}
 		}

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/driftlock/driftlock/internal/store"
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/driftlock/driftlock/internal/triage"
 )
 
 // feedback.endpoint: false positives read through the anomaly API of
@@ -83,7 +85,7 @@ func parseFeedbackEndpoint(raw string) (*url.URL, error) {
 
 // start builds the client; no request is made, so the pipeline starts
 // while the API is down.
-func (h *httpFeedback) start(ctx context.Context) error {
+func (h *httpFeedback) start(ctx context.Context, _ component.Host) error {
 	u, err := parseFeedbackEndpoint(h.cfg.Endpoint)
 	if err != nil {
 		return fmt.Errorf("driftlock: feedback.endpoint: %w", err)
@@ -129,7 +131,7 @@ type apiPage struct {
 
 func (h *httpFeedback) pull(ctx context.Context, f *feedback) (int, error) {
 	q := url.Values{}
-	q.Set("status", store.StatusFalsePositive)
+	q.Set("status", triage.StatusFalsePositive)
 	q.Set("signal", f.e.signal)
 	q.Set("limit", strconv.Itoa(h.pageSize))
 	if h.cfg.Lookback > 0 {
@@ -152,7 +154,7 @@ func (h *httpFeedback) pull(ctx context.Context, f *feedback) (int, error) {
 			if it.UpdatedAt.After(newest) {
 				newest = it.UpdatedAt
 			}
-			if it.Status != store.StatusFalsePositive || !f.wanted(it.ID, it.Stream) {
+			if it.Status != triage.StatusFalsePositive || !f.wanted(it.ID, it.Stream) {
 				continue
 			}
 			var full apiAnomaly
@@ -164,7 +166,7 @@ func (h *httpFeedback) pull(ctx context.Context, f *feedback) (int, error) {
 			if err != nil {
 				return learned, fmt.Errorf("get false positive %d: %w", it.ID, err)
 			}
-			if full.Status != store.StatusFalsePositive {
+			if full.Status != triage.StatusFalsePositive {
 				continue // reopened since the list; may be marked again later
 			}
 			if f.learn(s, it.ID, it.Stream, full.Record, full.Attributes) {

@@ -395,7 +395,7 @@ func TestFeedbackEndpointValidation(t *testing.T) {
 		want   error
 		text   []string
 	}{
-		{func(f *FeedbackConfig) { f.DSN = "postgres://u@h/db"; f.Endpoint = "http://h:8080"; f.APIKey = "k" }, ErrFeedbackSource, []string{"feedback.dsn", "feedback.endpoint"}},
+		{func(f *FeedbackConfig) { f.Source = &feedbackID; f.Endpoint = "http://h:8080"; f.APIKey = "k" }, ErrFeedbackSource, []string{"feedback.source", "feedback.endpoint"}},
 		{func(f *FeedbackConfig) { f.Endpoint = "http://h:8080" }, ErrFeedback, []string{"feedback.api_key", "required"}},
 		{func(f *FeedbackConfig) { f.Endpoint = "ftp://h"; f.APIKey = "k" }, ErrFeedback, []string{"feedback.endpoint", "http or https"}},
 		{func(f *FeedbackConfig) { f.Endpoint = "https://"; f.APIKey = "k" }, ErrFeedback, []string{"feedback.endpoint", "no host"}},
@@ -404,7 +404,7 @@ func TestFeedbackEndpointValidation(t *testing.T) {
 		{func(f *FeedbackConfig) { f.Endpoint = "https://h"; f.APIKey = "k"; f.MaxRecords = 5000 }, ErrFeedback, []string{"feedback.max_records", "1..1000"}},
 		{func(f *FeedbackConfig) { f.Endpoint = "https://h"; f.APIKey = "k"; f.Lookback = -time.Hour }, ErrFeedback, []string{"feedback.lookback"}},
 		{func(f *FeedbackConfig) { f.Endpoint = "https://h"; f.APIKey = "k"; f.TLS.MinVersion = "0.9" }, ErrFeedback, []string{"feedback.tls"}},
-		{func(f *FeedbackConfig) { f.DSN = "postgres://u@h/db"; f.APIKey = "k" }, ErrFeedback, []string{"feedback.api_key", "feedback.endpoint only"}},
+		{func(f *FeedbackConfig) { f.Source = &feedbackID; f.APIKey = "k" }, ErrFeedback, []string{"feedback.api_key", "feedback.endpoint only"}},
 	}
 	for i, c := range cases {
 		cfg := testConfig()

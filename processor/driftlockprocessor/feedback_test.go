@@ -17,14 +17,17 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/driftlock/driftlock/exporter/driftlockexporter"
+	"github.com/driftlock/driftlock/extension/driftlockfeedbackextension"
 	"github.com/driftlock/driftlock/internal/store"
 	"github.com/driftlock/driftlock/internal/store/storetest"
 	"github.com/driftlock/driftlock/processor/driftlockprocessor/internal/metadata"
@@ -72,10 +75,37 @@ func newFBHarness(t *testing.T, st *store.Store, dsn string, set processor.Setti
 	p, err := processorhelper.NewLogs(ctx, set, cfg, exp, e.processLogs,
 		processorhelper.WithStart(e.start), processorhelper.WithShutdown(e.shutdown), mutates)
 	require.NoError(t, err)
-	require.NoError(t, p.Start(ctx, componenttest.NewNopHost()))
+	require.NoError(t, p.Start(ctx, feedbackHost(t, dsn)))
 	t.Cleanup(func() { require.NoError(t, p.Shutdown(ctx)) })
 	return &fbHarness{t: t, st: st, dsn: dsn, e: e, p: p, rng: rand.New(rand.NewPCG(11, 11)),
 		kindB: "circuit breaker OPEN for inventory-service: rejecting all calls"}
+}
+
+// feedbackID names the driftlock_feedback extension of the tests.
+var feedbackID = component.MustNewID("driftlock_feedback")
+
+// extensionHost is a host that offers extensions (componenttest's nop host
+// offers none).
+type extensionHost struct {
+	component.Host
+	ext map[component.ID]component.Component
+}
+
+func (h extensionHost) GetExtensions() map[component.ID]component.Component { return h.ext }
+
+// feedbackHost returns a host offering a started driftlock_feedback
+// extension (feedbackID) reading the store at dsn.
+func feedbackHost(t testing.TB, dsn string) component.Host {
+	t.Helper()
+	f := driftlockfeedbackextension.NewFactory()
+	cfg := f.CreateDefaultConfig().(*driftlockfeedbackextension.Config)
+	cfg.DSN = configopaque.String(dsn)
+	require.NoError(t, cfg.Validate())
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
+	return extensionHost{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{feedbackID: ext}}
 }
 
 // send feeds n normal lines with extra lines at the end and returns whether
@@ -166,13 +196,13 @@ func (h *fbHarness) checkLearned(ctx context.Context, want int) {
 }
 
 // TestFeedbackLearnsFalsePositives runs the whole triage loop on a real
-// PostgreSQL with feedback.dsn: the processor flags a record, the driftlock
+// PostgreSQL with feedback.source (a driftlock_feedback extension): the processor flags a record, the driftlock
 // exporter stores it, a person marks it false_positive, the next feedback
 // pull teaches it to the detector; then the same kind of record is no
 // longer flagged while a genuinely new kind still is.
 func TestFeedbackLearnsFalsePositives(t *testing.T) {
 	st, dsn := storetest.Open(t)
-	h := newFBHarness(t, st, dsn, testSettings(), func(c *Config) { c.Feedback.DSN = configopaque.String(dsn) })
+	h := newFBHarness(t, st, dsn, testSettings(), func(c *Config) { c.Feedback.Source = &feedbackID })
 	h.flagKindA()
 	require.Equal(t, 2, h.markKindAInStore(), "both flagged records reached the store")
 	h.checkLearned(context.Background(), 2)
@@ -203,8 +233,15 @@ func TestLoadFeedbackConfig(t *testing.T) {
 
 	_, err = load("feedback_both")
 	require.ErrorIs(t, err, ErrFeedbackSource)
-	assert.Contains(t, err.Error(), "feedback.dsn")
+	assert.Contains(t, err.Error(), "feedback.source")
 	assert.Contains(t, err.Error(), "feedback.endpoint")
+
+	// A configuration of the days the processor read PostgreSQL itself
+	// fails with the way to the extension, and without the password.
+	_, err = load("feedback_old_dsn")
+	require.ErrorIs(t, err, ErrFeedback)
+	assert.Contains(t, err.Error(), "driftlock_feedback extension")
+	assert.NotContains(t, err.Error(), "s3cret")
 
 	_, err = load("feedback_endpoint_no_key")
 	require.ErrorIs(t, err, ErrFeedback)
@@ -213,16 +250,41 @@ func TestLoadFeedbackConfig(t *testing.T) {
 
 func TestFeedbackConfigValidation(t *testing.T) {
 	cfg := testConfig()
-	cfg.Feedback.DSN = "postgres://u@127.0.0.1:5432/db"
+	cfg.Feedback.Source = &feedbackID
 	cfg.Feedback.Interval = 10 * time.Millisecond
 	err := cfg.Validate()
 	require.ErrorIs(t, err, ErrFeedback)
 	assert.Contains(t, err.Error(), "feedback.interval")
 	cfg.Feedback.Interval = time.Minute
-	cfg.Feedback.DSN = "postgres://u@127.0.0.1:notaport/db"
+	cfg.Feedback.APIKey = "k"
 	err = cfg.Validate()
 	require.ErrorIs(t, err, ErrFeedback)
-	assert.Contains(t, err.Error(), "feedback.dsn")
-	cfg.Feedback.DSN = ""
-	require.NoError(t, cfg.Validate(), "no DSN: feedback disabled, other fields unchecked")
+	assert.Contains(t, err.Error(), "feedback.api_key is used with feedback.endpoint only")
+	cfg.Feedback.Source, cfg.Feedback.APIKey = nil, ""
+	cfg.Feedback.Interval = 0
+	require.NoError(t, cfg.Validate(), "no source: feedback disabled, other fields unchecked")
+}
+
+// TestFeedbackSourceMustBeAFeedbackExtension: feedback.source names an
+// extension the host offers and that reads false positives.
+func TestFeedbackSourceMustBeAFeedbackExtension(t *testing.T) {
+	cfg := testConfig()
+	cfg.Feedback.Source = &feedbackID
+	require.NoError(t, cfg.Validate())
+	p, err := NewFactory().CreateLogs(context.Background(), testSettings(), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = p.Start(context.Background(), componenttest.NewNopHost())
+	require.ErrorIs(t, err, errSourceNotFound)
+	assert.Contains(t, err.Error(), "driftlock_feedback")
+	require.NoError(t, p.Shutdown(context.Background()))
+
+	nf := extensiontest.NewNopFactory()
+	nop, err := nf.Create(context.Background(), extensiontest.NewNopSettings(nf.Type()), nf.CreateDefaultConfig())
+	require.NoError(t, err)
+	p, err = NewFactory().CreateLogs(context.Background(), testSettings(), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = p.Start(context.Background(), extensionHost{Host: componenttest.NewNopHost(),
+		ext: map[component.ID]component.Component{feedbackID: nop}})
+	require.ErrorIs(t, err, errNotSource)
+	require.NoError(t, p.Shutdown(context.Background()))
 }

@@ -126,7 +126,7 @@ func (e *engine) start(ctx context.Context, host component.Host) error {
 		}
 	}
 	if e.fb != nil {
-		return e.fb.start()
+		return e.fb.start(ctx, host)
 	}
 	return nil
 }
