@@ -334,13 +334,14 @@ func (rs *rateState) observe(p *rateParams, ns int64, k uint64, isError bool) ra
 // test counts one record of c at ns and reports whether it is flagged: a
 // count that reaches the bucket's burst threshold opens an episode and is
 // flagged at doubling counts (see sampled); while an episode is open, a
-// record is flagged when due (see due), so the condition stays visible even
-// once the live background has learned its rate.
+// record is flagged when due (see due) if the condition is still a burst
+// against the background it rose from (see ongoing), so an outage stays
+// visible even once the live background has learned its rate.
 func (c *rateCounter) test(p *rateParams, ns int64) bool {
 	t := c.threshold(p, p.alpha)
 	switch {
 	case c.episode != 0:
-		if !c.due(p, ns) {
+		if !c.due(p, ns) || !c.ongoing(p) {
 			return false
 		}
 	case c.count >= t && sampled(c.count, t):
@@ -350,6 +351,17 @@ func (c *rateCounter) test(p *rateParams, ns int64) bool {
 	}
 	c.lastFlag = ns
 	return true
+}
+
+// ongoing reports whether the episode's recent buckets (those of its
+// current test, the current one included) are still a burst against the
+// background it rose from, at the burst level: an admitted kind that now
+// recurs at a modest rate keeps its episode open (and annotated) without
+// being flagged, while an outage that goes on is flagged when due.
+func (c *rateCounter) ongoing(p *rateParams) bool {
+	k := float64(c.quiet + 1)
+	sum := c.epSum + c.count
+	return sum >= minBurst && sum >= burstCount(k*c.epMean, k*c.epR, p.alpha)
 }
 
 // openAt opens an episode at ns, remembering the background it rose from.

@@ -234,6 +234,7 @@ func (e *engine) annotate(m pcommon.Map, stream string, r *cbad.Result) {
 		if r.Explanation != "" {
 			m.PutStr(attrExplanation, r.Explanation)
 		}
+		annotateCause(m, r)
 		if e.cfg.IncludeConfigHash {
 			m.PutStr(attrConfigHash, e.configHash)
 			m.PutStr(attrConfig, e.configDoc)
@@ -244,6 +245,22 @@ func (e *engine) annotate(m pcommon.Map, stream string, r *cbad.Result) {
 		m.PutDouble(attrNCD, w.NCD)
 		m.PutDouble(attrCompressionRatio, w.CompressionRatio)
 		m.PutDouble(attrEntropy, w.Entropy)
+	}
+}
+
+// annotateCause writes why a flagged record was flagged: its reason, its
+// kind (template id) and, while one is open, the start of the ongoing
+// condition (episode) it belongs to. Flagged records only: formatting
+// allocates, and normal records stay untouched.
+func annotateCause(m pcommon.Map, r *cbad.Result) {
+	if r.Reason != "" {
+		m.PutStr(attrs.Reason, r.Reason)
+	}
+	if r.Kind != 0 {
+		m.PutStr(attrs.Kind, cbad.FormatKind(r.Kind))
+	}
+	if !r.Episode.IsZero() {
+		m.PutStr(attrs.Episode, r.Episode.UTC().Format(time.RFC3339Nano))
 	}
 }
 
