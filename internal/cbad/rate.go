@@ -297,6 +297,8 @@ func (rs *rateState) slot(k uint64) *rateCounter {
 type rateVerdict struct {
 	reason  string
 	episode int64 // open episode of the record's kind (or of errors), unix ns
+	// kindEpisode is the open episode of the record's kind alone.
+	kindEpisode int64
 	count   uint32
 	burst   uint32
 	mean    float64
@@ -316,7 +318,7 @@ func (rs *rateState) observe(p *rateParams, ns int64, k uint64, isError bool) ra
 		if warm && c.test(p, ns) {
 			v.reason, v.count, v.burst, v.mean = attrs.ReasonRate, c.count, c.burst, c.epMean
 		}
-		v.episode = c.episode
+		v.episode, v.kindEpisode = c.episode, c.episode
 	}
 	if isError {
 		c := &rs.errors

@@ -133,9 +133,11 @@ func TestLongOutageStaysVisibleAsOneEpisode(t *testing.T) {
 		t.Fatalf("errors episode started at %v, want within the outage's first minutes (%v)", episode, t0.Add(outStart))
 	}
 	// After the outage the stream is back at background: a single error
-	// record carries no episode.
-	r := d.Score("svc", Record{Data: []byte(fmt.Sprintf(kinds[1], 1)), Time: t0.Add(2*time.Hour + time.Second), Severity: 17})
-	if !r.Episode.IsZero() {
+	// record does not belong to the outage's episode (it may open its own,
+	// if the baseline has forgotten its kind).
+	at := t0.Add(2*time.Hour + time.Second)
+	r := d.Score("svc", Record{Data: []byte(fmt.Sprintf(kinds[1], 1)), Time: at, Severity: 17})
+	if !r.Episode.IsZero() && r.Episode.Before(at) {
 		t.Fatalf("episode %v still open 40 minutes after the outage ended", r.Episode)
 	}
 }

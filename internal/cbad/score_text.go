@@ -90,6 +90,15 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 			res.Reason = attrs.ReasonNovel
 		}
 	}
+	// A novel kind is reported once per episode: its first flag opens the
+	// kind's episode, and while that lasts a repeat is evidence of the same
+	// condition (the burst tests flag it when the repeats form a burst, and
+	// when due), not a new surprise. It is learned like an admitted kind,
+	// but its score stays out of the calibration set.
+	repeat := res.Anomaly && rv.kindEpisode != 0 && rv.reason == "" && sev < 17
+	if repeat {
+		res.Anomaly, res.Reason = false, ""
+	}
 	if rv.episode != 0 {
 		res.Episode = time.Unix(0, rv.episode).UTC()
 	}
@@ -109,10 +118,13 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 			st.cal.add(res.Score)
 			st.window.at(st.window.n - 1).flagged = false // normal text from now on
 			res.Explanation += "; recurring kind, now admitted to the baseline"
-			if timed {
-				res.Episode = time.Unix(0, st.rate.openEpisode(&d.rp, sc.kind, rec.Time.UnixNano(), sev >= 17)).UTC()
-			}
 		}
+		if timed {
+			res.Episode = time.Unix(0, st.rate.openEpisode(&d.rp, sc.kind, rec.Time.UnixNano(), sev >= 17)).UTC()
+		}
+	} else if repeat {
+		st.learn(sc.toks)
+		st.window.at(st.window.n - 1).flagged = false
 	} else {
 		if rv.reason != "" && !res.Calibrating {
 			// A burst of familiar records: each is normal text (it still
