@@ -299,9 +299,9 @@ type rateVerdict struct {
 	episode int64 // open episode of the record's kind (or of errors), unix ns
 	// kindEpisode is the open episode of the record's kind alone.
 	kindEpisode int64
-	count   uint32
-	burst   uint32
-	mean    float64
+	count       uint32
+	burst       uint32
+	mean        float64
 }
 
 // observe counts one record of kind k (isError: error severity) at time
