@@ -24,11 +24,18 @@ import (
 //     trace, a batch job) have a heavy tail; its dispersion is itself
 //     shrunk toward a geometric tail until a few busy buckets were seen,
 //     so one past burst does not make every later burst look normal.
-//   - The records of a bursting kind leave flagged (reason rate, or errors
-//     for the error-severity count) at doubling counts (see sampled), and
-//     the kind opens an episode, which
-//     freezes its background (an ongoing outage does not become normal)
-//     until its count is back at background for episodeQuiet buckets.
+//   - The record whose count reaches the threshold leaves flagged (reason
+//     rate, or errors for the error-severity count) and opens the kind's
+//     episode, remembering the background it rose from. The live
+//     background goes on learning, but a burst teaches it at most its
+//     threshold (a clipped update), so one outage does not make the next
+//     look normal.
+//   - While the episode lasts, every record of the kind carries its start
+//     (Result.Episode), and one is flagged every maxFlagGap while the
+//     condition is still a burst against the background it rose from:
+//     an outage stays visible for as long as it lasts, with a handful of
+//     rows rather than one per line. The episode closes when episodeQuiet
+//     buckets together are back at that background.
 //
 // The state is a fixed table of rateSlots kinds per stream, so memory is
 // bounded; when it is full, the kind with the least background that is not
@@ -333,20 +340,18 @@ func (rs *rateState) observe(p *rateParams, ns int64, k uint64, isError bool) ra
 	return v
 }
 
-// test counts one record of c at ns and reports whether it is flagged: a
-// count that reaches the bucket's burst threshold opens an episode and is
-// flagged at doubling counts (see sampled); while an episode is open, a
-// record is flagged when due (see due) if the condition is still a burst
-// against the background it rose from (see ongoing), so an outage stays
-// visible even once the live background has learned its rate.
+// test counts one record of c at ns and reports whether it is flagged: the
+// record whose count reaches the bucket's burst threshold opens an episode
+// and is flagged; while an episode is open, a record is flagged when due
+// (see due) if the condition is still a burst against the background it
+// rose from (see ongoing).
 func (c *rateCounter) test(p *rateParams, ns int64) bool {
-	t := c.threshold(p, p.alpha)
 	switch {
 	case c.episode != 0:
-		if !c.due(p, ns) || !c.ongoing(p) {
+		if !c.due(ns) || !c.ongoing(p) {
 			return false
 		}
-	case c.count >= t && sampled(c.count, t):
+	case c.count >= c.threshold(p, p.alpha):
 		c.openAt(p, ns)
 	default:
 		return false
@@ -375,25 +380,12 @@ func (c *rateCounter) openAt(p *rateParams, ns int64) {
 	}
 }
 
-// sampled reports whether the count-th record of a bucket whose burst
-// starts at count t is flagged: the t-th, 2t-th, 4t-th, ... A burst is one
-// event; flagging it at doubling counts keeps its size visible (and the
-// condition visible in every bucket it lasts) with log2(n/t)+1 rows instead
-// of n, so a flood of one line cannot flood the store.
-func sampled(count, t uint32) bool {
-	if count%t != 0 {
-		return false
-	}
-	m := count / t
-	return m&(m-1) == 0
-}
-
 // due reports whether a record of c at ns is flagged for its ongoing
-// episode: at gaps that double with the episode's age, from one bucket up
-// to maxFlagGap, so an ongoing condition stays visible (a flag at least
-// every maxFlagGap while it lasts) without a row per record for hours.
-func (c *rateCounter) due(p *rateParams, ns int64) bool {
-	return ns-c.lastFlag >= min(max(ns-c.episode, p.width), int64(maxFlagGap))
+// episode: maxFlagGap after the last flag, so an ongoing condition stays
+// visible (a flag at least every maxFlagGap while it lasts) without a row
+// per record for hours.
+func (c *rateCounter) due(ns int64) bool {
+	return ns-c.lastFlag >= int64(maxFlagGap)
 }
 
 // openEpisode opens an episode for kind k at ns (a recurring anomalous kind
