@@ -223,3 +223,41 @@ func TestBurstCountIsTheTail(t *testing.T) {
 		t.Fatalf("burst count at mean 1, geometric, 1e-3: %d, want 10 (0.5^10 < 1e-3 < 0.5^9)", got)
 	}
 }
+
+// One rare event in a long record (a session of 48 event names, in random
+// order) is not averaged away: the peak test flags a session with one
+// never-seen event although its mean cost per token stays within
+// min_effect of the stream's median, where the mean test alone cannot.
+func TestPeakEvidenceInLongRecords(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	events := []string{"open", "read", "seek", "stat", "write", "sync", "lock", "unlock", "flush", "close"}
+	rng := splitmix64(3)
+	session := func(rare bool) []byte {
+		var b []byte
+		for k := 0; k < maxModelTokens; k++ {
+			e := events[rng.intn(len(events))]
+			if rare && k == 20 {
+				e = "x"
+			}
+			b = append(b, e...)
+			b = append(b, ' ')
+		}
+		return b
+	}
+	flagged := 0
+	for i := 0; i < 1500; i++ {
+		if r := d.Score("sessions", Record{Data: session(false)}); r.Anomaly && i > 600 {
+			flagged++
+		}
+	}
+	if flagged > 9 { // 1% of 900 routine sessions
+		t.Fatalf("%d of 900 routine sessions flagged", flagged)
+	}
+	r := d.Score("sessions", Record{Data: session(true)})
+	if r.Score-r.Median >= DefaultConfig().MinEffect {
+		t.Fatalf("test premise: the mean alone clears min_effect (%.2f over the median)", r.Score-r.Median)
+	}
+	if !r.Anomaly {
+		t.Fatalf("a session with one never-seen event was not flagged: score %.2f median %.2f p %.4f", r.Score, r.Median, r.PValue)
+	}
+}

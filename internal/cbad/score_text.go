@@ -79,13 +79,30 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		}
 	}
 
+	peakTest := st.calPeak.scores != nil && ntok >= peakMinTokens && st.calPeak.n > 0
 	if !res.Calibrating {
 		res.PValue = st.cal.tailPValue(res.Score)
 		// Severity is evidence beside the compression cost, never the whole
 		// answer: it scales the p-value the decision uses (an error-level
 		// record needs less surprise, a debug line more), while the effect
 		// size must still clear min_effect over the stream's median.
-		res.Anomaly = res.PValue*lr < alpha && res.Score-st.cal.median >= cfg.MinEffect
+		meanHit := res.Score-st.cal.median >= cfg.MinEffect
+		if peakTest {
+			// Peak evidence beside the mean: the rarest token of a long
+			// record (one rare transition in a session of event ids) is
+			// tested against the stream's recent peaks, so one rare event is
+			// not averaged away by the record's length. Two tests: each at
+			// half the level (Bonferroni), the p-value the smaller of the two
+			// doubled.
+			pPeak := st.calPeak.tailPValue(peak)
+			peakHit := peak-st.calPeak.median >= peakMinEffect
+			pm := 2 * res.PValue
+			pp := 2 * pPeak
+			res.PValue = min(1, pm, pp)
+			res.Anomaly = (pm*lr < alpha && meanHit) || (pp*lr < alpha && peakHit)
+		} else {
+			res.Anomaly = res.PValue*lr < alpha && meanHit
+		}
 		if res.Anomaly {
 			res.Reason = attrs.ReasonNovel
 		}
@@ -116,6 +133,9 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 			// back at background.
 			st.learn(sc.toks)
 			st.cal.add(res.Score)
+			if st.calPeak.scores != nil {
+				st.calPeak.add(peak)
+			}
 			st.window.at(st.window.n - 1).flagged = false // normal text from now on
 			res.Explanation += "; recurring kind, now admitted to the baseline"
 		}
@@ -136,6 +156,9 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		// Only normal records teach the baseline and the calibration set.
 		if st.baseline.n >= calibrationStart(cfg) {
 			st.cal.add(res.Score)
+			if st.calPeak.scores != nil {
+				st.calPeak.add(peak)
+			}
 		}
 		st.learn(sc.toks)
 	}
@@ -145,9 +168,24 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 	}
 	if st.cal.n > 0 && (st.index%uint64(cfg.Hop) == 0 || st.cal.median == 0) {
 		st.cal.refresh()
+		if st.calPeak.n > 0 {
+			st.calPeak.refresh()
+		}
 	}
 	return res
 }
+
+const (
+	// peakMinTokens is the record length from which the peak test runs:
+	// in a short record the mean already reflects its rarest token.
+	peakMinTokens = 16
+	// peakMinEffect is the peak's minimum excess over the stream's median
+	// peak, in bits: one token at least 256 times less likely than the
+	// rarest token of a typical record.
+	peakMinEffect = 8.0
+	// peakResolution is the resolution at which peak costs compare.
+	peakResolution = 0.5
+)
 
 // inNanoRange reports whether t is representable in Unix nanoseconds
 // (years 1678 to 2262); a time outside is treated as no time.

@@ -48,6 +48,9 @@ type streamSnap struct {
 	Rate      *rateSnap
 	// The calibration's tail fit as of its last refresh.
 	TailU, TailBeta float64
+	// The peak-cost calibration (ngram streams), with its cached figures.
+	PeakCal                             []float32
+	PeakMedian, PeakTailU, PeakTailBeta float64
 }
 
 // rateSnap mirrors rateState with exported fields (gob needs them).
@@ -154,6 +157,10 @@ func (st *stream) snap() streamSnap {
 			C0: ns.c0, C1: ns.c1, N0: ns.n0, Ready: ns.ready, PrevFar: ns.prevFar, Quiet: ns.quiet}
 	}
 	s.Median, s.TailU, s.TailBeta = st.cal.median, st.cal.tailU, st.cal.tailBeta
+	if st.calPeak.scores != nil {
+		s.PeakCal = st.calPeak.ordered()
+		s.PeakMedian, s.PeakTailU, s.PeakTailBeta = st.calPeak.median, st.calPeak.tailU, st.calPeak.tailBeta
+	}
 	if rs := st.rate; rs != nil {
 		s.Rate = &rateSnap{Bucket: rs.bucket, Total: rs.total.snap(), Errors: rs.errors.snap()}
 		for i := 0; i < rs.n; i++ {
@@ -207,6 +214,12 @@ func (d *Detector) Restore(r io.Reader) error {
 			st.cal.add(float64(v))
 		}
 		st.cal.median, st.cal.tailU, st.cal.tailBeta = s.Median, s.TailU, s.TailBeta
+		if st.calPeak.scores != nil {
+			for _, v := range s.PeakCal {
+				st.calPeak.add(float64(v))
+			}
+			st.calPeak.median, st.calPeak.tailU, st.calPeak.tailBeta = s.PeakMedian, s.PeakTailU, s.PeakTailBeta
+		}
 		if r := s.Rate; r != nil {
 			if len(r.Kinds) > rateSlots {
 				return fmt.Errorf("cbad: snapshot stream %q: %d kinds exceed %d", s.Key, len(r.Kinds), rateSlots)

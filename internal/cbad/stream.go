@@ -67,6 +67,9 @@ type stream struct {
 	ref      ring // canonical text of the most recent normal records
 	window   ring // the current window: all records, flagged or not
 	cal      calibration
+	// calPeak holds the recent normal records' peak token costs (ngram
+	// model only): the evidence of one rare event in a long record.
+	calPeak  calibration
 	ncds     ncdRange
 	driftRun int
 	rng      splitmix64
@@ -102,6 +105,9 @@ func (st *stream) ensureText(cfg *Config) {
 	st.ref = newRing(refSize)
 	st.window = newRing(cfg.Hop)
 	st.cal = newCalibration(cfg.CalibrationSize, textResolution)
+	if cfg.Compressor == CompressorNgram {
+		st.calPeak = newCalibration(cfg.CalibrationSize, peakResolution)
+	}
 }
 
 // ensureNumeric allocates the numeric path's state and calibration set.
@@ -161,7 +167,8 @@ func (st *stream) pushWindow(text []byte, toks []uint64, flagged bool) {
 
 // bytes estimates the stream's memory footprint.
 func (st *stream) bytes() int {
-	n := 512 + st.model.t.bytes() + st.model.ctx.bytes() + len(st.cal.scores)*4 + cap(st.cal.sorted)*4
+	n := 512 + st.model.t.bytes() + st.model.ctx.bytes() + len(st.cal.scores)*4 + cap(st.cal.sorted)*4 +
+		len(st.calPeak.scores)*4 + cap(st.calPeak.sorted)*4
 	for _, r := range []*ring{&st.baseline, &st.ref, &st.window} {
 		for i := range r.slots {
 			n += 48 + cap(r.slots[i].toks)*8 + cap(r.slots[i].text)
