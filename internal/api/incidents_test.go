@@ -107,7 +107,7 @@ func newFixture(e *env) fixture {
 	members := append(append(append([]int64{}, f.logIDs...), f.edgeID), f.metricID)
 	f.open = e.incident(store.Incident{Key: "20230129T080000Z-ts-basic-service", Title: "ts-basic-service: new ERROR template, 40 records; latency of calls to it x32",
 		Leader:   "ts-basic-service",
-		Services: json.RawMessage(`[{"service":"ts-basic-service","score":41.5,"anomalies":41,"signals":["logs","metrics"],"why":["first to show trouble","callee of 1 troubled service"]},{"service":"ts-travel-service","score":7.1,"anomalies":1,"signals":["traces"],"why":["caller of ts-basic-service"]}]`),
+		Services: json.RawMessage(`[{"service":"ts-basic-service","score":41.5,"anomalies":41,"signals":["logs","metrics"],"why":["first to show trouble","callee of 1 troubled service"],"evidence":[{"signal":"logs","reason":"novel","kind":"k-price-exc","count":40,"example":"catch price exception for train G1000"}]},{"service":"ts-travel-service","score":7.1,"anomalies":1,"signals":["traces"],"why":["caller of ts-basic-service"]}]`),
 		Signals:  []string{"logs", "traces", "metrics"}, OpenedAt: f.day, LastEvidenceAt: f.day.Add(3 * time.Minute)}, members)
 	closedAt := f.day.Add(-4 * time.Hour)
 	f.closed = e.incident(store.Incident{Key: "20230129T030000Z-ts-order-service", Title: "ts-order-service: order timeout, 2 records",
