@@ -88,10 +88,13 @@ type Evidence struct {
 	PeerService string
 	Count       int
 	First, Last time.Time
-	// Example is the summary of the group's first anomaly; MinPValue the
-	// smallest record-level p-value in the group.
+	// Example is the summary of the group's first anomaly (its first
+	// WARN-or-worse one, when there is one); MinPValue the smallest
+	// record-level p-value in the group.
 	Example   string
 	MinPValue float64
+	// ExampleSeverity is the example's severity ("" when none).
+	ExampleSeverity string
 }
 
 // EventType says what happened to an incident.

@@ -119,6 +119,10 @@ func (s *svcState) addEvidence(a *Anomaly, maxGroups int) {
 				e.Last = a.ObservedAt
 			}
 			e.MinPValue = min(e.MinPValue, a.PValue)
+			if !severe(e.ExampleSeverity) && severe(a.Severity) {
+				// An error line explains more than the INFO line before it.
+				e.Example, e.ExampleSeverity = a.Summary, a.Severity
+			}
 			return
 		}
 	}
@@ -127,7 +131,7 @@ func (s *svcState) addEvidence(a *Anomaly, maxGroups int) {
 		return
 	}
 	s.Evidence = append(s.Evidence, Evidence{Signal: a.Signal, Reason: a.reason(), Kind: a.Kind, PeerService: peer,
-		Count: 1, First: a.ObservedAt, Last: a.ObservedAt, Example: a.Summary, MinPValue: a.PValue})
+		Count: 1, First: a.ObservedAt, Last: a.ObservedAt, Example: a.Summary, MinPValue: a.PValue, ExampleSeverity: a.Severity})
 }
 
 // touch remembers an incident's ranking before a bucket changed it.
