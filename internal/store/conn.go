@@ -61,8 +61,3 @@ func (s *Store) ListenAnomalies(ctx context.Context, notified func()) error {
 		notified()
 	}
 }
-
-// Pool returns the connection pool. Only the processor's feedback_sql.go
-// still queries through it; it goes away once that query lives in the
-// store (issue 11). Do not add callers.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
