@@ -18,12 +18,7 @@ type detectorList struct {
 // handleDetectors serves GET /v1/detectors: the detector settings that
 // produced stored anomalies, most recently seen first.
 func (s *Server) handleDetectors(w http.ResponseWriter, r *http.Request) {
-	q, err := newQuery(r.URL.RawQuery, []string{"limit"})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	limit, err := q.limit()
+	limit, err := limitOnly(r.URL.RawQuery)
 	if err != nil {
 		s.fail(w, r, err)
 		return

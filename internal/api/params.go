@@ -255,6 +255,16 @@ func pathID(r *http.Request) (int64, error) {
 	return parseID(r.PathValue("id"))
 }
 
+// limitOnly parses the query string of an endpoint whose only parameter
+// is limit.
+func limitOnly(raw string) (int, error) {
+	q, err := newQuery(raw, []string{"limit"})
+	if err != nil {
+		return 0, err
+	}
+	return q.limit()
+}
+
 func (q *query) limit() (int, error) {
 	s := q.v.Get("limit")
 	if s == "" {
