@@ -363,7 +363,11 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 			touched[inc] = t
 			order = append(order, inc)
 		}
-		t.joined = append(t.joined, c.join(inc, se, as, support, strong || se.episode)...)
+		ids, escalated := c.join(inc, se, as, support, strong || se.episode)
+		t.joined = append(t.joined, ids...)
+		if escalated != "" && !t.opened {
+			t.escalated = escalated
+		}
 	}
 	for _, inc := range order {
 		t := touched[inc]

@@ -340,3 +340,28 @@ func TestSuspectCallee(t *testing.T) {
 	assert.Zero(t, last.Services[k-1].Anomalies)
 	assert.Zero(t, last.Rank("auth"), "a callee of one troubled caller is not a suspect")
 }
+
+// A second, stronger burst in an open incident is an escalation: a
+// material update a person should hear about.
+func TestEscalationIsMaterial(t *testing.T) {
+	c, err := New(DefaultConfig())
+	require.NoError(t, err)
+	var as []Anomaly
+	for i := range 6 {
+		as = append(as, Anomaly{Signal: SignalLogs, Service: "x", Reason: ReasonErrors, ObservedAt: t0.Add(time.Duration(i) * time.Second)})
+	}
+	for i := range 60 {
+		as = append(as, Anomaly{Signal: SignalLogs, Service: "x", Reason: ReasonErrors, ObservedAt: t0.Add(2*time.Minute + time.Duration(i)*time.Second)})
+	}
+	ev := append(feed(t, c, as), c.Flush()...)
+	require.Len(t, opened(ev), 1)
+	var esc *Event
+	for i := range ev {
+		if ev[i].Type == Updated && strings.Contains(ev[i].Change, "escalation") {
+			esc = &ev[i]
+		}
+	}
+	require.NotNil(t, esc, "events: %+v", ev)
+	assert.True(t, esc.Material)
+	assert.Contains(t, esc.Change, "escalation: x")
+}

@@ -126,8 +126,10 @@ type Event struct {
 	// At is the observed time of the change.
 	At time.Time
 	// Material is set on Opened and Closed, and on an update that a person
-	// should hear about: a new leading service, or a new service among the
-	// ranked ones. Routine growth (more anomalies of known groups) is not.
+	// should hear about: a new leading service, a new service among the
+	// ranked ones, or an escalation (one service's evidence in one bucket
+	// stronger than any before in the incident). Routine growth (more
+	// anomalies of known groups) is not.
 	Material bool
 	// Change says in words what changed ("opened", "new leader ts-x (was
 	// ts-y)", "ts-z joined", "closed after 5m0s without evidence").

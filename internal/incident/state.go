@@ -15,6 +15,9 @@ type incState struct {
 	Closed   time.Time
 	Members  int
 	Surprise float64 // bits
+	// Peak is the strongest evidence of one service in one bucket so far
+	// (bits): evidence stronger than it is an escalation.
+	Peak     float64
 	Services map[string]*svcState
 	// Kinds and Traces seen in the incident: later evidence of the same
 	// kind or trace in another service is related. Bounded (maxLinks).
@@ -58,7 +61,10 @@ func (c *Correlator) open(se *serviceEvidence) *incState {
 // episode, and keeps the incident open. Supporting evidence alone does not
 // keep an incident open: in a system of 40 services, some service has a
 // bucket at p < 0.01 every few minutes by chance.
-func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, counts, extends bool) []int64 {
+//
+// escalated is set when the evidence is stronger than any one service's
+// in one bucket before (a material change).
+func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, counts, extends bool) (ids []int64, escalated string) {
 	s := inc.Services[se.service]
 	if s == nil {
 		s = &svcState{Onset: se.earliest}
@@ -67,6 +73,12 @@ func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, coun
 	if counts {
 		s.Surprise += -se.log2p
 		inc.Surprise += -se.log2p
+	}
+	if extends && -se.log2p > inc.Peak {
+		if inc.Peak > 0 {
+			escalated = fmt.Sprintf("escalation: %s, %.0f bits in one minute (was at most %.0f)", se.service, -se.log2p, inc.Peak)
+		}
+		inc.Peak = -se.log2p
 	}
 	if se.earliest.Before(s.Onset) {
 		s.Onset = se.earliest
@@ -77,7 +89,6 @@ func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, coun
 	if extends && se.latest.After(inc.Last) {
 		inc.Last = se.latest
 	}
-	var ids []int64
 	for _, ce := range se.cells {
 		s.Signals[ce.signal] = true
 		for _, i := range ce.members {
@@ -100,7 +111,7 @@ func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, coun
 			inc.Traces[t] = true
 		}
 	}
-	return ids
+	return ids, escalated
 }
 
 func (s *svcState) addEvidence(a *Anomaly, maxGroups int) {
@@ -136,10 +147,11 @@ func (s *svcState) addEvidence(a *Anomaly, maxGroups int) {
 
 // touch remembers an incident's ranking before a bucket changed it.
 type touch struct {
-	leader string
-	ranked []RankedService
-	opened bool
-	joined []int64
+	leader    string
+	ranked    []RankedService
+	opened    bool
+	joined    []int64
+	escalated string
 }
 
 func (t *touch) event(c *Correlator, inc *incState) Event {
@@ -152,6 +164,9 @@ func (t *touch) event(c *Correlator, inc *incState) Event {
 	var changes []string
 	if inc.Leader != t.leader {
 		changes = append(changes, fmt.Sprintf("new leader %s (was %s)", inc.Leader, t.leader))
+	}
+	if t.escalated != "" {
+		changes = append(changes, t.escalated)
 	}
 	known := map[string]bool{}
 	for _, r := range t.ranked {
