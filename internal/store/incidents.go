@@ -40,8 +40,8 @@ type Incident struct {
 	Note   string `json:"note"`
 	Title  string `json:"title"`
 	// Leader is the first-ranked probable root-cause service; Services is
-	// the ranked list with the evidence behind each rank, a JSON array
-	// written by the correlator (see internal/correlator).
+	// the ranked list with the evidence behind each rank: a JSON array of
+	// RankedService written by the correlator (internal/correlator).
 	Leader   string          `json:"leader"`
 	Services json.RawMessage `json:"services"`
 	Signals  []string        `json:"signals"`
@@ -103,4 +103,37 @@ type OutboxItem struct {
 	Payload        json.RawMessage
 	CreatedAt      time.Time
 	Attempts       int
+}
+
+// RankedService is one element of incidents.services (the JSON array the
+// correlator writes and the API serves): a probable root-cause service,
+// most probable first.
+type RankedService struct {
+	Service string `json:"service"`
+	// Score orders the services; Surprise is the service's own evidence
+	// against its background, in bits.
+	Score    float64   `json:"score"`
+	Surprise float64   `json:"surprise"`
+	Onset    time.Time `json:"onset"`
+	Signals  []string  `json:"signals"`
+	// Anomalies is the number of member anomalies about this service.
+	Anomalies int `json:"anomalies"`
+	// Why says in words what raised or lowered the rank.
+	Why      []string          `json:"why"`
+	Evidence []ServiceEvidence `json:"evidence"`
+}
+
+// ServiceEvidence is a group of a service's member anomalies with the same
+// signal, reason and kind (template).
+type ServiceEvidence struct {
+	Signal string `json:"signal"`
+	Reason string `json:"reason"`
+	Kind   string `json:"kind"`
+	// PeerService is the caller that saw this service slow (edge latency).
+	PeerService string    `json:"peer_service,omitempty"`
+	Count       int       `json:"count"`
+	First       time.Time `json:"first"`
+	Last        time.Time `json:"last"`
+	Example     string    `json:"example"`
+	MinPValue   float64   `json:"min_p_value"`
 }

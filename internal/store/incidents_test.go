@@ -80,7 +80,7 @@ func TestCorrelatorLockIsExclusiveAndSaveIsAtomic(t *testing.T) {
 		t.Fatal("upsert without a key succeeded")
 	}
 	pos, err := a.Position(ctx)
-	if err != nil || pos.LastID != rows[4].ID || !pos.Watermark.Equal(base.Add(time.Minute)) || string(pos.Snapshot) != `{"v": 1}` {
+	if err != nil || pos.LastID != rows[4].ID || !pos.Watermark.Equal(base.Add(time.Minute)) || string(pos.Snapshot) != `{"v":1}` {
 		t.Fatalf("position %+v err %v; want last %d", pos, err, rows[4].ID)
 	}
 	rows, _, _ = s.MembersAfter(ctx, 0, 100)

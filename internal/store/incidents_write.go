@@ -124,9 +124,12 @@ func correlatorPosition(ctx context.Context, q queryRower, name string) (Correla
 }
 
 // RequestRebuild asks the active correlator (or the next one to start) to
-// recompute the incidents from the observed time from on. An earlier
-// pending request wins (it covers this one).
+// recompute the incidents from the observed time from on (zero: from the
+// first anomaly). An earlier pending request wins (it covers this one).
 func (s *Store) RequestRebuild(ctx context.Context, name string, from time.Time) error {
+	if from.IsZero() || from.Before(RebuildAll) {
+		from = RebuildAll
+	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO correlator_state (name, rebuild_from) VALUES ($1, $2)
 ON CONFLICT (name) DO UPDATE SET rebuild_from = least(coalesce(correlator_state.rebuild_from, EXCLUDED.rebuild_from), EXCLUDED.rebuild_from), updated_at = now()`,
 		name, from.UTC())
@@ -135,6 +138,9 @@ ON CONFLICT (name) DO UPDATE SET rebuild_from = least(coalesce(correlator_state.
 	}
 	return nil
 }
+
+// RebuildAll is the rebuild_from of a request to recompute everything.
+var RebuildAll = time.Unix(0, 0).UTC()
 
 // Save runs fn in one transaction on the locked connection: incidents,
 // membership, notifications and the position commit together or not at all.
@@ -239,21 +245,16 @@ VALUES ($1, $2, $3, $4, $5) ON CONFLICT (receiver, idempotency_key) DO NOTHING`,
 }
 
 // SetPosition records how far the correlator got and its state there
-// (snapshot: a JSON document; nil keeps the saved one).
+// (snapshot: opaque bytes; nil keeps the saved one).
 func (t *IncidentTx) SetPosition(ctx context.Context, lastID int64, watermark time.Time, snapshot []byte) error {
 	var wm *time.Time
 	if !watermark.IsZero() {
 		w := watermark.UTC()
 		wm = &w
 	}
-	var snap *string
-	if snapshot != nil {
-		s := string(snapshot)
-		snap = &s
-	}
 	if _, err := t.tx.Exec(ctx, `UPDATE correlator_state SET last_id = $2, watermark = $3,
- snapshot = coalesce($4::jsonb, snapshot), updated_at = now() WHERE name = $1`,
-		t.name, lastID, wm, snap); err != nil {
+ snapshot = coalesce($4::bytea, snapshot), updated_at = now() WHERE name = $1`,
+		t.name, lastID, wm, snapshot); err != nil {
 		return fmt.Errorf("save correlator position: %w", err)
 	}
 	return nil

@@ -51,8 +51,9 @@ CREATE INDEX anomalies_incident_idx ON anomalies (incident_id, observed_at, id) 
 -- taking over) resumes where it stopped: every anomaly with id <= last_id
 -- has been read, and the correlator's clock (observed time) had reached
 -- watermark.
--- snapshot is the correlator's whole state (internal/incident Snapshot),
--- saved with last_id in the same transaction.
+-- snapshot is the correlator's whole state (internal/incident Snapshot,
+-- JSON, kept as bytes: its keys may hold characters jsonb refuses), saved
+-- with last_id in the same transaction.
 -- rebuild_from is a request (from `driftlock incidents rebuild`) to
 -- recompute the incidents from that observed time on; the active
 -- correlator clears it when done.
@@ -61,7 +62,7 @@ CREATE TABLE correlator_state (
     last_id       bigint NOT NULL DEFAULT 0,
     watermark     timestamptz,
     rebuild_from  timestamptz,
-    snapshot      jsonb,
+    snapshot      bytea,
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
