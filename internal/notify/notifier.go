@@ -161,12 +161,20 @@ func (n *Notifier) DeliverDue(ctx context.Context) (int, error) {
 			return delivered, err
 		}
 		for i := range items {
+			if ctx.Err() != nil {
+				n.release(items[i:])
+				break
+			}
 			ok, err := n.deliverOne(ctx, &items[i])
 			if err != nil {
+				n.release(items[i+1:])
 				return delivered, err
 			}
 			if ok {
 				delivered++
+			} else if ctx.Err() != nil {
+				n.release(items[i:])
+				break
 			}
 		}
 		if err := n.updatePending(ctx); err != nil {
@@ -177,6 +185,23 @@ func (n *Notifier) DeliverDue(ctx context.Context) (int, error) {
 		}
 	}
 	return delivered, ctx.Err()
+}
+
+// release hands claimed, unsent notifications back when the sender stops,
+// so that another sender need not wait for their leases to run out.
+func (n *Notifier) release(items []store.OutboxItem) {
+	if len(items) == 0 {
+		return
+	}
+	ids := make([]int64, len(items))
+	for i := range items {
+		ids[i] = items[i].ID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.st.ReleaseNotifications(ctx, ids); err != nil {
+		n.log.Warn("notifications: release unsent claims (they go out after their lease)", "err", err)
+	}
 }
 
 func (n *Notifier) deliverOne(ctx context.Context, it *store.OutboxItem) (bool, error) {
@@ -190,15 +215,16 @@ func (n *Notifier) deliverOne(ctx context.Context, it *store.OutboxItem) (bool, 
 	if err := n.limit[it.Receiver].Wait(ctx); err != nil {
 		return false, nil // ctx ended: the lease runs out and the row is due again
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	// A send that started finishes and is recorded even when the sender is
+	// stopping (within Timeout): cutting it off could deliver it without
+	// recording it, and the next sender would deliver it again.
+	detached := context.WithoutCancel(ctx)
+	sendCtx, cancel := context.WithTimeout(detached, n.cfg.Timeout)
+	defer cancel()
 	err := r.deliver(sendCtx, it, n.now())
-	cancel()
 	if err == nil {
 		n.metrics.sent.WithLabelValues(it.Receiver, it.Event).Inc()
-		return true, n.st.NotificationDelivered(ctx, it.ID)
-	}
-	if ctx.Err() != nil {
-		return false, nil
+		return true, n.st.NotificationDelivered(sendCtx, it.ID)
 	}
 	n.metrics.failures.WithLabelValues(it.Receiver).Inc()
 	abandon := IsPermanent(err) || it.Attempts >= n.cfg.MaxAttempts || n.now().Sub(it.CreatedAt) > n.cfg.MaxAge
@@ -211,7 +237,7 @@ func (n *Notifier) deliverOne(ctx context.Context, it *store.OutboxItem) (bool, 
 		n.log.Warn("notification failed; will retry", "receiver", it.Receiver, "event", it.Event, "incident_id", it.IncidentID,
 			"attempts", it.Attempts, "retry_at", next.UTC().Format(time.RFC3339), "err", err)
 	}
-	return false, n.st.NotificationFailed(ctx, it.ID, err.Error(), next, abandon)
+	return false, n.st.NotificationFailed(sendCtx, it.ID, err.Error(), next, abandon)
 }
 
 // backoff is the wait before attempt+1: RetryInitial doubled per attempt,

@@ -78,3 +78,16 @@ func (s *Store) OutboxCounts(ctx context.Context) (pending, abandoned int64, err
 	}
 	return pending, abandoned, nil
 }
+
+// ReleaseNotifications gives claimed notifications back unsent (the sender
+// is stopping): they are due again at once for whoever claims next, and
+// the attempt is not counted.
+func (s *Store) ReleaseNotifications(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, "UPDATE notification_outbox SET lease_until = NULL, attempts = greatest(attempts - 1, 0) WHERE id = ANY($1) AND delivered_at IS NULL", ids); err != nil {
+		return fmt.Errorf("store: release notifications: %w", err)
+	}
+	return nil
+}
