@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,6 +103,10 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 // first catch-up.
 func (r *Runner) activeSpell(ctx context.Context, cs *store.CorrelatorSession, once bool) error {
 	ctx, cancel := context.WithCancel(ctx)
+	// The helpers (LISTEN, notifier) end before the lock is released: a
+	// notifier still sending after that could race the next active one.
+	var helpers sync.WaitGroup
+	defer helpers.Wait()
 	defer cancel()
 	s, err := r.resume(ctx, cs)
 	if err != nil {
@@ -120,7 +125,7 @@ func (r *Runner) activeSpell(ctx context.Context, cs *store.CorrelatorSession, o
 		default:
 		}
 	}
-	go func() {
+	helpers.Go(func() {
 		for ctx.Err() == nil {
 			err := r.st.ListenAnomalies(ctx, poke)
 			if ctx.Err() != nil {
@@ -132,9 +137,9 @@ func (r *Runner) activeSpell(ctx context.Context, cs *store.CorrelatorSession, o
 			case <-time.After(time.Second):
 			}
 		}
-	}()
+	})
 	if r.notifier != nil {
-		go r.notifier.Run(ctx)
+		helpers.Go(func() { r.notifier.Run(ctx) })
 	}
 	poll := time.NewTicker(r.cfg.Poll)
 	defer poll.Stop()
