@@ -142,15 +142,25 @@ func appendAttrs(b []byte, m pcommon.Map, keys []string, s *scratch, limit int) 
 }
 
 // durationBucket returns a letter naming the power-of-two bucket of a span
-// duration in microseconds ('a' for under 1us, 'b' for 1us, 'c' for 2-3us,
-// ...). A letter, not a number, because the detector's canonicalizer masks
-// numbers, and the bucket is exactly the number that must survive.
+// duration in microseconds: 'a' for under 1us, 'b' for 1us, 'c' for 2-3us,
+// ... 'z' for 16.8-33.6s, then 'A', 'B', ... for longer spans ('A' from
+// 33.6s, 'G' for 36-72 minutes, 'Z' from about 36 years on). A letter, not
+// a number, because the detector's canonicalizer masks numbers, and the
+// bucket is exactly the number that must survive; an ASCII letter, because
+// it ends up in a UTF-8 attribute.
 func durationBucket(startNanos, endNanos uint64) byte {
 	if endNanos <= startNanos {
 		return 'a'
 	}
-	micros := (endNanos - startNanos) / 1000
-	return byte('a' + bits.Len64(micros)) // Len64 <= 64, so 'a'..'a'+64 stays ASCII
+	b := bits.Len64((endNanos - startNanos) / 1000) // 0..54 for uint64 nanoseconds
+	switch {
+	case b < 26:
+		return byte('a' + b)
+	case b < 52:
+		return byte('A' + b - 26)
+	default:
+		return 'Z'
+	}
 }
 
 // internTable maps stream keys built in scratch buffers to shared strings,

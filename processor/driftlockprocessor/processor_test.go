@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/plogtest"
 	"github.com/stretchr/testify/assert"
@@ -447,4 +448,39 @@ func TestConcurrentBatchesPassThrough(t *testing.T) {
 		require.NoError(t, plogtest.CompareLogs(originals[id.Str()], got), id.Str())
 	}
 	assert.Equal(t, workers*batches*60, annotated, "annotate=all: every record carries its verdict")
+}
+
+// TestDurationBucketLongSpans: every duration, however long, is named by
+// one ASCII letter (the bucket ends up in a UTF-8 attribute), longer spans
+// by later letters.
+func TestDurationBucketLongSpans(t *testing.T) {
+	const second = uint64(time.Second)
+	assert.Equal(t, byte('z'), durationBucket(0, 20*second))
+	assert.Equal(t, byte('A'), durationBucket(0, 40*second))
+	assert.Equal(t, byte('G'), durationBucket(0, 3600*second), "one hour")
+	assert.Equal(t, byte('Z'), durationBucket(0, math.MaxUint64), "the longest span")
+	prev := byte(0)
+	for shift := 0; shift < 64; shift++ {
+		b := durationBucket(0, 1<<shift)
+		isLetter := (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z')
+		require.True(t, isLetter, "2^%d ns: bucket %q (0x%x) is not an ASCII letter", shift, b, b)
+		rank := b - 'a'
+		if b <= 'Z' {
+			rank = b - 'A' + 26
+		}
+		assert.GreaterOrEqual(t, rank, prev, "2^%d ns: buckets grow with the duration", shift)
+		prev = rank
+	}
+
+	// The span line of a one-hour span is valid UTF-8.
+	e := newTestEngine(t, testConfig(), tracesForm{})
+	s := getScratch()
+	defer putScratch(s)
+	sp := ptrace.NewSpan()
+	sp.SetName("nightly batch")
+	sp.SetStartTimestamp(pcommon.Timestamp(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()))
+	sp.SetEndTimestamp(sp.StartTimestamp() + pcommon.Timestamp(time.Hour))
+	line := e.appendSpan(nil, s, sp, 1<<10)
+	assert.True(t, utf8.Valid(line), "%q", line)
+	assert.Equal(t, "nightly batch ~G kind=Unspecified status=Unset", string(line))
 }
