@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"strconv"
 	"sync"
 	"time"
 
@@ -120,23 +118,6 @@ func (c *checkpointer) loop(iv time.Duration) {
 			cancel()
 		}
 	}
-}
-
-// stateHash identifies what a checkpoint's state is only valid with: the
-// detector settings that shape baselines and calibration sets, the signal's
-// canonical form and how records are split into streams. A checkpoint is
-// restored only under the same hash. Decision settings (p_value,
-// min_effect, warmup, admit_after, drift_windows, permutations, seed,
-// use_severity, max_streams, idle_timeout) are left out: tuning them and
-// restarting keeps what was learned.
-func stateHash(cfg *Config, form signalForm) string {
-	d := cfg.Detector
-	h := fnv.New64a()
-	fmt.Fprintf(h, "compressor=%s canonicalize=%t baseline=%d hop=%d calibration=%d numeric=%d/%d max_record=%d stream_by=%q scope=%t",
-		d.Compressor, d.Canonicalize, d.BaselineSize, d.Hop, d.CalibrationSize,
-		d.NumericBaselineSize, d.NumericCalibrationSize, d.MaxRecordBytes, cfg.StreamBy, cfg.IncludeScopeName)
-	h.Write([]byte(form.stateKey(cfg)))
-	return strconv.FormatUint(h.Sum64(), 16)
 }
 
 // save writes one checkpoint: magic, state hash, snapshot.

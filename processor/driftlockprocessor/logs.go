@@ -2,7 +2,6 @@ package driftlockprocessor
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -16,10 +15,6 @@ import (
 type logsForm struct{}
 
 func (logsForm) name() string { return signalLogs }
-
-func (logsForm) stateKey(cfg *Config) string {
-	return fmt.Sprintf(" attributes=%q", cfg.Logs.Attributes)
-}
 
 func (logsForm) init(*engine) {}
 

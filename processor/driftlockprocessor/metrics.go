@@ -2,7 +2,6 @@ package driftlockprocessor
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -19,10 +18,6 @@ import (
 type metricsForm struct{}
 
 func (metricsForm) name() string { return signalMetrics }
-
-func (metricsForm) stateKey(cfg *Config) string {
-	return fmt.Sprintf(" quantile=%v", cfg.Metrics.HistogramQuantile)
-}
 
 // init makes the table of previous points that cumulative series need.
 func (metricsForm) init(e *engine) { e.series = newSeriesTable(e.cfg.Metrics.MaxSeries) }

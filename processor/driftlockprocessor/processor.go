@@ -144,7 +144,10 @@ func (e *engine) shutdown(ctx context.Context) error {
 }
 
 // effectiveConfig is what driftlock.config carries: everything that changes
-// a verdict, as JSON (the store keeps it per driftlock.config_hash).
+// a verdict, as JSON (the store keeps it per driftlock.config_hash), that
+// is the fields whose role (statehash.go) is roleState or roleVerdict.
+// Its layout is a stored contract, so it is kept as written here;
+// TestRolesDecideHashes fails when it and the roles disagree.
 type effectiveConfig struct {
 	Detector          cbad.Config `json:"detector"`
 	StreamBy          []string    `json:"stream_by"`

@@ -14,13 +14,13 @@ const (
 // signalForm is everything that differs between the signals outside the
 // scoring loop, in one place per signal (logs.go, traces.go, metrics.go):
 // a new signal or canonical form is one type in one file, and the
-// checkpoint and feedback code never switch on the signal's name.
+// checkpoint and feedback code never switch on the signal's name. A
+// signal's own settings are the config section of its name (logs.*,
+// traces.*, metrics.*): those classified roleState enter its state hash
+// (statehash.go).
 type signalForm interface {
 	// name is one of the signal names above.
 	name() string
-	// stateKey describes the signal's own settings that shape the learned
-	// state (its canonical form); it enters the checkpoint's state hash.
-	stateKey(cfg *Config) string
 	// init sets up what the signal keeps in its engine besides the
 	// detector (metrics: the previous points of cumulative series).
 	init(e *engine)

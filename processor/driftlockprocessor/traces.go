@@ -2,7 +2,6 @@ package driftlockprocessor
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -17,10 +16,6 @@ import (
 type tracesForm struct{}
 
 func (tracesForm) name() string { return signalTraces }
-
-func (tracesForm) stateKey(cfg *Config) string {
-	return fmt.Sprintf(" attributes=%q", cfg.Traces.Attributes)
-}
 
 func (tracesForm) init(*engine) {}
 
