@@ -45,6 +45,9 @@ type signalClock struct {
 	Clock      int64
 	LastActive int64
 	Started    bool
+	// Resumed is the bucket in which the signal last came back after an
+	// absence.
+	Resumed int64
 }
 
 // New returns a correlator with the given settings.
@@ -227,6 +230,7 @@ type serviceEvidence struct {
 	cells    []*cell
 	log2p    float64 // Fisher-combined over its cells
 	episode  bool    // some anomaly belongs to an ongoing episode
+	settling bool    // all its signals came back from an absence just now
 	kinds    []string
 	traces   []string
 	earliest time.Time
@@ -243,6 +247,12 @@ func (c *Correlator) processBucket(b int64, events []Event) []Event {
 	for s := range c.st.Clocks {
 		ck := &c.st.Clocks[s]
 		if has[s] {
+			switch {
+			case !ck.Started:
+				ck.Resumed = math.MinInt64 / 2 // a first appearance is not a resumption
+			case b-ck.LastActive > c.gapBuckets():
+				ck.Resumed = b
+			}
 			ck.Started, ck.LastActive = true, b
 		}
 		if ck.Started && b-ck.LastActive <= c.gapBuckets() {
@@ -326,8 +336,12 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 	ordered := make([]*serviceEvidence, 0, len(byService))
 	for _, se := range byService {
 		sum := 0.0
+		se.settling = true
 		for _, ce := range se.cells {
 			sum += ce.log2p
+			if b-c.st.Clocks[ce.signal].Resumed >= settleBuckets {
+				se.settling = false
+			}
 		}
 		se.log2p = fisherLog2(sum, len(se.cells))
 		ordered = append(ordered, se)
@@ -345,7 +359,7 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 	touched := map[*incState]*touch{}
 	var order []*incState
 	for _, se := range ordered {
-		strong := se.log2p <= openLevel
+		strong := se.log2p <= openLevel && !se.settling
 		support := se.log2p <= joinLevel
 		if !strong && !support && !se.episode {
 			continue
@@ -455,3 +469,10 @@ func (c *Correlator) late(a Anomaly) []Event {
 	}
 	return nil
 }
+
+// settleBuckets: evidence in the first bucket of a signal that came back
+// after an absence (SilenceGap without any anomaly of it) cannot open an
+// incident by itself: data resuming after a gap (a collector restart, a
+// healed partition, a drained backlog) carries artifacts in every
+// service at once. It still joins incidents as supporting evidence.
+const settleBuckets = 1

@@ -365,3 +365,28 @@ func TestEscalationIsMaterial(t *testing.T) {
 	assert.True(t, esc.Material)
 	assert.Contains(t, esc.Change, "escalation: x")
 }
+
+// Data that resumes after a gap carries artifacts in every service at
+// once: its first bucket cannot open an incident, the next one can.
+func TestResumedSignalSettles(t *testing.T) {
+	c, err := New(DefaultConfig())
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(11, 12))
+	as := background(rng, []string{"a", "b"}, []float64{1, 1}, t0, time.Hour)
+	resume := t0.Add(time.Hour + 30*time.Minute) // 30 min without any log anomaly
+	for i := range 10 {
+		as = append(as, Anomaly{Signal: SignalLogs, Service: "q", Reason: ReasonErrors, ObservedAt: resume.Add(time.Duration(i) * time.Second)})
+	}
+	ev := append(feed(t, c, as), c.Advance(resume.Add(time.Minute))...)
+	for _, inc := range opened(ev) {
+		assert.NotEqual(t, "q", inc.Leader(), "the resumption bucket opened %s", inc.Title)
+	}
+	later := resume.Add(time.Minute)
+	var more []Anomaly
+	for i := range 10 {
+		more = append(more, Anomaly{Signal: SignalLogs, Service: "r", Reason: ReasonErrors, ObservedAt: later.Add(time.Duration(i) * time.Second)})
+	}
+	ev = append(feed(t, c, more), c.Flush()...)
+	require.Len(t, opened(ev), 1)
+	assert.Equal(t, "r", opened(ev)[0].Leader())
+}
