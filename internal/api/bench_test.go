@@ -57,10 +57,27 @@ SELECT 'bench-' || i,
   'unusual line ' || md5(i::text), 'costs many bits', jsonb_build_object('body', 'line ' || i)
 FROM generate_series(1, $1::int) AS i`, n)
 		if benchErr == nil {
+			// Incidents as the correlator leaves them: every third block of
+			// 200 consecutive anomalies (about 8.6 minutes of observed time,
+			// all 50 services) is one incident; the newest 10 are open.
+			_, benchErr = storetest.Pool(benchEnv.st).Exec(ctx, `
+INSERT INTO incidents (key, state, title, leader, services, signals, size, opened_at, last_evidence_at, closed_at)
+SELECT 'bench-' || j, CASE WHEN j < 30 THEN 'open' ELSE 'closed' END, 'svc-' || (j % 50) || ': unusual lines, 200 records',
+  'svc-' || (j % 50), jsonb_build_array(jsonb_build_object('service', 'svc-' || (j % 50), 'score', 40, 'anomalies', 200)),
+  '{logs,traces,metrics}', 200, now() - (j * 200 + 200) * interval '2592 milliseconds', now() - (j * 200 + 1) * interval '2592 milliseconds',
+  CASE WHEN j < 30 THEN NULL ELSE now() - (j * 200 - 100) * interval '2592 milliseconds' END
+FROM generate_series(0, $1::int / 200 - 1, 3) AS j`, n)
+		}
+		if benchErr == nil {
+			_, benchErr = storetest.Pool(benchEnv.st).Exec(ctx, `
+UPDATE anomalies a SET incident_id = i.id FROM incidents i
+WHERE i.key = 'bench-' || ((substring(a.fingerprint from 7)::int - 1) / 200) AND a.fingerprint LIKE 'bench-%'`)
+		}
+		if benchErr == nil {
 			_, benchErr = benchEnv.st.EnsureSearchIndex(ctx) // as driftlock serve does
 		}
 		if benchErr == nil {
-			_, benchErr = storetest.Pool(benchEnv.st).Exec(ctx, "VACUUM ANALYZE anomalies")
+			_, benchErr = storetest.Pool(benchEnv.st).Exec(ctx, "VACUUM ANALYZE anomalies, incidents")
 		}
 		fmt.Fprintf(os.Stderr, "bench: loaded %d anomalies in %v\n", n, time.Since(start).Round(time.Millisecond))
 		for _, q := range []string{
@@ -145,6 +162,13 @@ func benchLatency(b *testing.B, e *env) {
 		{"summary_24h", "/v1/analytics/summary"},
 		{"summary_service_7d", "/v1/analytics/summary?service=svc-7&bucket=6h&since=" + url.QueryEscape(time.Now().Add(-7*24*time.Hour).UTC().Format(time.RFC3339))},
 		{"timeline_24h", "/v1/analytics/timeline"},
+		{"incidents_open", "/v1/incidents?status=open"},
+		{"incidents_all", "/v1/incidents"},
+		{"incidents_closed_7d", "/v1/incidents?status=closed&since=" + url.QueryEscape(time.Now().Add(-7*24*time.Hour).UTC().Format(time.RFC3339))},
+		{"incidents_service", "/v1/incidents?service=svc-7"},
+		{"incidents_service_old", "/v1/incidents?service=svc-7&until=" + url.QueryEscape(time.Now().Add(-20*24*time.Hour).UTC().Format(time.RFC3339))},
+		{"incident_detail", "/v1/incidents/" + itoa(firstIncident(b, e))},
+		{"incident_members", "/v1/incidents/" + itoa(firstIncident(b, e)) + "/anomalies?limit=100"},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -181,3 +205,14 @@ func benchThroughput(b *testing.B, e *env) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 }
+
+// firstIncident is the id of the newest incident of the bench store.
+func firstIncident(b *testing.B, e *env) int64 {
+	var id int64
+	if err := storetest.Pool(e.st).QueryRow(context.Background(), "SELECT id FROM incidents ORDER BY opened_at DESC LIMIT 1").Scan(&id); err != nil {
+		b.Fatal(err)
+	}
+	return id
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
