@@ -185,7 +185,6 @@ const explainCols = `coalesce(a.attributes->>'` + attrs.Kind + `', ''), coalesce
  CASE WHEN jsonb_typeof(a.attributes->'` + attrs.ExpectedLow + `') = 'number' THEN (a.attributes->>'` + attrs.ExpectedLow + `')::float8 END,
  CASE WHEN jsonb_typeof(a.attributes->'` + attrs.ExpectedHigh + `') = 'number' THEN (a.attributes->>'` + attrs.ExpectedHigh + `')::float8 END`
 
-
 // groupKey is the SQL of a member's template: its kind, else its summary.
 const groupKey = `coalesce(nullif(a.attributes->>'` + attrs.Kind + `', ''), 'summary:' || md5(a.summary))`
 
