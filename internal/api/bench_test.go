@@ -81,11 +81,11 @@ WHERE i.key = 'bench-' || ((substring(a.fingerprint from 7)::int - 1) / 200) AND
 		}
 		fmt.Fprintf(os.Stderr, "bench: loaded %d anomalies in %v\n", n, time.Since(start).Round(time.Millisecond))
 		for _, q := range []string{
-			"SELECT id FROM anomalies a WHERE TRUE ORDER BY a.detected_at DESC, a.id DESC LIMIT 101",
-			"SELECT id FROM anomalies a WHERE a.service = 'svc-7' AND a.status = ANY('{open}'::text[]) ORDER BY a.detected_at DESC, a.id DESC LIMIT 101",
-			"SELECT id FROM anomalies a WHERE a.score >= 12.9 ORDER BY a.detected_at DESC, a.id DESC LIMIT 101",
-			"SELECT id FROM anomalies a WHERE a.summary ILIKE '%abc%' ORDER BY a.detected_at DESC, a.id DESC LIMIT 101",
-			"SELECT count(*) FROM anomalies a WHERE a.detected_at >= now() - interval '24 hours' AND a.detected_at < now() GROUP BY GROUPING SETS ((a.status),(a.signal),(a.service),(a.stream),(date_bin('1 hour', a.detected_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')))",
+			"SELECT id FROM anomalies a WHERE TRUE ORDER BY a.observed_at DESC, a.id DESC LIMIT 101",
+			"SELECT id FROM anomalies a WHERE a.service = 'svc-7' AND a.status = ANY('{open}'::text[]) ORDER BY a.observed_at DESC, a.id DESC LIMIT 101",
+			"SELECT id FROM anomalies a WHERE a.score >= 12.9 ORDER BY a.observed_at DESC, a.id DESC LIMIT 101",
+			"SELECT id FROM anomalies a WHERE a.summary ILIKE '%abc%' ORDER BY a.observed_at DESC, a.id DESC LIMIT 101",
+			"SELECT count(*) FROM anomalies a WHERE a.observed_at >= now() - interval '24 hours' AND a.observed_at < now() GROUP BY GROUPING SETS ((a.status),(a.signal),(a.service),(a.stream),(date_bin('1 hour', a.observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')))",
 		} {
 			rows, err := storetest.Pool(benchEnv.st).Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) "+q)
 			if err != nil {

@@ -51,16 +51,8 @@ func (q *query) incidentFilter() (store.IncidentFilter, error) {
 	if f.Service, err = q.text("service", maxTextParam); err != nil {
 		return f, err
 	}
-	if f.Since, err = q.time("since"); err != nil {
-		return f, err
-	}
-	if f.Until, err = q.time("until"); err != nil {
-		return f, err
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return f, badParam("until", "must be after since")
-	}
-	return f, nil
+	f.Since, f.Until, err = q.span()
+	return f, err
 }
 
 func (s *Server) handleListIncidents(w http.ResponseWriter, r *http.Request) {

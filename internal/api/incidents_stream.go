@@ -184,20 +184,8 @@ func (s *Server) handleIncidentStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.incidents.unregister(c)
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	write := func(b []byte) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
-	if write([]byte("retry: 3000\n: connected\n\n")) != nil {
+	write, err := s.startEventStream(w)
+	if err != nil {
 		return
 	}
 	// Backfill the changes after the resume position (with the overlap, so
@@ -245,4 +233,25 @@ func (s *Server) handleIncidentStream(w http.ResponseWriter, r *http.Request) {
 			s.metrics.sseEvents.Inc()
 		}
 	}
+}
+
+// startEventStream answers 200 text/event-stream, sends the retry hint and
+// returns the stream's writer: each write gets its own deadline, so a dead
+// client is dropped within WriteTimeout while a live one may stay connected
+// for days.
+func (s *Server) startEventStream(w http.ResponseWriter) (func([]byte) error, error) {
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	write := func(b []byte) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	return write, write([]byte("retry: 3000\n: connected\n\n"))
 }

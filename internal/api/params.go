@@ -102,6 +102,20 @@ func (q *query) time(name string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// span parses since and until (either may be absent; until after since).
+func (q *query) span() (since, until time.Time, err error) {
+	if since, err = q.time("since"); err != nil {
+		return since, until, err
+	}
+	if until, err = q.time("until"); err != nil {
+		return since, until, err
+	}
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		return since, until, badParam("until", "must be after since")
+	}
+	return since, until, nil
+}
+
 func (q *query) enumList(name string, valid func(string) bool, allowed string) ([]string, error) {
 	s := q.v.Get(name)
 	if s == "" {
@@ -156,14 +170,8 @@ func (q *query) filter() (store.AnomalyFilter, error) {
 	if f.MaxPValue != nil && (*f.MaxPValue < 0 || *f.MaxPValue > 1) {
 		return f, badParam("max_p_value", "must be between 0 and 1")
 	}
-	if f.Since, err = q.time("since"); err != nil {
+	if f.Since, f.Until, err = q.span(); err != nil {
 		return f, err
-	}
-	if f.Until, err = q.time("until"); err != nil {
-		return f, err
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return f, badParam("until", "must be after since")
 	}
 	if f.UpdatedSince, err = q.time("updated_since"); err != nil {
 		return f, err

@@ -300,22 +300,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.hub.unregister(c)
 
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	// Each write gets its own deadline: a dead client is dropped within
-	// WriteTimeout, a live one may stay connected for days.
-	write := func(b []byte) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
-	if write([]byte("retry: 3000\n: connected\n\n")) != nil {
+	write, err := s.startEventStream(w)
+	if err != nil {
 		return
 	}
 	sent := upTo

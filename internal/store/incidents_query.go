@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -74,25 +73,13 @@ func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter, after *Inci
 	}
 	q := "SELECT " + incidentCols + " FROM incidents i WHERE " + w + " ORDER BY i.opened_at DESC, i.id DESC LIMIT " + p.add(limit+1)
 	rows, err := s.pool.Query(ctx, q, p...)
+	if err == nil {
+		items, more, err = collectPage(rows, limit, func(r pgx.Rows, in *Incident) error { return scanIncident(r, in) })
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("store: list incidents: %w", err)
 	}
-	defer rows.Close()
-	items = make([]Incident, 0, min(limit+1, 128))
-	for rows.Next() {
-		var in Incident
-		if err := scanIncident(rows, &in); err != nil {
-			return nil, false, fmt.Errorf("store: list incidents: %w", err)
-		}
-		items = append(items, in)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("store: list incidents: %w", err)
-	}
-	if len(items) > limit {
-		return items[:limit], true, nil
-	}
-	return items, false, nil
+	return items, more, nil
 }
 
 // GetIncident returns one incident.
@@ -134,31 +121,33 @@ func (s *Store) IncidentsChangedSince(ctx context.Context, after ChangeKey, limi
 	return out, rows.Err()
 }
 
-// SignalEvidence sums an incident's members of one signal.
-type SignalEvidence struct {
-	Signal    string    `json:"signal"`
-	Anomalies int64     `json:"anomalies"`
-	Services  int64     `json:"services"`
-	Kinds     int64     `json:"kinds"`
-	First     time.Time `json:"first"`
+// MemberStats sums a set of member anomalies.
+type MemberStats struct {
+	First     time.Time `json:"first"` // observed time
 	Last      time.Time `json:"last"`
 	MinPValue float64   `json:"min_p_value"`
 	MaxScore  float64   `json:"max_score"`
+}
+
+// SignalEvidence sums an incident's members of one signal.
+type SignalEvidence struct {
+	Signal    string `json:"signal"`
+	Anomalies int64  `json:"anomalies"`
+	Services  int64  `json:"services"`
+	Kinds     int64  `json:"kinds"`
+	MemberStats
 }
 
 // MemberGroup is the members of one service with the same signal, reason
 // and kind (template): "41 records of this line", not 41 copies of it.
 // Members without a kind group by their summary.
 type MemberGroup struct {
-	Service   string    `json:"service"`
-	Signal    string    `json:"signal"`
-	Reason    string    `json:"reason"`
-	Kind      string    `json:"kind"`
-	Count     int64     `json:"count"`
-	First     time.Time `json:"first"`
-	Last      time.Time `json:"last"`
-	MinPValue float64   `json:"min_p_value"`
-	MaxScore  float64   `json:"max_score"`
+	Service string `json:"service"`
+	Signal  string `json:"signal"`
+	Reason  string `json:"reason"`
+	Kind    string `json:"kind"`
+	Count   int64  `json:"count"`
+	MemberStats
 	// Example is the group's highest-scoring member.
 	Example IncidentMember `json:"example"`
 }
@@ -265,38 +254,7 @@ func incidentTimeline(ctx context.Context, tx pgx.Tx, id int64, bucket time.Dura
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	byKey := map[string]*Series{}
-	for rows.Next() {
-		var k string
-		var t time.Time
-		var n int64
-		if err := rows.Scan(&k, &t, &n); err != nil {
-			return nil, err
-		}
-		sr := byKey[k]
-		if sr == nil {
-			sr = &Series{Key: k}
-			byKey[k] = sr
-		}
-		sr.Total += n
-		sr.Points = append(sr.Points, BucketCount{Start: t.UTC(), Count: n})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]Series, 0, len(byKey))
-	for _, sr := range byKey {
-		sort.Slice(sr.Points, func(i, j int) bool { return sr.Points[i].Start.Before(sr.Points[j].Start) })
-		out = append(out, *sr)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Total != out[j].Total {
-			return out[i].Total > out[j].Total
-		}
-		return out[i].Key < out[j].Key
-	})
-	return out, nil
+	return collectSeries(rows)
 }
 
 func incidentGroups(ctx context.Context, tx pgx.Tx, id int64, limit int) ([]MemberGroup, int, error) {
@@ -394,25 +352,13 @@ func (s *Store) IncidentMembers(ctx context.Context, id int64, f MemberFilter, a
 	q := "SELECT " + summaryCols + ", " + explainCols + " FROM anomalies a WHERE " + w +
 		" ORDER BY a.observed_at, a.id LIMIT " + p.add(limit+1)
 	rows, err := s.pool.Query(ctx, q, p...)
+	if err == nil {
+		items, more, err = collectPage(rows, limit, func(r pgx.Rows, m *IncidentMember) error { return r.Scan(memberDst(m)...) })
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("store: incident %d members: %w", id, err)
 	}
-	defer rows.Close()
-	items = []IncidentMember{}
-	for rows.Next() {
-		var m IncidentMember
-		if err := rows.Scan(memberDst(&m)...); err != nil {
-			return nil, false, fmt.Errorf("store: incident %d members: %w", id, err)
-		}
-		items = append(items, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("store: incident %d members: %w", id, err)
-	}
-	if len(items) > limit {
-		return items[:limit], true, nil
-	}
-	return items, false, nil
+	return items, more, nil
 }
 
 // IncidentTriage is people's change to an incident. Nil fields stay.

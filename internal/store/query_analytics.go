@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Count is one group and how many anomalies it holds.
@@ -147,44 +149,15 @@ func (s *Store) Timeline(ctx context.Context, f AnomalyFilter, bucket time.Durat
 	if err != nil {
 		return nil, fmt.Errorf("store: timeline: %w", err)
 	}
-	defer rows.Close()
-	byKey := map[string]*Series{}
-	for rows.Next() {
-		var k string
-		var t time.Time
-		var n int64
-		if err := rows.Scan(&k, &t, &n); err != nil {
-			return nil, fmt.Errorf("store: timeline: %w", err)
-		}
-		sr := byKey[k]
-		if sr == nil {
-			sr = &Series{Key: k}
-			byKey[k] = sr
-		}
-		sr.Total += n
-		sr.Points = append(sr.Points, BucketCount{Start: t.UTC(), Count: n})
-	}
-	if err := rows.Err(); err != nil {
+	all, err := collectSeries(rows)
+	if err != nil {
 		return nil, fmt.Errorf("store: timeline: %w", err)
 	}
-	// Sorted here rather than by ORDER BY, which would turn PostgreSQL's
-	// hash aggregate into a sort.
-	all := make([]*Series, 0, len(byKey))
-	for _, sr := range byKey {
-		sort.Slice(sr.Points, func(i, j int) bool { return sr.Points[i].Start.Before(sr.Points[j].Start) })
-		all = append(all, sr)
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Total != all[j].Total {
-			return all[i].Total > all[j].Total
-		}
-		return all[i].Key < all[j].Key
-	})
 	out := []Series{}
 	var other *Series
 	for i, sr := range all {
 		if top <= 0 || i < top {
-			out = append(out, *sr)
+			out = append(out, sr)
 			continue
 		}
 		if other == nil {
@@ -196,6 +169,45 @@ func (s *Store) Timeline(ctx context.Context, f AnomalyFilter, bucket time.Durat
 	if other != nil {
 		out = append(out, *other)
 	}
+	return out, nil
+}
+
+// collectSeries reads (key, bucket start, count) rows into one series per
+// key, points in time order, the largest total first (ties by key). It
+// sorts here rather than by ORDER BY, which would turn PostgreSQL's hash
+// aggregate into a sort.
+func collectSeries(rows pgx.Rows) ([]Series, error) {
+	defer rows.Close()
+	byKey := map[string]*Series{}
+	for rows.Next() {
+		var k string
+		var t time.Time
+		var n int64
+		if err := rows.Scan(&k, &t, &n); err != nil {
+			return nil, err
+		}
+		sr := byKey[k]
+		if sr == nil {
+			sr = &Series{Key: k}
+			byKey[k] = sr
+		}
+		sr.Total += n
+		sr.Points = append(sr.Points, BucketCount{Start: t.UTC(), Count: n})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Series, 0, len(byKey))
+	for _, sr := range byKey {
+		sort.Slice(sr.Points, func(i, j int) bool { return sr.Points[i].Start.Before(sr.Points[j].Start) })
+		out = append(out, *sr)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Total != out[j].Total {
+			return out[i].Total > out[j].Total
+		}
+		return out[i].Key < out[j].Key
+	})
 	return out, nil
 }
 

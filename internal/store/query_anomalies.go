@@ -245,20 +245,29 @@ func (s *Store) ListAnomalies(ctx context.Context, f AnomalyFilter, after *Keyse
 	q := "SELECT " + summaryCols + " FROM anomalies a WHERE " + w +
 		" ORDER BY a.observed_at DESC, a.id DESC LIMIT " + p.add(limit+1)
 	rows, err := s.pool.Query(ctx, q, p...)
+	if err == nil {
+		items, more, err = collectPage(rows, limit, func(r pgx.Rows, a *StoredAnomaly) error { return scanSummary(r, a) })
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("store: list anomalies: %w", err)
 	}
+	return items, more, nil
+}
+
+// collectPage reads a keyset page queried with LIMIT limit+1: the first
+// limit rows, and whether the extra one (another page) exists.
+func collectPage[T any](rows pgx.Rows, limit int, scan func(pgx.Rows, *T) error) ([]T, bool, error) {
 	defer rows.Close()
-	items = make([]StoredAnomaly, 0, min(limit+1, 128))
+	items := make([]T, 0, min(limit+1, 128))
 	for rows.Next() {
-		var a StoredAnomaly
-		if err := scanSummary(rows, &a); err != nil {
-			return nil, false, fmt.Errorf("store: list anomalies: %w", err)
+		var v T
+		if err := scan(rows, &v); err != nil {
+			return nil, false, err
 		}
-		items = append(items, a)
+		items = append(items, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("store: list anomalies: %w", err)
+		return nil, false, err
 	}
 	if len(items) > limit {
 		return items[:limit], true, nil
