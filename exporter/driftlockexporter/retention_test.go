@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 
 	"github.com/driftlock/driftlock/internal/store"
@@ -47,26 +48,65 @@ func TestRetentionDeletesExpiredAnomalies(t *testing.T) {
 	wantCounter(t, tt, "otelcol_exporter_driftlock_retention_rows_deleted", 30)
 }
 
-// One retention loop per database: the second exporter on the same DSN
-// does not start another, and the claim is released at shutdown.
-func TestRetentionOneOwnerPerDSN(t *testing.T) {
+// TestOneStorePerConfig: the logs, traces and metrics exporters of one
+// configuration share one pool, migration and retention loop (the
+// Collector's shared-component pattern); it opens with the first started
+// and closes with the last shut down. Another configuration, even on the
+// same database, has its own.
+func TestOneStorePerConfig(t *testing.T) {
 	_, dsn := openDB(t)
 	cfg := syncConfig(dsn)
 	cfg.Retention = time.Hour
 	set, _ := testSettings(t)
-	first := startLogs(t, cfg, set, componenttest.NewNopHost())
-	second := startExporter(t, NewFactory().CreateTraces, cfg, set, componenttest.NewNopHost())
-	if claimRetention(dsn) {
-		t.Fatal("retention was not claimed by the first exporter")
+	logs := startLogs(t, cfg, set, componenttest.NewNopHost())
+	traces := startExporter(t, NewFactory().CreateTraces, cfg, set, componenttest.NewNopHost())
+	metrics := startExporter(t, NewFactory().CreateMetrics, cfg, set, componenttest.NewNopHost())
+	other := syncConfig(dsn)
+	otherLogs := startLogs(t, other, set, componenttest.NewNopHost())
+
+	sharedStores.Lock()
+	shared, ok := sharedStores.byConfig[cfg]
+	users, configs := 0, len(sharedStores.byConfig)
+	if ok {
+		users = shared.users
 	}
-	if err := first.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
+	sharedStores.Unlock()
+	if !ok || users != 3 {
+		t.Fatalf("shared store of the configuration: %v, %d users, want 3", ok, users)
 	}
-	if !claimRetention(dsn) {
-		t.Fatal("retention not released at shutdown")
+	if configs < 2 {
+		t.Fatalf("%d shared stores, want one per configuration", configs)
 	}
-	releaseRetention(dsn)
-	if err := second.Shutdown(context.Background()); err != nil {
+	if shared.stopRetention == nil {
+		t.Fatal("the shared store runs no retention")
+	}
+
+	for _, exp := range []component.Component{logs, traces} {
+		if err := exp.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := shared.store(); err != nil || st == nil {
+		t.Fatalf("the pool closed while the metrics exporter still uses it: %v", err)
+	}
+	for _, exp := range []component.Component{metrics, otherLogs} {
+		if err := exp.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := shared.store(); err == nil {
+		t.Fatal("the pool is still open after the last exporter shut down")
+	}
+	sharedStores.Lock()
+	_, left := sharedStores.byConfig[cfg]
+	_, leftOther := sharedStores.byConfig[other]
+	sharedStores.Unlock()
+	if left || leftOther {
+		t.Fatal("a shared store outlived its exporters")
+	}
+	// A restarted exporter opens a fresh one.
+	again := startLogs(t, cfg, set, componenttest.NewNopHost())
+	if err := again.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

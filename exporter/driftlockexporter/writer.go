@@ -30,9 +30,9 @@ const (
 // moved forward; in between the in-memory cache answers.
 const detectorRefresh = time.Minute
 
-// writer owns one signal's connection pool and writes its rows. Each
-// pipeline's exporter has its own writer; they share nothing but the
-// database, where fingerprints make concurrent writes safe.
+// writer writes one signal's rows. The writers of one configuration (its
+// logs, traces and metrics exporters) share a sharedStore: the pool, the
+// migration, the detector cache and retention.
 type writer struct {
 	cfg    *Config
 	signal string
@@ -40,41 +40,11 @@ type writer struct {
 	tb     *metadata.TelemetryBuilder
 	attrs  metric.MeasurementOption
 
-	mu        sync.Mutex // guards st, migrated and detectors
-	st        *store.Store
-	migrated  bool
-	detectors map[string]time.Time // config hash -> last upsert
+	mu     sync.Mutex // guards shared and cumulative
+	shared *sharedStore
 	// cumulative holds the last value of each cumulative
 	// driftlock.anomalies series (see cumulativeIncrease).
 	cumulative map[string]float64
-
-	stopRetention  context.CancelFunc
-	retentionDone  chan struct{}
-	retentionOwner bool
-}
-
-// retentionOwners makes one exporter per database and process run
-// retention: the logs, traces and metrics exporters of one configuration
-// would otherwise delete the same rows three times over.
-var retentionOwners = struct {
-	sync.Mutex
-	byDSN map[string]bool
-}{byDSN: map[string]bool{}}
-
-func claimRetention(dsn string) bool {
-	retentionOwners.Lock()
-	defer retentionOwners.Unlock()
-	if retentionOwners.byDSN[dsn] {
-		return false
-	}
-	retentionOwners.byDSN[dsn] = true
-	return true
-}
-
-func releaseRetention(dsn string) {
-	retentionOwners.Lock()
-	defer retentionOwners.Unlock()
-	delete(retentionOwners.byDSN, dsn)
 }
 
 func newWriter(cfg *Config, set exporter.Settings, signal string) (*writer, error) {
@@ -83,89 +53,47 @@ func newWriter(cfg *Config, set exporter.Settings, signal string) (*writer, erro
 		return nil, fmt.Errorf("driftlock exporter: telemetry: %w", err)
 	}
 	return &writer{
-		cfg:       cfg,
-		signal:    signal,
-		logger:    set.Logger,
-		tb:        tb,
-		attrs:     metric.WithAttributes(attribute.String("signal", signal)),
-		detectors: map[string]time.Time{},
+		cfg:    cfg,
+		signal: signal,
+		logger: set.Logger,
+		tb:     tb,
+		attrs:  metric.WithAttributes(attribute.String("signal", signal)),
 	}, nil
 }
 
-// start creates the pool without connecting, so that the collector starts
-// (and its queue fills) while PostgreSQL is down, then tries the migration
-// once; a failed migration is retried before the first write.
+// start joins the configuration's shared store, opening it when this is
+// the first of its exporters to start.
 func (w *writer) start(ctx context.Context, _ component.Host) error {
-	st, err := store.New(w.cfg.dsn())
+	s, err := acquireShared(ctx, w)
 	if err != nil {
-		return fmt.Errorf("driftlock exporter: %w", err)
-	}
-	w.mu.Lock()
-	w.st = st
-	w.mu.Unlock()
-	if w.cfg.MigrateOnStart {
-		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := w.ensureMigrated(mctx)
-		cancel()
-		if err != nil {
-			w.logger.Warn("schema migration failed at start; retrying before the first write", zap.Error(err))
-		}
-	}
-	if w.cfg.Retention > 0 && claimRetention(w.cfg.dsn()) {
-		w.retentionOwner = true
-		rctx, cancel := context.WithCancel(context.Background())
-		w.stopRetention = cancel
-		w.retentionDone = make(chan struct{})
-		go w.retentionLoop(rctx)
-	}
-	return nil
-}
-
-func (w *writer) shutdown(context.Context) error {
-	if w.stopRetention != nil {
-		w.stopRetention()
-		<-w.retentionDone
-		w.stopRetention = nil
-	}
-	if w.retentionOwner {
-		releaseRetention(w.cfg.dsn())
-		w.retentionOwner = false
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.st != nil {
-		w.st.Close()
-		w.st = nil
-	}
-	return nil
-}
-
-func (w *writer) store() (*store.Store, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.st == nil {
-		return nil, errors.New("driftlock exporter: not started")
-	}
-	return w.st, nil
-}
-
-func (w *writer) ensureMigrated(ctx context.Context) error {
-	if !w.cfg.MigrateOnStart {
-		return nil
-	}
-	w.mu.Lock()
-	done, st := w.migrated, w.st
-	w.mu.Unlock()
-	if done || st == nil {
-		return nil
-	}
-	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
 	w.mu.Lock()
-	w.migrated = true
+	w.shared = s
 	w.mu.Unlock()
 	return nil
+}
+
+// shutdown leaves the shared store (the last exporter closes it). Safe to
+// call when start never ran.
+func (w *writer) shutdown(context.Context) error {
+	w.mu.Lock()
+	s := w.shared
+	w.shared = nil
+	w.mu.Unlock()
+	if s != nil {
+		s.release()
+	}
+	return nil
+}
+
+func (w *writer) sharedStore() (*sharedStore, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.shared == nil {
+		return nil, errors.New("driftlock exporter: not started")
+	}
+	return w.shared, nil
 }
 
 // batch is what one push turns into: rows, plus the detector
@@ -207,14 +135,18 @@ func (w *writer) write(ctx context.Context, b *batch) error {
 	if len(b.rows) == 0 {
 		return nil
 	}
-	st, err := w.store()
+	shared, err := w.sharedStore()
 	if err != nil {
 		return err
 	}
-	if err := w.ensureMigrated(ctx); err != nil {
+	st, err := shared.store()
+	if err != nil {
+		return err
+	}
+	if err := shared.ensureMigrated(ctx); err != nil {
 		return w.transient(ctx, "migrate", err)
 	}
-	if err := w.upsertDetectors(ctx, st, b.detectors); err != nil {
+	if err := shared.upsertDetectors(ctx, st, b.detectors); err != nil {
 		return w.transient(ctx, "record detector", err)
 	}
 	var dropped []error
@@ -262,67 +194,4 @@ func (w *writer) transient(ctx context.Context, what string, err error) error {
 		return fmt.Errorf("driftlock exporter: %s: %w", what, err)
 	}
 	return fmt.Errorf("driftlock exporter: %s (will retry): %w", what, err)
-}
-
-// upsertDetectors records the detector configurations referenced by the
-// batch, at most once per detectorRefresh per hash.
-func (w *writer) upsertDetectors(ctx context.Context, st *store.Store, dets map[string]string) error {
-	now := time.Now()
-	for hash, config := range dets {
-		w.mu.Lock()
-		last, seen := w.detectors[hash]
-		w.mu.Unlock()
-		if seen && now.Sub(last) < detectorRefresh {
-			continue
-		}
-		err := st.UpsertDetector(ctx, hash, []byte(config))
-		if err != nil && config != "" && !store.IsTransient(err) {
-			// A configuration attribute that is not JSON must not block
-			// the anomalies: record the hash alone.
-			w.logger.Warn("detector configuration is not valid JSON; storing the hash only",
-				zap.String("config_hash", hash), zap.Error(err))
-			err = st.UpsertDetector(ctx, hash, nil)
-		}
-		if err != nil {
-			return err
-		}
-		w.mu.Lock()
-		w.detectors[hash] = now
-		w.mu.Unlock()
-	}
-	return nil
-}
-
-// retentionLoop deletes expired anomalies at start and every
-// retention_interval, in batches of batch_size rows.
-func (w *writer) retentionLoop(ctx context.Context) {
-	defer close(w.retentionDone)
-	t := time.NewTicker(w.cfg.RetentionInterval)
-	defer t.Stop()
-	for {
-		w.runRetention(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (w *writer) runRetention(ctx context.Context) {
-	st, err := w.store()
-	if err != nil {
-		return
-	}
-	if err := w.ensureMigrated(ctx); err != nil {
-		return // logged by the write path; retried next interval
-	}
-	n, err := st.DeleteOlderThan(ctx, time.Now().Add(-w.cfg.Retention), w.cfg.BatchSize)
-	if n > 0 {
-		w.tb.ExporterDriftlockRetentionRowsDeleted.Add(ctx, n, w.attrs)
-		w.logger.Info("retention deleted expired anomalies", zap.Int64("rows", n), zap.Duration("retention", w.cfg.Retention))
-	}
-	if err != nil && ctx.Err() == nil {
-		w.logger.Warn("retention failed; retrying next interval", zap.Error(err))
-	}
 }
