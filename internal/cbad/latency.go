@@ -45,7 +45,7 @@ const (
 	// latencyMinPoints is how many baseline durations a series needs before
 	// it scores: with fewer, even "above every value seen" is too common an
 	// event (probability 1/(n+1)) for a window of them to be conclusive.
-	latencyMinPoints = 16
+	latencyMinPoints = 8
 	// latencyErrorHistory is how many recent calls back the background error
 	// rate (a fixed bitset: 8 words).
 	latencyErrorHistory = 512
@@ -60,6 +60,7 @@ type latencyState struct {
 	// the window proves it (the first slow calls of an episode are not yet
 	// evidence when they arrive).
 	pend   [64]float64 // log durations of the last calls, ring by call count
+	group  [64]uint64  // the request (trace) of each of the last calls
 	calls  uint64      // calls seen
 	exceed uint64      // exceedance bits of the last calls, newest in bit 0
 	held   uint64      // bits of calls held out (exceedances of an episode)
@@ -131,15 +132,20 @@ const latencyFloor = 1e-6
 // caller -> callee edge. reason is the attrs.Reason* value a flag carries
 // (attrs.ReasonLatency or attrs.ReasonEdgeLatency). The result carries the
 // observed value and the expected range (in seconds).
-func (d *Detector) ScoreLatency(key string, t time.Time, seconds float64, reason string) Result {
+//
+// group names the request the call belongs to (e.g. the low half of its
+// trace id; 0 for none): calls of one request are slow together (one slow
+// request slows its every query), so exceedances of one request count
+// once in the window.
+func (d *Detector) ScoreLatency(key string, t time.Time, seconds float64, group uint64, reason string) Result {
 	st := d.acquire(key, t)
-	res := d.scoreLatency(st, seconds, reason)
+	res := d.scoreLatency(st, seconds, group, reason)
 	st.mu.Unlock()
 	d.records.Add(1)
 	return res
 }
 
-func (d *Detector) scoreLatency(st *stream, v float64, reason string) Result {
+func (d *Detector) scoreLatency(st *stream, v float64, group uint64, reason string) Result {
 	cfg := &d.cfg
 	ls := st.ensureLatency(cfg)
 	res := Result{Index: st.index, PValue: 1, Observed: v}
@@ -150,7 +156,7 @@ func (d *Detector) scoreLatency(st *stream, v float64, reason string) Result {
 	}
 	x := math.Log(math.Max(v, latencyFloor))
 	w := cfg.LatencyWindow
-	ls.enter(x, w)
+	ls.enter(x, group, w)
 	n := ls.values.n
 	if ls.quiet > 0 {
 		ls.quiet--
@@ -179,7 +185,7 @@ func (d *Detector) scoreLatency(st *stream, v float64, reason string) Result {
 	}
 	ls.exceed |= 1
 	mask := uint64(1)<<uint(w) - 1
-	c := bits.OnesCount64(ls.exceed & mask)
+	c := ls.distinctExceedances(w)
 	// The window's bits were judged against baselines up to w values
 	// shorter than this one: use their (larger) level, conservatively.
 	qw := math.Max(cfg.LatencyQuantile, 1/float64(max(n-w, 1)+1))
@@ -204,7 +210,7 @@ func (d *Detector) scoreLatency(st *stream, v float64, reason string) Result {
 // ago) joins the baseline unless it was held out as part of an episode.
 // Held calls are learned anyway once an episode outlasts half the
 // baseline: that is the new normal.
-func (ls *latencyState) enter(x float64, w int) {
+func (ls *latencyState) enter(x float64, group uint64, w int) {
 	if ls.calls >= uint64(w) {
 		old := ls.pend[(ls.calls-uint64(w))%64]
 		if ls.held&(1<<uint(w-1)) == 0 {
@@ -217,9 +223,33 @@ func (ls *latencyState) enter(x float64, w int) {
 		}
 	}
 	ls.pend[ls.calls%64] = x
+	ls.group[ls.calls%64] = group
 	ls.calls++
 	ls.exceed <<= 1
 	ls.held <<= 1
+}
+
+// distinctExceedances counts the exceedances among the last w calls,
+// those of one request (group) once.
+func (ls *latencyState) distinctExceedances(w int) int {
+	c := 0
+	for i := 0; i < w && uint64(i) < ls.calls; i++ {
+		if ls.exceed&(1<<uint(i)) == 0 {
+			continue
+		}
+		g := ls.group[(ls.calls-1-uint64(i))%64]
+		dup := false
+		for j := 0; j < i && g != 0; j++ {
+			if ls.exceed&(1<<uint(j)) != 0 && ls.group[(ls.calls-1-uint64(j))%64] == g {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			c++
+		}
+	}
+	return c
 }
 
 func latencyWhat(reason string) string {

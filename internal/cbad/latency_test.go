@@ -23,7 +23,7 @@ func TestLatencyStableSeriesRarelyFlagged(t *testing.T) {
 	flagged, ex := 0, 0
 	const n = 50000
 	for i := 0; i < n; i++ {
-		res := d.ScoreLatency("op", t0, lognormal(r, 0.012, 0.4), attrs.ReasonLatency)
+		res := d.ScoreLatency("op", t0, lognormal(r, 0.012, 0.4), 0, attrs.ReasonLatency)
 		if res.Anomaly {
 			flagged++
 		}
@@ -51,9 +51,9 @@ func TestLatencyExpectedRangeIsTheBaselineQuantiles(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	const median, sigma = 0.010, 0.3
 	for i := 0; i < 5000; i++ {
-		d.ScoreLatency("op", t0, lognormal(r, median, sigma), attrs.ReasonLatency)
+		d.ScoreLatency("op", t0, lognormal(r, median, sigma), 0, attrs.ReasonLatency)
 	}
-	res := d.ScoreLatency("op", t0, 0.5, attrs.ReasonLatency)
+	res := d.ScoreLatency("op", t0, 0.5, 0, attrs.ReasonLatency)
 	z99 := 2.326
 	wantHi, wantLo := median*math.Exp(sigma*z99), median*math.Exp(-sigma*z99)
 	if math.Abs(math.Log(res.ExpectedHigh/wantHi)) > 0.15 || math.Abs(math.Log(res.ExpectedLow/wantLo)) > 0.15 {
@@ -76,12 +76,12 @@ func TestLatencySlowdownFlaggedOncePerEpisode(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	t0 := time.Unix(0, 0)
 	for i := 0; i < 2000; i++ {
-		d.ScoreLatency("op", t0, lognormal(r, 0.012, 0.3), attrs.ReasonLatency)
+		d.ScoreLatency("op", t0, lognormal(r, 0.012, 0.3), 0, attrs.ReasonLatency)
 	}
 	// cpu contention: 12 ms -> 98 ms.
 	first, flags := -1, 0
 	for i := 0; i < 64; i++ {
-		res := d.ScoreLatency("op", t0, lognormal(r, 0.098, 0.3), attrs.ReasonLatency)
+		res := d.ScoreLatency("op", t0, lognormal(r, 0.098, 0.3), 0, attrs.ReasonLatency)
 		if res.Anomaly {
 			flags++
 			if first < 0 {
@@ -103,7 +103,7 @@ func TestLatencySlowdownFlaggedOncePerEpisode(t *testing.T) {
 		t.Fatalf("%d flags in 64 slow calls, want at most one per window", flags)
 	}
 	// The slow calls stayed out of the baseline: still flagged after 64.
-	res := d.ScoreLatency("op", t0, 0.1, attrs.ReasonLatency)
+	res := d.ScoreLatency("op", t0, 0.1, 0, attrs.ReasonLatency)
 	if res.ExpectedHigh > 0.04 {
 		t.Fatalf("the slowdown leaked into the baseline: expected high %g", res.ExpectedHigh)
 	}
@@ -115,24 +115,24 @@ func TestLatencyYoungSeriesHonest(t *testing.T) {
 	// A call waits a window before it joins the baseline.
 	calib := latencyMinPoints + DefaultConfig().LatencyWindow - 1
 	for i := 0; i < calib; i++ {
-		if res := d.ScoreLatency("op", t0, 0.01, attrs.ReasonLatency); !res.Calibrating {
+		if res := d.ScoreLatency("op", t0, 0.01, 0, attrs.ReasonLatency); !res.Calibrating {
 			t.Fatalf("call %d scored before %d baseline values", i, latencyMinPoints)
 		}
 	}
-	if res := d.ScoreLatency("op", t0, 0.01, attrs.ReasonLatency); res.Calibrating {
+	if res := d.ScoreLatency("op", t0, 0.01, 0, attrs.ReasonLatency); res.Calibrating {
 		t.Fatalf("call %d still calibrating", calib)
 	}
 	// With 16 values "above every value" has probability 1/17: one such call
 	// is no evidence, five of eight are.
 	r := rand.New(rand.NewPCG(7, 8))
 	for i := 0; i < 4; i++ {
-		if res := d.ScoreLatency("op", t0, 0.5+r.Float64(), attrs.ReasonLatency); res.Anomaly {
+		if res := d.ScoreLatency("op", t0, 0.5+r.Float64(), 0, attrs.ReasonLatency); res.Anomaly {
 			t.Fatalf("flagged after %d slow calls on a 16-value baseline (p %g)", i+1, res.PValue)
 		}
 	}
 	flagged := false
 	for i := 0; i < 4 && !flagged; i++ {
-		flagged = d.ScoreLatency("op", t0, 0.5+r.Float64(), attrs.ReasonLatency).Anomaly
+		flagged = d.ScoreLatency("op", t0, 0.5+r.Float64(), 0, attrs.ReasonLatency).Anomaly
 	}
 	if !flagged {
 		t.Fatal("eight calls 50x slower than a young series' every value were not flagged")
@@ -181,11 +181,11 @@ func TestLatencyAllocatesNothing(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	t0 := time.Unix(0, 0)
 	for i := 0; i < 2000; i++ {
-		d.ScoreLatency("op", t0, lognormal(r, 0.01, 0.3), attrs.ReasonLatency)
+		d.ScoreLatency("op", t0, lognormal(r, 0.01, 0.3), 0, attrs.ReasonLatency)
 		d.ScoreError("op", t0, false)
 	}
 	allocs := testing.AllocsPerRun(1000, func() {
-		d.ScoreLatency("op", t0, lognormal(r, 0.01, 0.3), attrs.ReasonLatency)
+		d.ScoreLatency("op", t0, lognormal(r, 0.01, 0.3), 0, attrs.ReasonLatency)
 		d.ScoreError("op", t0, r.Float64() < 0.01)
 	})
 	if allocs > 0 {

@@ -38,6 +38,7 @@ var (
 	ErrAttributes         = errors.New("attributes list is invalid")
 	ErrCheckpointInterval = errors.New("checkpoint_interval out of range")
 	ErrQuantile           = errors.New("metrics.histogram_quantile out of range")
+	ErrEdgeJoin           = errors.New("traces.edge_join_size or edge_join_ttl out of range")
 	ErrMaxSeries          = errors.New("metrics.max_series out of range")
 	ErrDetector           = errors.New("detector is invalid")
 	ErrFeedback           = errors.New("feedback is invalid")
@@ -127,6 +128,16 @@ type TracesConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 	// Attributes are span attribute keys appended to the canonical span.
 	Attributes []string `mapstructure:"attributes"`
+	// Latency scores each span's duration per (stream, operation) and its
+	// error status as numbers (see spans.go); the canonical text then
+	// leaves the duration out.
+	Latency bool `mapstructure:"latency"`
+	// EdgeJoinSize is how many spans the caller -> callee join keeps while
+	// it waits for the other side of a call; 0 turns edge latency off.
+	EdgeJoinSize int `mapstructure:"edge_join_size"`
+	// EdgeJoinTTL is how long (in span time) a span waits for the other
+	// side of its call.
+	EdgeJoinTTL time.Duration `mapstructure:"edge_join_ttl"`
 }
 
 // MetricsConfig configures metric scoring.
@@ -160,6 +171,9 @@ func createDefaultConfig() component.Config {
 				"db.system", "db.operation.name", "rpc.service", "rpc.method",
 				"messaging.system", "messaging.operation.name",
 			},
+			Latency:      true,
+			EdgeJoinSize: 1 << 16,
+			EdgeJoinTTL:  time.Minute,
 		},
 		Metrics: MetricsConfig{
 			Enabled:           true,
@@ -189,6 +203,12 @@ func (c *Config) Validate() error {
 	errs = append(errs, validateKeys("stream_by", c.StreamBy, 1, maxStreamBy, ErrStreamBy))
 	errs = append(errs, validateKeys("logs.attributes", c.Logs.Attributes, 0, maxAttributes, ErrAttributes))
 	errs = append(errs, validateKeys("traces.attributes", c.Traces.Attributes, 0, maxAttributes, ErrAttributes))
+	if c.Traces.EdgeJoinSize != 0 && (c.Traces.EdgeJoinSize < 64 || c.Traces.EdgeJoinSize > 1<<24) {
+		errs = append(errs, fmt.Errorf("%w: edge_join_size got %d, want 0 (off) or 64..16777216", ErrEdgeJoin, c.Traces.EdgeJoinSize))
+	}
+	if c.Traces.EdgeJoinSize != 0 && (c.Traces.EdgeJoinTTL <= 0 || c.Traces.EdgeJoinTTL > time.Hour) {
+		errs = append(errs, fmt.Errorf("%w: edge_join_ttl got %v, want 0 < ttl <= 1h", ErrEdgeJoin, c.Traces.EdgeJoinTTL))
+	}
 	if !(c.Metrics.HistogramQuantile > 0 && c.Metrics.HistogramQuantile < 1) {
 		errs = append(errs, fmt.Errorf("%w: got %v, want 0 < histogram_quantile < 1", ErrQuantile, c.Metrics.HistogramQuantile))
 	}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +52,20 @@ type nezhaRec struct {
 	service string
 	text    string // log line, or span operation
 	end     int64  // spans only
+	ids     *nezhaIDs
+}
+
+// nezhaIDs are a span's trace, span and parent ids (parent zero for a root).
+type nezhaIDs struct {
+	trace  pcommon.TraceID
+	span   pcommon.SpanID
+	parent pcommon.SpanID
+}
+
+func hexID(dst []byte, s string) {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == len(dst) {
+		copy(dst, b)
+	}
 }
 
 // podService maps a pod name to its service: "ts-travel-service-64469b5b48-25zj6"
@@ -153,7 +168,11 @@ func readNezhaSpans(t testing.TB, dir string) []nezhaRec {
 		if err1 != nil || err2 != nil {
 			return
 		}
-		out = append(out, nezhaRec{ns: start, end: end, service: podService(rec[c["PodName"]]), text: rec[c["OperationName"]]})
+		ids := &nezhaIDs{}
+		hexID(ids.trace[:], rec[c["TraceID"]])
+		hexID(ids.span[:], rec[c["SpanID"]])
+		hexID(ids.parent[:], rec[c["ParentID"]]) // "root" stays zero
+		out = append(out, nezhaRec{ns: start, end: end, service: podService(rec[c["PodName"]]), text: rec[c["OperationName"]], ids: ids})
 	})
 	slices.SortStableFunc(out, func(a, b nezhaRec) int { return int(a.ns>>20 - b.ns>>20) })
 	return out
@@ -211,6 +230,11 @@ func nezhaTraces(recs []nezhaRec) (ptrace.Traces, []ptrace.Span) {
 		sp.SetName(r.text)
 		sp.SetStartTimestamp(pcommon.Timestamp(r.ns))
 		sp.SetEndTimestamp(pcommon.Timestamp(r.end))
+		if r.ids != nil {
+			sp.SetTraceID(r.ids.trace)
+			sp.SetSpanID(r.ids.span)
+			sp.SetParentSpanID(r.ids.parent)
+		}
 		idx = append(idx, sp)
 	}
 	return td, idx

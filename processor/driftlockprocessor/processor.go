@@ -65,6 +65,7 @@ type engine struct {
 	ckpt   *checkpointer
 	fb     *feedback
 	series *seriesTable // previous points of cumulative metric series
+	join   *spanJoin    // caller -> callee span join (traces, edge_join_size > 0)
 }
 
 func newEngine(set processor.Settings, cfg *Config, form signalForm) (*engine, error) {

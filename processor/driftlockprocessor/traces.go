@@ -17,7 +17,11 @@ type tracesForm struct{}
 
 func (tracesForm) name() string { return signalTraces }
 
-func (tracesForm) init(*engine) {}
+func (tracesForm) init(e *engine) {
+	if e.cfg.Traces.EdgeJoinSize > 0 {
+		e.join = newSpanJoin(e.cfg.Traces.EdgeJoinSize, e.cfg.Traces.EdgeJoinTTL.Nanoseconds())
+	}
+}
 
 // rebuild decodes the stored span and forms it as processTraces did.
 func (tracesForm) rebuild(e *engine, s *scratch, record, attrs []byte) (cbad.Record, bool) {
@@ -55,9 +59,11 @@ func (e *engine) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Tr
 					tm = end.AsTime()
 				}
 				r := e.det.Score(key, cbad.Record{Data: s.rec, Severity: spanSeverity(span), Time: tm})
+				r, peer := e.spanNumbers(s, span, res, key, r)
 				t.add(&r)
 				if e.wants(&r) {
 					e.annotate(attrs, key, &r)
+					annotateNumbers(attrs, &r, peer)
 				}
 			}
 		}
@@ -68,26 +74,35 @@ func (e *engine) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Tr
 
 // appendSpan appends the canonical span line:
 //
-//	<name> ~<bucket letter> kind=<Kind> status=<Code> [attr=value ...]
+//	<name> [~<bucket letter>] kind=<Kind> status=<Code> [attr=value ...]
 //
 // Trace and span ids, timestamps and the status message are left out: they
-// are unique per span and would only add noise.
+// are unique per span and would only add noise. The duration bucket letter
+// is there only when traces.latency is off: otherwise durations are scored
+// as numbers (spans.go), and a letter in the text would flag the same slow
+// span twice, as a weak text surprise.
 func (e *engine) appendSpan(b []byte, s *scratch, span ptrace.Span, limit int) []byte {
 	name := span.Name()
 	if len(name) > limit/2 {
 		name = name[:limit/2]
 	}
 	b = append(b, name...)
-	// The duration bucket follows the name directly ("GET /api/users ~k"),
-	// so the detector's two-token context for it ends with the operation:
-	// a slower span is surprising for its operation, not just rare overall.
-	b = append(b, " ~"...)
-	b = append(b, durationBucket(uint64(span.StartTimestamp()), uint64(span.EndTimestamp())))
+	if !e.cfg.Traces.Latency {
+		b = appendDurationBucket(b, span)
+	}
 	b = append(b, " kind="...)
 	b = append(b, span.Kind().String()...)
 	b = append(b, " status="...)
 	b = append(b, span.Status().Code().String()...)
 	return appendAttrs(b, span.Attributes(), e.cfg.Traces.Attributes, s, limit)
+}
+
+func appendDurationBucket(b []byte, span ptrace.Span) []byte {
+	// The duration bucket follows the name directly ("GET /api/users ~k"),
+	// so the detector's two-token context for it ends with the operation:
+	// a slower span is surprising for its operation, not just rare overall.
+	b = append(b, " ~"...)
+	return append(b, durationBucket(uint64(span.StartTimestamp()), uint64(span.EndTimestamp())))
 }
 
 // spanSeverity maps a span status to an OTel severity number so the

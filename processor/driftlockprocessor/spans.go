@@ -1,0 +1,108 @@
+package driftlockprocessor
+
+import (
+	"encoding/binary"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/driftlock/driftlock/internal/attrs"
+	"github.com/driftlock/driftlock/internal/cbad"
+)
+
+// A span's numbers go through the detector's latency path, not its text
+// (traces.latency, on by default):
+//
+//   - its duration, per (stream, operation): series "<stream>/<name>#latency";
+//   - its error status, per (stream, operation): "<stream>/<name>#errors";
+//   - when the span completes a call between two services seen by this
+//     collector (spanjoin.go), the call's gap (caller-side minus
+//     callee-side duration), per edge: "traces/<caller>-><callee>#gap".
+//
+// The span carries the most significant verdict of these and of its text;
+// a numeric one adds driftlock.reason (latency, errors, edge_latency),
+// driftlock.observed and driftlock.expected.low/high (seconds, or for
+// errors the share of failed calls), and for an edge driftlock.peer.service
+// (the callee).
+
+const serviceNameKey = "service.name"
+
+// spanNumbers scores the numbers of one span and returns the verdict to
+// annotate: text when nothing numeric is more significant. peer is the
+// callee of an edge verdict, "" otherwise.
+func (e *engine) spanNumbers(s *scratch, span ptrace.Span, res pcommon.Map, key string, text cbad.Result) (best cbad.Result, peer string) {
+	best = text
+	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp()) //nolint:gosec // unix nanoseconds fit int64 until 2262
+	tm := span.EndTimestamp().AsTime()
+	tid := span.TraceID()
+	group := binary.BigEndian.Uint64(tid[8:])
+	if e.cfg.Traces.Latency && end >= start && start > 0 {
+		r := e.det.ScoreLatency(e.subKey(s, key, span.Name(), "#latency"), tm, float64(end-start)/1e9, group, attrs.ReasonLatency)
+		best = moreTelling(best, r)
+		r = e.det.ScoreError(e.subKey(s, key, span.Name(), "#errors"), tm, span.Status().Code() == ptrace.StatusCodeError)
+		best = moreTelling(best, r)
+	}
+	if e.join == nil || end < start {
+		return best, ""
+	}
+	svc := "-"
+	if v, ok := res.Get(serviceNameKey); ok {
+		svc = v.AsString()
+	}
+	s.key = append(s.key[:0], svc...)
+	svc = e.keys.intern(s.key)
+	sid, pid := span.SpanID(), span.ParentSpanID()
+	call, ok := e.join.observe(group, binary.BigEndian.Uint64(sid[:]),
+		binary.BigEndian.Uint64(pid[:]), svc, start, end)
+	if !ok {
+		return best, ""
+	}
+	s.key = append(s.key[:0], signalTraces...)
+	s.key = append(s.key, '/')
+	s.key = append(s.key, call.caller...)
+	s.key = append(s.key, "->"...)
+	s.key = append(s.key, call.callee...)
+	s.key = append(s.key, "#gap"...)
+	r := e.det.ScoreLatency(e.keys.intern(s.key), tm, call.gapSeconds(), group, attrs.ReasonEdgeLatency)
+	if nb := moreTelling(best, r); nb.Reason == attrs.ReasonEdgeLatency && nb.Anomaly {
+		return nb, call.callee
+	}
+	return best, ""
+}
+
+// subKey interns "<key>/<name><suffix>".
+func (e *engine) subKey(s *scratch, key, name, suffix string) string {
+	s.key = append(s.key[:0], key...)
+	s.key = append(s.key, '/')
+	if len(name) > 256 {
+		name = name[:256]
+	}
+	s.key = append(s.key, name...)
+	s.key = append(s.key, suffix...)
+	return e.keys.intern(s.key)
+}
+
+// moreTelling returns the verdict to annotate of two: an anomaly over none,
+// then the lower p-value. The window figures of the text verdict stay.
+func moreTelling(a, b cbad.Result) cbad.Result {
+	if b.Anomaly && (!a.Anomaly || b.PValue < a.PValue) {
+		b.Window = a.Window
+		b.Index = a.Index
+		return b
+	}
+	return a
+}
+
+// annotateNumbers writes the numeric explanation of a flagged verdict.
+func annotateNumbers(m pcommon.Map, r *cbad.Result, peer string) {
+	if !r.Anomaly || r.Reason == "" {
+		return
+	}
+	m.PutStr(attrs.Reason, r.Reason)
+	m.PutDouble(attrs.Observed, r.Observed)
+	m.PutDouble(attrs.ExpectedLow, r.ExpectedLow)
+	m.PutDouble(attrs.ExpectedHigh, r.ExpectedHigh)
+	if peer != "" {
+		m.PutStr(attrs.PeerService, peer)
+	}
+}
