@@ -106,3 +106,6 @@ func annotateNumbers(m pcommon.Map, r *cbad.Result, peer string) {
 		m.PutStr(attrs.PeerService, peer)
 	}
 }
+
+// reasonRate is the text path's reason for a burst of a familiar kind.
+const reasonRate = attrs.ReasonRate

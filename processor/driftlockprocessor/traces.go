@@ -59,6 +59,13 @@ func (e *engine) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Tr
 					tm = end.AsTime()
 				}
 				r := e.det.Score(key, cbad.Record{Data: s.rec, Severity: spanSeverity(span), Time: tm})
+				if r.Anomaly && r.Reason == reasonRate && e.cfg.Traces.Latency {
+					// A burst of a familiar span kind is a burst of calls to
+					// an operation: traffic, not the health of the service.
+					// What a burst of failures means is scored by the error
+					// share per operation instead (spans.go).
+					r.Anomaly, r.Reason, r.Explanation = false, "", ""
+				}
 				r, peer := e.spanNumbers(s, span, res, key, r)
 				t.add(&r)
 				if e.wants(&r) {
