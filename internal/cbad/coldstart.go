@@ -18,8 +18,7 @@ import (
 //   - the point's residual r = |v - median| / scale is judged against the
 //     family's pool of residuals computed the same way, with the same m,
 //     from every series of the family (young or mature, one residual per
-//     point, rotating over m for mature series). Its p-value is the
-//     conformal rank of r in that pool.
+//     point and m). Its p-value is the conformal rank of r in that pool.
 //
 // The p-value is honest in the sense that matters: a residual from three
 // points is noisier than one from eight, and it is compared with other
@@ -46,7 +45,6 @@ const (
 type family struct {
 	mu    sync.Mutex
 	pools [coldPools]calibration
-	turn  int // the next m a mature series contributes to
 }
 
 type familyTable struct {
@@ -136,22 +134,21 @@ func (f *family) coldVerdict(ns *numericState, v, alpha float64) (p, lo, hi floa
 	return p, med - crit*scale, med + crit*scale, true
 }
 
-// contribute adds a normal point's residual to the family's pools: a young
-// series' to the pool of its m, a mature series' to each m in turn.
+// contribute adds a normal point's residuals to the family's pools: one
+// for each m its history allows, so that the pools fill at the family's
+// combined rate.
 func (f *family) contribute(ns *numericState, v float64) {
-	n := ns.values.n
-	if n < coldMin {
+	top := min(ns.values.n, coldMax)
+	if top < coldMin {
 		return
 	}
-	f.mu.Lock()
-	m := n
-	if n >= coldMax {
-		m = coldMin + f.turn
-		f.turn = (f.turn + 1) % coldPools
+	var rs [coldPools]float64
+	for m := coldMin; m <= top; m++ {
+		rs[m-coldMin], _, _ = ns.coldResidual(m, v)
 	}
-	f.mu.Unlock()
-	r, _, _ := ns.coldResidual(m, v)
 	f.mu.Lock()
-	f.pools[m-coldMin].add(r)
+	for m := coldMin; m <= top; m++ {
+		f.pools[m-coldMin].add(rs[m-coldMin])
+	}
 	f.mu.Unlock()
 }

@@ -303,11 +303,11 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 const numRangeTail = 0.01
 
 // coldAlphaShare is the share of Config.PValue a young series is flagged
-// at: its first hour is judged at a fifth of the level, since every series
+// at: its first hour is judged at a tenth of the level, since every series
 // of a new pod or deploy is young at once and their false flags would
 // otherwise arrive together. (The family pools are sized so that this
-// level is reachable: 1/(coldPoolSize+1) < 0.2 * 0.01.)
-const coldAlphaShare = 0.2
+// level is reachable: 1/(coldPoolSize+1) < 0.1 * 0.01.)
+const coldAlphaShare = 0.1
 
 // quantile returns the q-quantile of the baseline values.
 func (ns *numericState) quantile(q float64) float64 {

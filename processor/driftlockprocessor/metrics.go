@@ -20,7 +20,10 @@ type metricsForm struct{}
 func (metricsForm) name() string { return signalMetrics }
 
 // init makes the table of previous points that cumulative series need.
-func (metricsForm) init(e *engine) { e.series = newSeriesTable(e.cfg.Metrics.MaxSeries) }
+func (metricsForm) init(e *engine) {
+	e.series = newSeriesTable(e.cfg.Metrics.MaxSeries)
+	e.scrapes = newScrapeFlags(e.cfg.Metrics.MaxSeries)
+}
 
 // Companion metric names and the statistics scored per series.
 const (
@@ -168,12 +171,26 @@ func (ms *metricScope) point(name string, attrs pcommon.Map, start, ts pcommon.T
 
 // score scores value v as statistic stat of the point's series.
 func (ms *metricScope) score(p *seriesPoint, stat string, v float64) {
-	r := ms.e.scoreValue(ms.statKey(p, stat), p.ts.AsTime(), v)
+	r := ms.e.scoreValue(ms.statKey(p, stat), ms.familyKey(p, stat), p.ts.AsTime(), v)
 	p.verdicts = append(p.verdicts, verdict{stat: stat, r: r})
 	ms.s.verdicts = p.verdicts // a grown buffer goes back to the scratch
 }
 
 // statKey interns the detector key "<series>#<stat>" of one statistic.
+// familyKey interns "<metric name>#<statistic>": the series of one metric
+// in every stream (every pod's CPU) form a family, from which a new series
+// borrows its spread while it is young (cbad cold start).
+func (ms *metricScope) familyKey(p *seriesPoint, stat string) string {
+	n := len(p.series)
+	b := append(p.series, p.name...)
+	b = append(b, '#')
+	b = append(b, stat...)
+	key := ms.e.keys.intern(b[n:])
+	p.series = b[:n]
+	ms.s.key = p.series // a grown buffer goes back to the scratch
+	return key
+}
+
 func (ms *metricScope) statKey(p *seriesPoint, stat string) string {
 	b := append(p.series, '#')
 	b = append(b, stat...)
@@ -223,6 +240,13 @@ func (ms *metricScope) emit(p *seriesPoint) {
 	best := -1
 	for i := range p.verdicts {
 		v := &p.verdicts[i]
+		if v.r.Anomaly {
+			// The scrape is the stream id without the metric name.
+			svc := e.keys.intern(p.series[:max(p.streamLen-len(p.name)-1, 0)])
+			if !e.scrapes.first(svc, p.ts) {
+				v.r.Anomaly, v.r.Explanation, v.r.Reason = false, "", ""
+			}
+		}
 		ms.t.add(&v.r)
 		if !e.wants(&v.r) {
 			continue
@@ -243,6 +267,7 @@ func (ms *metricScope) emit(p *seriesPoint) {
 	}
 	if best >= 0 {
 		e.annotate(p.attrs, stream, &p.verdicts[best].r)
+		annotateNumbers(p.attrs, &p.verdicts[best].r, "")
 		if e.annotAll || p.verdicts[best].r.Anomaly {
 			p.attrs.PutStr(attrStatistic, p.verdicts[best].stat)
 		}
@@ -271,6 +296,16 @@ func (b *metricsBatch) add(p *seriesPoint, stream string, v *verdict) {
 	c.SetTimestamp(p.ts)
 	if v.r.Anomaly {
 		c.SetIntValue(1)
+		// The explanation travels with the anomaly (only points of value 1
+		// carry it, so the companion series of a quiet metric keeps one
+		// attribute set): what was seen, what was expected, why, and how
+		// unlikely.
+		ca := c.Attributes()
+		ca.PutDouble(attrPValue, v.r.PValue)
+		if v.r.Explanation != "" {
+			ca.PutStr(attrExplanation, v.r.Explanation)
+		}
+		annotateNumbers(ca, &v.r, "")
 	} else {
 		c.SetIntValue(0)
 	}

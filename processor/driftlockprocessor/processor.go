@@ -58,14 +58,16 @@ type engine struct {
 	tb      *metadata.TelemetryBuilder
 	sigAttr metric.MeasurementOption
 
-	// scoreValue is det.ScoreValue; tests wrap it to see the values a
+	// scoreValue is det.ScoreSeries; tests wrap it to see the values a
 	// metric series feeds the detector (deltas of cumulative inputs).
-	scoreValue func(key string, t time.Time, v float64) cbad.Result
+	scoreValue func(key, family string, t time.Time, v float64) cbad.Result
 
 	ckpt   *checkpointer
 	fb     *feedback
 	series *seriesTable // previous points of cumulative metric series
 	join   *spanJoin    // caller -> callee span join (traces, edge_join_size > 0)
+	// scrapes keeps one metric flag per stream and timestamp (metrics).
+	scrapes *scrapeFlags
 }
 
 func newEngine(set processor.Settings, cfg *Config, form signalForm) (*engine, error) {
@@ -109,7 +111,7 @@ func newEngine(set processor.Settings, cfg *Config, form signalForm) (*engine, e
 		tb.Shutdown()
 		return nil, fmt.Errorf("driftlock: telemetry: %w", err)
 	}
-	e.scoreValue = det.ScoreValue
+	e.scoreValue = det.ScoreSeries
 	form.init(e)
 	if cfg.Storage != nil {
 		e.ckpt = newCheckpointer(e)

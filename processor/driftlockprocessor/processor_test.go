@@ -107,7 +107,13 @@ func TestCanonicalSpan(t *testing.T) {
 	sp.Attributes().PutInt("http.response.status_code", 500)
 	sp.Attributes().PutStr("http.route", "/cart")
 	sp.Attributes().PutStr("user.id", "u-1") // not configured
+	// With traces.latency (the default) the duration is a number, not text.
 	got := string(e.appendSpan(nil, s, sp, 1<<10))
+	assert.Equal(t, "GET /cart kind=Server status=Error http.route=/cart http.response.status_code=500", got)
+	cfg := testConfig()
+	cfg.Traces.Latency = false
+	e = newTestEngine(t, cfg, tracesForm{})
+	got = string(e.appendSpan(nil, s, sp, 1<<10))
 	assert.Equal(t, "GET /cart ~m kind=Server status=Error http.route=/cart http.response.status_code=500", got)
 	assert.Equal(t, int(plog.SeverityNumberError), spanSeverity(sp))
 	assert.Equal(t, byte('a'), durationBucket(5, 5))
@@ -142,7 +148,7 @@ func TestMetricValuesFedToDetector(t *testing.T) {
 		v   float64
 	}
 	var calls []call
-	e.scoreValue = func(key string, _ time.Time, v float64) cbad.Result {
+	e.scoreValue = func(key, _ string, _ time.Time, v float64) cbad.Result {
 		calls = append(calls, call{key, v})
 		return cbad.Result{PValue: 1, Calibrating: true}
 	}
@@ -186,7 +192,7 @@ func TestMetricValuesFedToDetector(t *testing.T) {
 func TestMetricNaNSkipped(t *testing.T) {
 	e := newTestEngine(t, testConfig(), metricsForm{})
 	var calls int
-	e.scoreValue = func(string, time.Time, float64) cbad.Result {
+	e.scoreValue = func(string, string, time.Time, float64) cbad.Result {
 		calls++
 		return cbad.Result{PValue: 1, Calibrating: true}
 	}
@@ -214,7 +220,7 @@ func TestSeriesTableBounded(t *testing.T) {
 // chooses, so it checks the emitted points whatever the detector scores.
 func TestCompanionMetrics(t *testing.T) {
 	e := newTestEngine(t, testConfig(), metricsForm{})
-	e.scoreValue = func(key string, _ time.Time, v float64) cbad.Result {
+	e.scoreValue = func(key, _ string, _ time.Time, v float64) cbad.Result {
 		if strings.HasSuffix(key, "#quantile") {
 			return cbad.Result{Score: 9.5, PValue: 0.001, Anomaly: true, Explanation: "p95 latency far above baseline"}
 		}
@@ -250,7 +256,7 @@ func TestCompanionMetrics(t *testing.T) {
 
 	// A second driftlock downstream ignores the companion scope.
 	var seen []string
-	e.scoreValue = func(key string, _ time.Time, _ float64) cbad.Result {
+	e.scoreValue = func(key, _ string, _ time.Time, _ float64) cbad.Result {
 		seen = append(seen, key)
 		return cbad.Result{PValue: 1, Calibrating: true}
 	}
