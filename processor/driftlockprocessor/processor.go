@@ -158,6 +158,9 @@ type effectiveConfig struct {
 	LogsAttributes    []string    `json:"logs_attributes"`
 	TracesAttributes  []string    `json:"traces_attributes"`
 	HistogramQuantile float64     `json:"histogram_quantile"`
+	TracesLatency     bool        `json:"traces_latency"`
+	EdgeJoinSize      int         `json:"traces_edge_join_size"`
+	EdgeJoinTTL       string      `json:"traces_edge_join_ttl"`
 }
 
 // configJSON returns the effective configuration as JSON and its hash (first
@@ -167,6 +170,8 @@ func configJSON(cfg *Config) (doc, hash string) {
 		Detector: cfg.Detector, StreamBy: cfg.StreamBy, IncludeScopeName: cfg.IncludeScopeName,
 		LogsAttributes: cfg.Logs.Attributes, TracesAttributes: cfg.Traces.Attributes,
 		HistogramQuantile: cfg.Metrics.HistogramQuantile,
+		TracesLatency:     cfg.Traces.Latency, EdgeJoinSize: cfg.Traces.EdgeJoinSize,
+		EdgeJoinTTL: cfg.Traces.EdgeJoinTTL.String(),
 	})
 	if err != nil { // a struct of plain fields cannot fail; keep a stable fallback
 		b = []byte("{}")

@@ -69,6 +69,9 @@ var configRoles = map[string]fieldRole{
 	"logs.attributes":              roleState,
 	"traces.enabled":               roleOperational,
 	"traces.attributes":            roleState,
+	"traces.latency":               roleState,   // the canonical span has the duration letter or not
+	"traces.edge_join_size":        roleVerdict, // 0 turns edge verdicts off
+	"traces.edge_join_ttl":         roleVerdict, // which calls are joined
 	"metrics.enabled":              roleOperational,
 	"metrics.annotate_data_points": roleOperational,
 	"metrics.histogram_quantile":   roleState,
