@@ -27,6 +27,11 @@ type state struct {
 	// open level.
 	Services map[string]bool
 	Clocks   [numSignals]signalClock
+	// Pooled counts every anomaly of a signal per bucket (all streams), and
+	// Streams the evidence streams of each signal: together the typical
+	// stream's rate, the prior of a stream with little history.
+	Pooled  [numSignals]rate
+	Streams [numSignals]int
 	Graph    graph
 	// Pending holds anomalies of buckets not tested yet, by bucket index.
 	Pending map[int64][]Anomaly
@@ -216,6 +221,18 @@ type cell struct {
 	log2p   float64
 }
 
+// priorRate is the prior mean of a stream of the signal: the typical
+// stream's flags per bucket (all the signal's anomalies over its streams),
+// shrunk toward PriorRate while the signal is young. A detector that flags
+// little makes a few flags strong evidence; one that flags a lot, weak.
+func (c *Correlator) priorRate(signal int) float64 {
+	p := &c.st.Pooled[signal]
+	p.catchUp(c.st.Clocks[signal].Clock+1, c.keep)
+	perStream := p.X / float64(max(c.st.Streams[signal], 1))
+	w0 := c.cfg.PriorBuckets
+	return (perStream + c.cfg.PriorRate*w0) / (p.W + w0)
+}
+
 // minLog2P bounds a stream's evidence in one bucket (p >= 2^-1000), so
 // that one huge burst stays a finite number of bits.
 const minLog2P = -1000
@@ -241,8 +258,10 @@ func (c *Correlator) processBucket(b int64, events []Event) []Event {
 	as := c.st.Pending[b]
 	delete(c.st.Pending, b)
 	var has [numSignals]bool
+	var counts [numSignals]int
 	for i := range as {
 		has[signalIndex(as[i].Signal)] = true
+		counts[signalIndex(as[i].Signal)]++
 	}
 	for s := range c.st.Clocks {
 		ck := &c.st.Clocks[s]
@@ -261,6 +280,13 @@ func (c *Correlator) processBucket(b int64, events []Event) []Event {
 	}
 	if len(as) > 0 {
 		events = c.evaluate(b, as, events)
+	}
+	// The pooled rate learns the bucket after it was judged, so that a
+	// burst does not raise its own prior.
+	for s := range c.st.Clocks {
+		if ck := &c.st.Clocks[s]; ck.Started && b-ck.LastActive <= c.gapBuckets() {
+			c.st.Pooled[s].add(ck.Clock, float64(counts[s]), c.keep)
+		}
 	}
 	end := c.bucketStart(b + 1)
 	kept := c.st.Open[:0]
@@ -303,9 +329,10 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 		if bg == nil {
 			bg = &rate{}
 			c.st.Backgrounds[k] = bg
+			c.st.Streams[ce.signal]++
 		}
 		clock := c.st.Clocks[ce.signal].Clock
-		ce.log2p = max(bg.test(clock, len(ce.members), c.keep, c.cfg.PriorRate, c.cfg.PriorBuckets), minLog2P)
+		ce.log2p = max(bg.test(clock, len(ce.members), c.keep, c.priorRate(ce.signal), c.cfg.PriorBuckets), minLog2P)
 		c.st.Services[ce.service] = true
 
 		se := byService[ce.service]
