@@ -32,7 +32,7 @@ type state struct {
 	// stream's rate, the prior of a stream with little history.
 	Pooled  [numSignals]rate
 	Streams [numSignals]int
-	Graph    graph
+	Graph   graph
 	// Pending holds anomalies of buckets not tested yet, by bucket index.
 	Pending map[int64][]Anomaly
 	// Next is the index of the next bucket to test (valid once Started).
