@@ -52,6 +52,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	tlsCert := fs.String("tls-cert", os.Getenv("DRIFTLOCK_TLS_CERT"), "serve HTTPS with this PEM certificate (chain) file (default $DRIFTLOCK_TLS_CERT)")
 	tlsKey := fs.String("tls-key", os.Getenv("DRIFTLOCK_TLS_KEY"), "the certificate's PEM private key file (default $DRIFTLOCK_TLS_KEY)")
+	incidents := addIncidentFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return err
@@ -79,6 +80,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	correlatorCfg, notifyCfg, err := incidents.load()
+	if err != nil {
+		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
@@ -114,6 +119,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopIncidents, err := startIncidents(ctx, st, incidents.enabled, correlatorCfg, notifyCfg, log, srv.MetricsRegisterer())
+	if err != nil {
+		return err
+	}
+	defer stopIncidents()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/models"
 
 	"github.com/driftlock/driftlock/internal/notify"
+	"github.com/driftlock/driftlock/internal/notify/amtest"
 	"github.com/driftlock/driftlock/internal/store"
 	"github.com/driftlock/driftlock/internal/store/storetest"
 )
@@ -90,7 +91,7 @@ func TestRealAlertmanagerAlertArrivesUpdatesAndResolves(t *testing.T) {
 	hook := &amWebhook{}
 	srv := httptest.NewServer(hook)
 	defer srv.Close()
-	am := startAlertmanager(t, srv.URL)
+	am := amtest.Start(t, srv.URL)
 	st, _ := storetest.Open(t)
 	ctx := context.Background()
 
@@ -186,7 +187,7 @@ func TestAlertmanagerDownIsRetriedThenDelivered(t *testing.T) {
 	defer srv.Close()
 	st, _ := storetest.Open(t)
 	ctx := context.Background()
-	port := freePort(t) // nothing listens there yet
+	port := amtest.FreePort(t) // nothing listens there yet
 	cfg := notify.Config{RetryInitial: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond,
 		Alertmanagers: []notify.AlertmanagerConfig{{URL: "http://127.0.0.1:" + itoa(int64(port))}}}
 	reg := newRegistry()
@@ -203,7 +204,7 @@ func TestAlertmanagerDownIsRetriedThenDelivered(t *testing.T) {
 	}
 	// Alertmanager comes up on a port of its own; point a notifier there
 	// (same receiver name) and the queued row goes out on its retry.
-	am := startAlertmanager(t, srv.URL)
+	am := amtest.Start(t, srv.URL)
 	cfg.Alertmanagers[0].URL = am
 	n2, err := notify.NewNotifier(cfg, st, nil, nil)
 	if err != nil {
