@@ -69,6 +69,9 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, query func(ctx 
 type getResponse struct {
 	*store.StoredAnomaly
 	History []store.AuditEntry `json:"history"`
+	// TraceURL and ValueExplanation are as on incident members.
+	TraceURL         string `json:"trace_url,omitempty"`
+	ValueExplanation string `json:"value_explanation,omitempty"`
 }
 
 func writeNotFound(w http.ResponseWriter, r *http.Request, id int64) {
@@ -95,7 +98,8 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", etag(a.Version))
-	writeJSON(w, http.StatusOK, getResponse{StoredAnomaly: a, History: hist})
+	writeJSON(w, http.StatusOK, getResponse{StoredAnomaly: a, History: hist, TraceURL: s.traceURL(a.TraceID),
+		ValueExplanation: explainAttributes(a.Attributes)})
 }
 
 type patchBody struct {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/driftlock/driftlock/internal/attrs"
 	"github.com/driftlock/driftlock/internal/store"
 )
 
@@ -313,6 +314,21 @@ func explainValue(observed, low, high *float64) string {
 		return fmt.Sprintf("Observed %s, below the expected minimum %s%s.", num(v), num(*low), ratio(*low, v))
 	}
 	return fmt.Sprintf("Observed %s.", num(v))
+}
+
+// explainAttributes is explainValue over a stored attributes document.
+func explainAttributes(doc json.RawMessage) string {
+	var m map[string]any
+	if json.Unmarshal(doc, &m) != nil {
+		return ""
+	}
+	f := func(k string) *float64 {
+		if v, ok := m[k].(float64); ok {
+			return &v
+		}
+		return nil
+	}
+	return explainValue(f(attrs.Observed), f(attrs.ExpectedLow), f(attrs.ExpectedHigh))
 }
 
 // ratio is " (x8.2)" when a/b is a meaningful factor, else "".

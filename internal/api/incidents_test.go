@@ -255,6 +255,17 @@ func TestIncidentDetailGroupsTimelineAndLinks(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(f.logIDs) {
 		t.Fatalf("members of the template: %v, want %v", got, f.logIDs)
 	}
+	// One anomaly's detail explains its value and links its trace too.
+	r = e.get(fmt.Sprintf("/v1/anomalies/%d", f.edgeID), e.viewer)
+	wantCode(t, r, http.StatusOK)
+	var one struct {
+		TraceURL         string `json:"trace_url"`
+		ValueExplanation string `json:"value_explanation"`
+	}
+	r.json(t, &one)
+	if one.TraceURL != "http://jaeger.example:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736" || one.ValueExplanation != edge {
+		t.Fatalf("anomaly detail: %+v", one)
+	}
 	wantCode(t, e.get(fmt.Sprintf("/v1/incidents/%d/anomalies", f.open+1000), e.viewer), http.StatusNotFound)
 	wantCode(t, e.get(fmt.Sprintf("/v1/incidents/%d", f.open+1000), e.viewer), http.StatusNotFound)
 }

@@ -636,13 +636,17 @@ async function showDetail(id) {
   $("d-title").textContent = a.summary || "(no summary)";
   $("d-meta").textContent = "#" + a.id + " · " + a.signal + " · " + a.service + " · " + a.stream + " · " + a.status.replace("_", " ") +
     " · observed " + fmtTime(a.observed_at) + " · ingested " + fmtTime(a.detected_at);
-  $("d-explanation").textContent = a.explanation || "(no explanation)";
+  $("d-explanation").textContent = [a.value_explanation, a.explanation].filter(Boolean).join(" ") || "(no explanation)";
   const dl = $("d-scores");
   dl.replaceChildren();
-  for (const [k, v, d] of [["score", a.score, 3], ["p-value", a.p_value, 5], ["NCD", a.ncd, 3], ["compression ratio", a.compression_ratio, 3], ["entropy (bits/byte)", a.entropy, 3], ["severity", a.severity], ["trace id", a.trace_id]]) {
+  for (const [k, v, d] of [["score", a.score, 3], ["p-value", a.p_value, 5], ["NCD", a.ncd, 3], ["compression ratio", a.compression_ratio, 3], ["entropy (bits/byte)", a.entropy, 3], ["severity", a.severity]]) {
     dl.appendChild(el("dt", k));
     dl.appendChild(el("dd", typeof v === "number" || v === null ? fmtNum(v, d) : (v || "–")));
   }
+  dl.appendChild(el("dt", "trace id"));
+  const tdd = el("dd");
+  tdd.appendChild(a.trace_id ? safeLink(a.trace_url, a.trace_id) : el("span", "–"));
+  dl.appendChild(tdd);
   $("note").value = a.note || "";
   $("d-record").textContent = JSON.stringify(a.record, null, 2);
   $("d-resource").textContent = JSON.stringify(a.resource, null, 2);
