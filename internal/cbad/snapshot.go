@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 )
 
 // snapshotVersion changes whenever the snapshot layout does. Version 2 adds
@@ -26,6 +27,10 @@ type snapshotFile struct {
 	Calib      int
 	NumBase    int
 	NumCalib   int
+	// RateBucket is the bucket width of the streams' rate state; restored
+	// under another width, that state is dropped (it re-learns in minutes)
+	// and the rest of the stream kept.
+	RateBucket time.Duration
 	Streams    []streamSnap
 }
 
@@ -120,7 +125,7 @@ func (d *Detector) Snapshot(w io.Writer) error {
 	})
 	f := snapshotFile{Version: snapshotVersion, Compressor: d.cfg.Compressor,
 		Baseline: d.cfg.BaselineSize, Hop: d.cfg.Hop, Calib: d.cfg.CalibrationSize,
-		NumBase: d.cfg.NumericBaselineSize, NumCalib: d.cfg.NumericCalibrationSize}
+		NumBase: d.cfg.NumericBaselineSize, NumCalib: d.cfg.NumericCalibrationSize, RateBucket: d.cfg.RateBucket}
 	for _, st := range streams {
 		st.mu.Lock()
 		f.Streams = append(f.Streams, st.snap())
@@ -220,7 +225,7 @@ func (d *Detector) Restore(r io.Reader) error {
 			}
 			st.calPeak.median, st.calPeak.tailU, st.calPeak.tailBeta = s.PeakMedian, s.PeakTailU, s.PeakTailBeta
 		}
-		if r := s.Rate; r != nil {
+		if r := s.Rate; r != nil && f.RateBucket == d.cfg.RateBucket && d.cfg.RateBucket > 0 {
 			if len(r.Kinds) > rateSlots {
 				return fmt.Errorf("cbad: snapshot stream %q: %d kinds exceed %d", s.Key, len(r.Kinds), rateSlots)
 			}
