@@ -3,6 +3,7 @@ package cbad
 import (
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // maxSlotBytes caps the canonical bytes one record contributes to the
@@ -180,6 +181,9 @@ func (st *stream) bytes() int {
 	}
 	if st.lat != nil {
 		n += st.lat.bytes()
+	}
+	if st.rate != nil {
+		n += int(unsafe.Sizeof(*st.rate))
 	}
 	return n
 }
