@@ -38,7 +38,8 @@ type Result struct {
 	// calibrated median by at least Config.MinEffect.
 	Anomaly bool
 	// Calibrating is true while the stream's baseline or calibration set is
-	// still too small to decide; nothing is flagged then.
+	// still too small to decide; no record is flagged for its text then
+	// (a burst of error-severity records still is, see Reason).
 	Calibrating bool
 	// Median is the median of the stream's calibration scores.
 	Median float64

@@ -254,22 +254,41 @@ func (c *rateCounter) closeBucket(p *rateParams, gap, now int64) {
 	if c.episode != 0 {
 		// The episode's test runs over episodeQuiet buckets at a time: a
 		// condition of one record a bucket is not a burst in any single
-		// bucket, but is far above a background of one an hour.
+		// bucket, but is far above a background of one an hour. Empty
+		// buckets after this one are quiet ones; episodeQuiet of them in a
+		// row end the episode.
 		c.epSum += c.count
-		c.quiet += uint16(min(gap+1, episodeQuiet))
-		if c.quiet >= episodeQuiet {
-			m, r := c.epMean, c.epR
-			if now-c.episode > int64(maxEpisode) {
-				m, r = c.background(p)
+		c.quiet++
+		c.episodeTest(p, now)
+		if c.episode != 0 && gap > 0 {
+			if gap >= episodeQuiet {
+				c.episode, c.epSum, c.quiet = 0, 0, 0
+			} else {
+				c.quiet += uint16(gap)
+				c.episodeTest(p, now)
 			}
-			k := float64(c.quiet)
-			if c.epSum < burstCount(k*m, k*r, episodeCloseP) {
-				c.episode = 0
-			}
-			c.epSum, c.quiet = 0, 0
 		}
 	}
 	c.fold(p, gap)
+}
+
+// episodeTest closes the episode when its current test spans episodeQuiet
+// buckets whose records together are back at the background it rose from
+// (or, after maxEpisode, at the live background: a condition that lasts
+// that long is the new normal).
+func (c *rateCounter) episodeTest(p *rateParams, now int64) {
+	if c.quiet < episodeQuiet {
+		return
+	}
+	m, r := c.epMean, c.epR
+	if now-c.episode > int64(maxEpisode) {
+		m, r = c.background(p)
+	}
+	k := float64(c.quiet)
+	if c.epSum < burstCount(k*m, k*r, episodeCloseP) {
+		c.episode = 0
+	}
+	c.epSum, c.quiet = 0, 0
 }
 
 // slot returns the counter of kind k, taking over the least busy slot not
@@ -306,9 +325,14 @@ type rateVerdict struct {
 	episode int64 // open episode of the record's kind (or of errors), unix ns
 	// kindEpisode is the open episode of the record's kind alone.
 	kindEpisode int64
-	count       uint32
-	burst       uint32
-	mean        float64
+	// ongoing is set when the flag is for an episode opened earlier (not
+	// by this record's burst); recent is then its records in the episode's
+	// current test, over buckets buckets.
+	ongoing         bool
+	recent, buckets uint32
+	count           uint32
+	burst           uint32
+	mean            float64
 }
 
 // observe counts one record of kind k (isError: error severity) at time
@@ -322,22 +346,38 @@ func (rs *rateState) observe(p *rateParams, ns int64, k uint64, isError bool) ra
 	warm := rs.warm(p)
 	if c := rs.slot(k); c != nil {
 		c.count++
+		// The threshold is known even while the stream warms up, so a
+		// burst then teaches the background no more than after (a clipped
+		// update); only the flag waits for the stream's own history.
+		c.threshold(p, p.alpha)
 		if warm && c.test(p, ns) {
-			v.reason, v.count, v.burst, v.mean = attrs.ReasonRate, c.count, c.burst, c.epMean
+			v.reason = attrs.ReasonRate
+			v.set(c, ns)
 		}
 		v.episode, v.kindEpisode = c.episode, c.episode
 	}
 	if isError {
+		// Error-severity records are rare in a healthy service: their
+		// prior (one per priorSpan) holds from the stream's first minute,
+		// so a burst of errors is news even before the stream has history.
 		c := &rs.errors
 		c.count++
-		if warm && c.test(p, ns) {
-			v.reason, v.count, v.burst, v.mean = attrs.ReasonErrors, c.count, c.burst, c.epMean
+		if c.test(p, ns) {
+			v.reason = attrs.ReasonErrors
+			v.set(c, ns)
 		}
 		if v.episode == 0 || (c.episode != 0 && c.episode < v.episode) {
 			v.episode = c.episode
 		}
 	}
 	return v
+}
+
+// set fills the verdict's figures from the counter that flagged.
+func (v *rateVerdict) set(c *rateCounter, ns int64) {
+	v.count, v.burst, v.mean = c.count, c.burst, c.epMean
+	v.ongoing = c.episode != ns
+	v.recent, v.buckets = c.epSum+c.count, uint32(c.quiet)+1
 }
 
 // test counts one record of c at ns and reports whether it is flagged: the

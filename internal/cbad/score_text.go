@@ -146,9 +146,11 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		st.learn(sc.toks)
 		st.window.at(st.window.n - 1).flagged = false
 	} else {
-		if rv.reason != "" && !res.Calibrating {
+		if rv.reason != "" {
 			// A burst of familiar records: each is normal text (it still
-			// teaches the baseline below), the burst is not.
+			// teaches the baseline below), the burst is not. The burst
+			// tests have their own warm-up (rate.go), so a burst of errors
+			// is reported even while the text path still calibrates.
 			res.Anomaly, res.Reason = true, rv.reason
 			d.anomalies.Add(1)
 			res.Explanation = explainBurst(rv, cfg.RateBucket, cfg.RatePValue)
@@ -198,6 +200,10 @@ func explainBurst(v rateVerdict, bucket time.Duration, alpha float64) string {
 	what := "records of this kind"
 	if v.reason == attrs.ReasonErrors {
 		what = "error-severity records"
+	}
+	if v.ongoing {
+		return fmt.Sprintf("ongoing since %s: %d %s in the last %d buckets of %v; background before it %.2f per bucket",
+			time.Unix(0, v.episode).UTC().Format(time.RFC3339), v.recent, what, v.buckets, bucket, v.mean)
 	}
 	return fmt.Sprintf("burst: %d %s in this %v bucket; background %.2f per bucket, a burst from %d (tail p < %g)",
 		v.count, what, bucket, v.mean, v.burst, alpha)
