@@ -23,7 +23,7 @@ type timeLayout struct {
 var timeLayouts = []timeLayout{
 	{regexp.MustCompile(`^(?:\S+ )?(\d{10}) \d{4}\.\d{2}\.\d{2} `), ""},                              // BGL, Thunderbird
 	{regexp.MustCompile(`^\d+ \S+ \S+ \S+ (\d{10}) `), ""},                                           // HPC
-	{regexp.MustCompile(`^(?:\S+ )?(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})`), "2006-01-02 15:04:05"},             // Hadoop, Windows, Zookeeper, OpenStack
+	{regexp.MustCompile(`^(?:\S+ )?(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})`), "2006-01-02 15:04:05"},   // Hadoop, Windows, Zookeeper, OpenStack
 	{regexp.MustCompile(`^(\d{2}-\d{2} \d{2}:\d{2}:\d{2})`), "01-02 15:04:05"},                       // Android
 	{regexp.MustCompile(`^\[\w{3} (\w{3} \d{2} \d{2}:\d{2}:\d{2} \d{4})\]`), "Jan 02 15:04:05 2006"}, // Apache
 	{regexp.MustCompile(`^(\d{6} \d{6}) `), "060102 150405"},                                         // HDFS
