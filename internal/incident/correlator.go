@@ -3,6 +3,7 @@ package incident
 import (
 	"math"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -27,11 +28,12 @@ type state struct {
 	// open level.
 	Services map[string]bool
 	Clocks   [numSignals]signalClock
-	// Pooled counts every anomaly of a signal per bucket (all streams), and
-	// Streams the evidence streams of each signal: together the typical
-	// stream's rate, the prior of a stream with little history.
-	Pooled  [numSignals]rate
-	Streams [numSignals]int
+	// Pooled counts the anomalies of each signal and evidence class per
+	// bucket (all services), and Streams the services with such a stream:
+	// together the typical stream's rate, the prior of a stream with
+	// little history. Keyed by classKey.
+	Pooled  map[string]*rate
+	Streams map[string]int
 	Graph   graph
 	// Pending holds anomalies of buckets not tested yet, by bucket index.
 	Pending map[int64][]Anomaly
@@ -63,6 +65,8 @@ func New(cfg Config) (*Correlator, error) {
 	return &Correlator{cfg: cfg, keep: keepFactor(cfg), st: state{
 		Backgrounds: map[string]*rate{},
 		Services:    map[string]bool{},
+		Pooled:      map[string]*rate{},
+		Streams:     map[string]int{},
 		Graph:       newGraph(),
 		Pending:     map[int64][]Anomaly{},
 	}}, nil
@@ -221,14 +225,19 @@ type cell struct {
 	log2p   float64
 }
 
-// priorRate is the prior mean of a stream of the signal: the typical
-// stream's flags per bucket (all the signal's anomalies over its streams),
+// priorRate is the prior mean of a stream of the signal and evidence
+// class: the typical such stream's flags per bucket (all the class's
+// anomalies over its streams; errors are rarer than unfamiliar INFO lines),
 // shrunk toward PriorRate while the signal is young. A detector that flags
 // little makes a few flags strong evidence; one that flags a lot, weak.
-func (c *Correlator) priorRate(signal int) float64 {
-	p := &c.st.Pooled[signal]
+func (c *Correlator) priorRate(signal int, class string) float64 {
+	k := classKey(signal, class)
+	p := c.st.Pooled[k]
+	if p == nil {
+		return c.cfg.PriorRate
+	}
 	p.catchUp(c.st.Clocks[signal].Clock+1, c.keep)
-	perStream := p.X / float64(max(c.st.Streams[signal], 1))
+	perStream := p.X / float64(max(c.st.Streams[k], 1))
 	w0 := c.cfg.PriorBuckets
 	return (perStream + c.cfg.PriorRate*w0) / (p.W + w0)
 }
@@ -236,6 +245,16 @@ func (c *Correlator) priorRate(signal int) float64 {
 // minLog2P bounds a stream's evidence in one bucket (p >= 2^-1000), so
 // that one huge burst stays a finite number of bits.
 const minLog2P = -1000
+
+// classKey names a signal's evidence class ("logs\x00errors/severe").
+func classKey(signal int, class string) string { return signalNames[signal] + "\x00" + class }
+
+func signalOfClassKey(k string) int {
+	if i := strings.IndexByte(k, 0); i >= 0 {
+		return signalIndex(k[:i])
+	}
+	return 0
+}
 
 func streamKey(service string, signal int, reason string) string {
 	return service + "\x00" + signalNames[signal] + "\x00" + reason
@@ -258,10 +277,8 @@ func (c *Correlator) processBucket(b int64, events []Event) []Event {
 	as := c.st.Pending[b]
 	delete(c.st.Pending, b)
 	var has [numSignals]bool
-	var counts [numSignals]int
 	for i := range as {
 		has[signalIndex(as[i].Signal)] = true
-		counts[signalIndex(as[i].Signal)]++
 	}
 	for s := range c.st.Clocks {
 		ck := &c.st.Clocks[s]
@@ -281,11 +298,21 @@ func (c *Correlator) processBucket(b int64, events []Event) []Event {
 	if len(as) > 0 {
 		events = c.evaluate(b, as, events)
 	}
-	// The pooled rate learns the bucket after it was judged, so that a
-	// burst does not raise its own prior.
-	for s := range c.st.Clocks {
-		if ck := &c.st.Clocks[s]; ck.Started && b-ck.LastActive <= c.gapBuckets() {
-			c.st.Pooled[s].add(ck.Clock, float64(counts[s]), c.keep)
+	// The pooled rates learn the bucket after it was judged, so that a
+	// burst does not raise its own prior (classes without anomalies in the
+	// bucket count it as zero when next seen).
+	if len(as) > 0 {
+		pooled := map[string]int{}
+		for i := range as {
+			pooled[classKey(signalIndex(as[i].Signal), as[i].evidenceClass())]++
+		}
+		for _, k := range sortedKeys(pooled) {
+			p := c.st.Pooled[k]
+			if p == nil {
+				p = &rate{}
+				c.st.Pooled[k] = p
+			}
+			p.add(c.st.Clocks[signalOfClassKey(k)].Clock, float64(pooled[k]), c.keep)
 		}
 	}
 	end := c.bucketStart(b + 1)
@@ -329,10 +356,10 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 		if bg == nil {
 			bg = &rate{}
 			c.st.Backgrounds[k] = bg
-			c.st.Streams[ce.signal]++
+			c.st.Streams[classKey(ce.signal, ce.reason)]++
 		}
 		clock := c.st.Clocks[ce.signal].Clock
-		ce.log2p = max(bg.test(clock, len(ce.members), c.keep, c.priorRate(ce.signal), c.cfg.PriorBuckets), minLog2P)
+		ce.log2p = max(bg.test(clock, len(ce.members), c.keep, c.priorRate(ce.signal, ce.reason), c.cfg.PriorBuckets), minLog2P)
 		c.st.Services[ce.service] = true
 
 		se := byService[ce.service]

@@ -40,6 +40,12 @@ func Restore(data []byte) (*Correlator, error) {
 	if c.st.Backgrounds == nil {
 		c.st.Backgrounds = map[string]*rate{}
 	}
+	if c.st.Pooled == nil {
+		c.st.Pooled = map[string]*rate{}
+	}
+	if c.st.Streams == nil {
+		c.st.Streams = map[string]int{}
+	}
 	if c.st.Services == nil {
 		c.st.Services = map[string]bool{}
 	}
