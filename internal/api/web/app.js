@@ -148,13 +148,13 @@ function localInput(v) {
 }
 
 // range is the observed-time window of the picker: {since, until} as
-// RFC 3339 strings, either possibly "" (open-ended).
+// RFC 3339 strings, either possibly "" (open-ended). A "last …" window has
+// no until, so that live records and incidents keep arriving.
 function range() {
   const p = $("r-preset").value;
   if (p === "custom") return { since: localInput($("r-since").value), until: localInput($("r-until").value) };
   if (p === "all") return { since: "", until: "" };
-  const until = new Date(Math.ceil((Date.now() + 1000) / 1000) * 1000);
-  return { since: new Date(until.getTime() - PRESETS[p]).toISOString(), until: until.toISOString() };
+  return { since: new Date(Math.floor(Date.now() / 1000) * 1000 - PRESETS[p]).toISOString(), until: "" };
 }
 
 function addRange(p) {
@@ -697,11 +697,15 @@ function svgEl(tag, attrs) {
   return e;
 }
 
-// chartWindow is the observed-time window of the chart: the picker's, or,
-// for "all time", the 7 days up to the newest anomaly matching the filters.
+// chartWindow is the observed-time window of the chart: the picker's (a
+// "last …" window ends now), or, for "all time", the 7 days up to the
+// newest anomaly matching the filters.
 async function chartWindow() {
   const r = range();
   if (r.since && r.until) return r;
+  if (r.since && PRESETS[$("r-preset").value]) {
+    return { since: r.since, until: new Date(Math.ceil((Date.now() + 1000) / 1000) * 1000).toISOString() };
+  }
   const p = filterParams();
   p.set("limit", "1");
   if (r.until) p.set("until", r.until);
