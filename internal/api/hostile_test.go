@@ -76,6 +76,7 @@ func TestHostileOversizedRequests(t *testing.T) {
 	for _, c := range []struct{ method, path, key string }{
 		{http.MethodPatch, patch, e.analyst},
 		{http.MethodPost, "/v1/keys", e.admin},
+		{http.MethodPost, "/v1/anomalies", e.analyst},
 		{http.MethodPost, "/v1/session", ""},
 	} {
 		r := e.do(c.method, c.path, c.key, huge, "If-Match", etag)
