@@ -1,6 +1,7 @@
 package cbad
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -272,5 +273,49 @@ func TestMetricAnomalyExplained(t *testing.T) {
 	}
 	if res.PValue <= 0 || res.PValue > 0.01 || res.Reason != attrs.ReasonValue || !strings.Contains(res.Explanation, "above the expected range") {
 		t.Fatalf("spike verdict lacks a p-value, reason or sentence: %+v", res)
+	}
+}
+
+// A restored detector scores latency, errors and young metric series
+// exactly as the original would have.
+func TestLatencyAndFamiliesSnapshot(t *testing.T) {
+	d1, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(15, 16))
+	t0 := time.Unix(0, 0)
+	for i := 0; i < 600; i++ {
+		d1.ScoreLatency("op", t0, lognormal(r, 0.01, 0.3), uint64(i), attrs.ReasonLatency)
+		d1.ScoreError("op", t0, r.Float64() < 0.02)
+		for pod := 0; pod < 5; pod++ {
+			d1.ScoreSeries(fmt.Sprintf("cpu/%d", pod), "cpu", t0, float64(10*(pod+1))*(1+0.05*r.NormFloat64()))
+		}
+	}
+	var buf bytes.Buffer
+	if err := d1.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := New(DefaultConfig())
+	if err := d2.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		v := 0.2 + float64(i)/100
+		a, b := d1.ScoreLatency("op", t0, v, uint64(1000+i), attrs.ReasonLatency), d2.ScoreLatency("op", t0, v, uint64(1000+i), attrs.ReasonLatency)
+		if a != b {
+			t.Fatalf("call %d: original %+v, restored %+v", i, a, b)
+		}
+		ea, eb := d1.ScoreError("op", t0, true), d2.ScoreError("op", t0, true)
+		if ea != eb {
+			t.Fatalf("error %d: original %+v, restored %+v", i, ea, eb)
+		}
+	}
+	// A new pod after the restore is judged by the restored family pools.
+	for i := 0; i < 5; i++ {
+		a, b := d1.ScoreSeries("cpu/new", "cpu", t0, 70), d2.ScoreSeries("cpu/new", "cpu", t0, 70)
+		if a != b {
+			t.Fatalf("young point %d: original %+v, restored %+v", i, a, b)
+		}
+	}
+	if d2.StreamBytes("op") > 64<<10 {
+		t.Fatalf("a restored latency stream holds %d bytes (text rings allocated?)", d2.StreamBytes("op"))
 	}
 }

@@ -32,6 +32,7 @@ type snapshotFile struct {
 	// and the rest of the stream kept.
 	RateBucket time.Duration
 	Streams    []streamSnap
+	Families   []familySnap // cold-start pools of metric families
 }
 
 type streamSnap struct {
@@ -51,6 +52,7 @@ type streamSnap struct {
 	NumModel  *numModelSnap
 	Median    float64
 	Rate      *rateSnap
+	Lat       *latencySnap // latency path (latency_snapshot.go)
 	// The calibration's tail fit as of its last refresh.
 	TailU, TailBeta float64
 	// The peak-cost calibration (ngram streams), with its cached figures.
@@ -131,6 +133,7 @@ func (d *Detector) Snapshot(w io.Writer) error {
 		f.Streams = append(f.Streams, st.snap())
 		st.mu.Unlock()
 	}
+	f.Families = d.snapFamilies()
 	return gob.NewEncoder(w).Encode(&f)
 }
 
@@ -172,6 +175,9 @@ func (st *stream) snap() streamSnap {
 			s.Rate.Kinds = append(s.Rate.Kinds, rs.kinds[i].snap())
 		}
 	}
+	if st.lat != nil {
+		s.Lat = st.lat.snap()
+	}
 	return s
 }
 
@@ -196,8 +202,11 @@ func (d *Detector) Restore(r io.Reader) error {
 		st.index, st.driftRun, st.rng = s.Index, s.DriftRun, splitmix64(s.RNG)
 		if len(s.NumValues) > 0 && len(s.Baseline) == 0 {
 			st.ensureNumeric(&d.cfg)
-		} else {
+		} else if s.Lat == nil || len(s.Baseline) > 0 {
 			st.ensureText(&d.cfg)
+		}
+		if s.Lat != nil {
+			st.restoreLatency(&d.cfg, s.Lat)
 		}
 		for _, toks := range s.Baseline {
 			if len(toks) > maxModelTokens {
@@ -258,6 +267,7 @@ func (d *Detector) Restore(r io.Reader) error {
 		streams[s.Key] = st
 		order = append(order, st)
 	}
+	d.restoreFamilies(f.Families)
 	d.mu.Lock()
 	d.streams = streams
 	d.head, d.tail = nil, nil
