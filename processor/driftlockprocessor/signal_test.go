@@ -181,11 +181,27 @@ func spansBatch(t *testing.T, n int) func() {
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "checkout")
 	spans := rs.ScopeSpans().AppendEmpty().Spans()
-	for range n {
+	// Half of the spans call a span of another service (the edge join and
+	// the gap's series run too).
+	callee := td.ResourceSpans().AppendEmpty()
+	callee.Resource().Attributes().PutStr("service.name", "payment")
+	children := callee.ScopeSpans().AppendEmpty().Spans()
+	for i := range n {
 		sp := spans.AppendEmpty()
 		sp.SetName("GET /cart")
 		sp.SetStartTimestamp(1_000_000)
 		sp.SetEndTimestamp(3_000_000)
+		sp.SetTraceID(pcommon.TraceID{15: byte(i)})
+		sp.SetSpanID(pcommon.SpanID{0, byte(i), 1})
+		if i%2 == 0 {
+			ch := children.AppendEmpty()
+			ch.SetName("POST /charge")
+			ch.SetStartTimestamp(1_500_000)
+			ch.SetEndTimestamp(2_500_000)
+			ch.SetTraceID(sp.TraceID())
+			ch.SetSpanID(pcommon.SpanID{0, byte(i), 2})
+			ch.SetParentSpanID(sp.SpanID())
+		}
 	}
 	return func() { _, _ = e.processTraces(context.Background(), td) }
 }

@@ -64,8 +64,11 @@ func (e *engine) spanNumbers(s *scratch, span ptrace.Span, res pcommon.Map, key 
 	s.key = append(s.key, call.callee...)
 	s.key = append(s.key, "#gap"...)
 	r := e.det.ScoreLatency(e.keys.intern(s.key), tm, call.gapSeconds(), group, attrs.ReasonEdgeLatency)
-	if nb := moreTelling(best, r); nb.Reason == attrs.ReasonEdgeLatency && nb.Anomaly {
-		return nb, call.callee
+	if r.Anomaly {
+		// The call's gap explains a slow caller better than the caller's
+		// own duration does (which the gap is part of): the edge wins.
+		r.Window, r.Index = best.Window, best.Index
+		return r, call.callee
 	}
 	return best, ""
 }
