@@ -78,10 +78,10 @@ func TestDetectionQualityOnSharedData(t *testing.T) {
 	if s := rep.NAB.Score; s < 50 {
 		t.Errorf("NAB standard score %.1f < 50", s)
 	}
-	// Measured 2.38% since the stream-level burst evidence (it flags real
-	// bursts in these samples too, e.g. Linux's ssh brute-force sessions);
-	// issue 12's bar of 1.0% is not met (see README, measured results).
-	if r := rep.FPRate; r > 0.025 {
-		t.Errorf("loghub false-positive rate %.2f%% > 2.5%%", 100*r)
+	// Measured 1.88% (issue 12's bar of 1.0% is not met: see README,
+	// measured results; the burst tests flag real bursts in these samples,
+	// e.g. Linux's ssh brute-force sessions).
+	if r := rep.FPRate; r > 0.02 {
+		t.Errorf("loghub false-positive rate %.2f%% > 2%%", 100*r)
 	}
 }
