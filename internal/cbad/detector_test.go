@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -349,6 +350,11 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.MaxRecordBytes = 1 },
 		func(c *Config) { c.Warmup = c.BaselineSize + 1 }, // would never leave warm-up
 		func(c *Config) { c.Permutations = 50 },           // could never show drift
+		func(c *Config) { c.FlagBudget = -1 },
+		func(c *Config) { c.FlagBudget = math.NaN() },
+		func(c *Config) { c.RateBucket = time.Millisecond },
+		func(c *Config) { c.RateBucket = 2 * time.Hour },
+		func(c *Config) { c.RatePValue = 0 },
 	}
 	for i, mut := range bad {
 		c := DefaultConfig()
@@ -359,8 +365,15 @@ func TestConfigValidate(t *testing.T) {
 	}
 	off := DefaultConfig()
 	off.Permutations = 0 // no drift test at all is a valid choice
+	off.RateBucket = 0   // nor is stream-level evidence required
+	off.FlagBudget = 0
 	if err := off.Validate(); err != nil {
-		t.Fatalf("permutations 0 rejected: %v", err)
+		t.Fatalf("permutations, rate_bucket and flag_budget 0 rejected: %v", err)
+	}
+	bucket := DefaultConfig()
+	bucket.RateBucket = time.Millisecond
+	if err := bucket.Validate(); err == nil || !strings.Contains(err.Error(), "rate_bucket") {
+		t.Fatalf("a bad rate_bucket's error does not name it: %v", err)
 	}
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New accepted the zero config")
