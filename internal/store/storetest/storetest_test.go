@@ -90,7 +90,7 @@ func TestEveryStorePackageAnnouncesSkips(t *testing.T) {
 	for dir := range uses {
 		if !announces[dir] {
 			rel, _ := filepath.Rel(root, dir)
-			t.Errorf("./%s uses storetest but its TestMain does not call storetest.Main or storetest.Announce", filepath.ToSlash(rel))
+			t.Errorf("./%s uses storetest but its TestMain does not call storetest.Main or storetest.Announce; add a main_test.go with `func TestMain(m *testing.M) { storetest.Main(m) }`", filepath.ToSlash(rel))
 		}
 	}
 }
