@@ -58,6 +58,12 @@ func (r *rate) catchUp(clock int64, keep float64) {
 		r.X *= d
 		r.X2 *= d
 		r.Clock = clock - 1
+		// The skipped buckets were empty: they are now the latest.
+		if k == 1 {
+			r.Last = [2]float64{0, r.Last[0]}
+		} else {
+			r.Last = [2]float64{}
+		}
 	}
 }
 
@@ -70,19 +76,12 @@ func (r *rate) add(clock int64, n float64, keep float64) {
 	r.Clock = clock
 }
 
-// priorDispersion is the variance-to-mean ratio a stream is assumed to
-// have until its own history shows otherwise: flags of one event come in
-// clumps (a Poisson prior, ratio 1, made every clump of a young stream
-// look like news). Chosen among 1, 1.5, 2 and 3 on the shared Nezha day
-// (see the README): 1 and 1.5 opened 2-7 false incidents an hour, 3 missed
-// bursts of 5-10 flags.
-const priorDispersion = 2
-
 // moments are the background mean and variance per bucket, shrunk toward
-// the prior: mean m0 weighing w0 buckets, variance priorDispersion*m0.
+// the prior: mean m0 weighing w0 buckets, Poisson (variance m0) until the
+// stream's own history shows clumps.
 func (r *rate) moments(m0, w0 float64) (mean, variance float64) {
 	mean = (r.X + m0*w0) / (r.W + w0)
-	second := (r.X2 + (priorDispersion*m0+m0*m0)*w0) / (r.W + w0)
+	second := (r.X2 + (m0+m0*m0)*w0) / (r.W + w0)
 	variance = max(second-mean*mean, mean)
 	return mean, variance
 }
