@@ -237,7 +237,7 @@ func (s *session) rebuild(ctx context.Context, from time.Time) error {
 		s.r.notifier.Wake()
 	}
 	s.r.log.Info("correlator: incidents rebuilt", "from", from, "anomalies", fed, "incidents", len(order),
-		"opened", nOpened, "closed", nClosed, "deleted", nDeleted, "took", s.r.now().Sub(began).Round(time.Millisecond))
+		"opened", nOpened, "closed", nClosed, "deleted", nDeleted, "took", s.r.now().Sub(began).Round(time.Millisecond).String())
 	return nil
 }
 

@@ -390,6 +390,12 @@ func (s *session) save(ctx context.Context, events []incident.Event, last int64)
 		return err
 	}
 	s.last = last
+	for i := range events {
+		if ev := &events[i]; ev.Type == incident.Opened || ev.Type == incident.Closed {
+			s.r.log.Info("incident "+ev.Type.String(), "key", ev.Incident.ID, "title", ev.Incident.Title,
+				"leader", ev.Incident.Leader(), "observed_at", ev.At)
+		}
+	}
 	s.r.m.opened.Add(float64(opened))
 	s.r.m.closed.Add(float64(closed))
 	if len(events) > 0 {

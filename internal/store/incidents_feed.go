@@ -89,35 +89,35 @@ func (s *Store) MembersObserved(ctx context.Context, from time.Time, upToID int6
 // from (observed time), oldest first: the ones a recomputation from that
 // time may change.
 func (s *Store) IncidentsActiveSince(ctx context.Context, from time.Time) ([]Incident, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+incidentCols+" FROM incidents i WHERE i.closed_at IS NULL OR i.closed_at >= $1 OR i.last_evidence_at >= $1 ORDER BY i.opened_at, i.id", from.UTC())
+	out, err := s.queryIncidents(ctx, "SELECT "+incidentCols+" FROM incidents i WHERE i.closed_at IS NULL OR i.closed_at >= $1 OR i.last_evidence_at >= $1 ORDER BY i.opened_at, i.id", from.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("store: incidents since %s: %w", from.UTC().Format(time.RFC3339), err)
 	}
-	defer rows.Close()
-	var out []Incident
-	for rows.Next() {
-		var in Incident
-		if err := scanIncident(rows, &in); err != nil {
-			return nil, fmt.Errorf("store: incidents since: %w", err)
-		}
-		out = append(out, in)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // OpenIncidents returns the incidents in state open, oldest first (the
 // Alertmanager refresh re-sends them before their endsAt).
 func (s *Store) OpenIncidents(ctx context.Context) ([]Incident, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+incidentCols+" FROM incidents i WHERE i.state = 'open' ORDER BY i.opened_at, i.id")
+	out, err := s.queryIncidents(ctx, "SELECT "+incidentCols+" FROM incidents i WHERE i.state = 'open' ORDER BY i.opened_at, i.id")
 	if err != nil {
 		return nil, fmt.Errorf("store: open incidents: %w", err)
+	}
+	return out, nil
+}
+
+// queryIncidents runs a query selecting incidentCols and scans every row.
+func (s *Store) queryIncidents(ctx context.Context, sql string, args ...any) ([]Incident, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Incident
 	for rows.Next() {
 		var in Incident
 		if err := scanIncident(rows, &in); err != nil {
-			return nil, fmt.Errorf("store: open incidents: %w", err)
+			return nil, err
 		}
 		out = append(out, in)
 	}
