@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -283,7 +284,17 @@ func TestTwoReplicasOneActiveTakeoverAndNoDuplicateNotifications(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d notifications still pending", pending)
+			rows, _ := storetest.Pool(st).Query(context.Background(), "SELECT id, coalesce(incident_id, 0), event, attempts, coalesce(lease_until::text, '-'), last_error FROM notification_outbox WHERE delivered_at IS NULL ORDER BY id")
+			var desc []string
+			for rows.Next() {
+				var id, inc int64
+				var ev, lease, lastErr string
+				var attempts int
+				_ = rows.Scan(&id, &inc, &ev, &attempts, &lease, &lastErr)
+				desc = append(desc, fmt.Sprintf("id=%d incident=%d %s attempts=%d lease=%s err=%q", id, inc, ev, attempts, lease, lastErr))
+			}
+			rows.Close()
+			t.Fatalf("%d notifications still pending (now %s):\n%s", pending, time.Now().UTC().Format(time.RFC3339Nano), strings.Join(desc, "\n"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -156,7 +156,13 @@ func (n *Notifier) DeliverDue(ctx context.Context) (int, error) {
 	delivered := 0
 	lease := time.Duration(claimBatch+1) * n.cfg.Timeout
 	for ctx.Err() == nil {
-		items, err := n.st.ClaimNotifications(ctx, claimBatch, lease)
+		// The claim runs to completion even when ctx ends meanwhile: a
+		// claim cut off client-side may still commit, leaving rows leased
+		// by nobody until the lease runs out. What was claimed is handed
+		// back below if ctx has ended.
+		claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Timeout)
+		items, err := n.st.ClaimNotifications(claimCtx, claimBatch, lease)
+		cancel()
 		if err != nil {
 			return delivered, err
 		}
