@@ -233,6 +233,15 @@ func TestIncidentPageInChromium(t *testing.T) {
 	}
 	p := shot(t, b.ctx, "incident-triaged")
 	t.Logf("screenshots: %s", filepath.Dir(p))
+	// 6. Out to every anomaly of the incident's time (5 minutes either
+	// side): its 42 members and the routine record beside them.
+	b.step("window", chromedp.Click(chromedp.CSS("#i-window")),
+		chromedp.WaitVisible(chromedp.CSS("#anomalies-view")),
+		poll(`document.querySelectorAll("#feed tbody tr").length === 43`),
+		poll(`document.querySelector("#r-since").value.startsWith("2023-01-29T07:55")`))
+	if last := b.eval(`[...document.querySelectorAll("#feed tbody tr")].pop().cells[0].textContent`); last != "2023-01-29 08:00:00" {
+		t.Fatalf("oldest record in the window observed at %q", last)
+	}
 }
 
 // browser is one headless Chromium for one test.

@@ -323,7 +323,10 @@ async function showIncident(id, quiet) {
   const span = (inc.closed_at ? "closed " + fmtTime(inc.closed_at) : "open, last evidence " + fmtTime(inc.last_evidence_at));
   $("i-meta").textContent = "#" + inc.id + " · since " + fmtTime(inc.opened_at) + " UTC (observed) · " + span +
     " · " + inc.size + " anomalies · triage: " + inc.triage.replace("_", " ") + (inc.note ? " · note: " + inc.note : "");
+  const change = inc.detail && inc.detail.change;
+  $("i-change").textContent = change ? "Last change: " + change : "";
   if (switched) $("i-note").value = inc.note || "";
+  state.inc.window = [new Date(inc.opened_at).getTime() - 5 * 60e3, new Date(inc.closed_at || inc.last_evidence_at).getTime() + 5 * 60e3];
   drawServices(inc.services || []);
   drawSignals(inc.evidence_by_signal || []);
   drawLanes(inc);
@@ -495,6 +498,14 @@ async function loadMembers() {
   state.inc.drillCursor = r.data.next_cursor;
   $("i-members-more").hidden = !state.inc.drillCursor;
 }
+
+// The incident's span (5 minutes either side) on the Anomalies tab: every
+// record of the time, members or not.
+$("i-window").addEventListener("click", () => {
+  if (!state.inc.window) return;
+  setRange(state.inc.window[0], state.inc.window[1]);
+  showView("anomalies");
+});
 
 for (const b of document.querySelectorAll("#incident .actions button")) {
   b.addEventListener("click", () => triageIncident(b.dataset.status));
