@@ -18,6 +18,8 @@ func TestValidateListsEveryMistake(t *testing.T) {
 		t.Fatalf("validate accepted a broken config:\n%s", out)
 	}
 	for _, want := range []string{
+		"detector.p_value out of range: got 1.5",
+		"detector.hop out of range: got 1000",
 		`annotate must be one of anomalies, all: got "everything"`,
 		`stream_by[1] "service.name" is listed twice`,
 		"got 2, want 0 < histogram_quantile < 1",

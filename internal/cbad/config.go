@@ -144,68 +144,70 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first out-of-range field.
+// Validate reports every out-of-range field at once (errors.Join), so a
+// configuration check lists all its mistakes.
 func (c Config) Validate() error {
+	var errs []error
 	switch c.Compressor {
 	case CompressorNgram, CompressorZstd, CompressorS2:
 	default:
-		return fmt.Errorf("%w: got %q", ErrCompressor, c.Compressor)
+		errs = append(errs, fmt.Errorf("%w: got %q", ErrCompressor, c.Compressor))
 	}
 	if c.BaselineSize < 16 || c.BaselineSize > 65536 {
-		return fmt.Errorf("%w: got %d, want 16..65536", ErrBaselineSize, c.BaselineSize)
+		errs = append(errs, fmt.Errorf("%w: got %d, want 16..65536", ErrBaselineSize, c.BaselineSize))
 	}
 	if c.NumericBaselineSize < 16 || c.NumericBaselineSize > 1<<20 {
-		return fmt.Errorf("%w: numeric_baseline_size got %d, want 16..1048576", ErrBaselineSize, c.NumericBaselineSize)
+		errs = append(errs, fmt.Errorf("%w: numeric_baseline_size got %d, want 16..1048576", ErrBaselineSize, c.NumericBaselineSize))
 	}
 	if c.NumericCalibrationSize < 16 || c.NumericCalibrationSize > 1<<20 {
-		return fmt.Errorf("%w: numeric_calibration_size got %d, want 16..1048576", ErrCalibration, c.NumericCalibrationSize)
+		errs = append(errs, fmt.Errorf("%w: numeric_calibration_size got %d, want 16..1048576", ErrCalibration, c.NumericCalibrationSize))
 	}
 	if c.Hop < 4 || c.Hop > c.BaselineSize {
-		return fmt.Errorf("%w: got %d, want 4..baseline_size (%d)", ErrHop, c.Hop, c.BaselineSize)
+		errs = append(errs, fmt.Errorf("%w: got %d, want 4..baseline_size (%d)", ErrHop, c.Hop, c.BaselineSize))
 	}
 	if c.CalibrationSize < 16 || c.CalibrationSize > 65536 {
-		return fmt.Errorf("%w: got %d, want 16..65536", ErrCalibration, c.CalibrationSize)
+		errs = append(errs, fmt.Errorf("%w: got %d, want 16..65536", ErrCalibration, c.CalibrationSize))
 	}
 	// Warm-up counts baseline records, so it cannot exceed the baseline.
 	if c.Warmup < 1 || c.Warmup > c.BaselineSize {
-		return fmt.Errorf("%w: got %d, want 1..baseline_size (%d)", ErrWarmup, c.Warmup, c.BaselineSize)
+		errs = append(errs, fmt.Errorf("%w: got %d, want 1..baseline_size (%d)", ErrWarmup, c.Warmup, c.BaselineSize))
 	}
 	if !(c.PValue > 0 && c.PValue < 1) {
-		return fmt.Errorf("%w: got %v, want 0 < p_value < 1", ErrPValue, c.PValue)
+		errs = append(errs, fmt.Errorf("%w: got %v, want 0 < p_value < 1", ErrPValue, c.PValue))
 	}
 	if c.FlagBudget < 0 || c.FlagBudget > 1e6 || c.FlagBudget != c.FlagBudget {
-		return fmt.Errorf("%w: got %v, want 0 (no budget) .. 1000000 flags per stream-hour", ErrFlagBudget, c.FlagBudget)
+		errs = append(errs, fmt.Errorf("%w: got %v, want 0 (no budget) .. 1000000 flags per stream-hour", ErrFlagBudget, c.FlagBudget))
 	}
 	if c.RateBucket != 0 && (c.RateBucket < time.Second || c.RateBucket > time.Hour) {
-		return fmt.Errorf("%w: got %v, want 0 (off) or 1s..1h", ErrRateBucket, c.RateBucket)
+		errs = append(errs, fmt.Errorf("%w: got %v, want 0 (off) or 1s..1h", ErrRateBucket, c.RateBucket))
 	}
 	if !(c.RatePValue > 0 && c.RatePValue < 1) {
-		return fmt.Errorf("%w: got %v, want 0 < rate_p_value < 1", ErrRatePValue, c.RatePValue)
+		errs = append(errs, fmt.Errorf("%w: got %v, want 0 < rate_p_value < 1", ErrRatePValue, c.RatePValue))
 	}
 	if c.MinEffect < 0 || c.MinEffect > 64 {
-		return fmt.Errorf("%w: got %v, want 0..64", ErrMinEffect, c.MinEffect)
+		errs = append(errs, fmt.Errorf("%w: got %v, want 0..64", ErrMinEffect, c.MinEffect))
 	}
 	if c.MaxStreams < 1 || c.MaxStreams > 10_000_000 {
-		return fmt.Errorf("%w: got %d, want 1..10000000", ErrMaxStreams, c.MaxStreams)
+		errs = append(errs, fmt.Errorf("%w: got %d, want 1..10000000", ErrMaxStreams, c.MaxStreams))
 	}
 	if c.IdleTimeout < 0 {
-		return fmt.Errorf("%w: got %v", ErrIdleTimeout, c.IdleTimeout)
+		errs = append(errs, fmt.Errorf("%w: got %v", ErrIdleTimeout, c.IdleTimeout))
 	}
 	if c.DriftWindows < 1 || c.DriftWindows > 1000 {
-		return fmt.Errorf("%w: got %d, want 1..1000", ErrDriftWindows, c.DriftWindows)
+		errs = append(errs, fmt.Errorf("%w: got %d, want 1..1000", ErrDriftWindows, c.DriftWindows))
 	}
 	if c.AdmitAfter < 0 || c.AdmitAfter > 1000 {
-		return fmt.Errorf("%w: got %d, want 0..1000 (0 disables admission)", ErrAdmitAfter, c.AdmitAfter)
+		errs = append(errs, fmt.Errorf("%w: got %d, want 0..1000 (0 disables admission)", ErrAdmitAfter, c.AdmitAfter))
 	}
 	// With fewer than minPermutations shuffles no window can reach
 	// p < driftAlpha: the test would run and never report drift.
 	if c.Permutations != 0 && (c.Permutations < minPermutations || c.Permutations > 100000) {
-		return fmt.Errorf("%w: got %d, want 0 (no drift test) or %d..100000", ErrPermutations, c.Permutations, minPermutations)
+		errs = append(errs, fmt.Errorf("%w: got %d, want 0 (no drift test) or %d..100000", ErrPermutations, c.Permutations, minPermutations))
 	}
 	if c.MaxRecordBytes < 64 || c.MaxRecordBytes > 16<<20 {
-		return fmt.Errorf("%w: got %d, want 64..16777216", ErrMaxRecordBytes, c.MaxRecordBytes)
+		errs = append(errs, fmt.Errorf("%w: got %d, want 64..16777216", ErrMaxRecordBytes, c.MaxRecordBytes))
 	}
-	return c.validateLatency()
+	return errors.Join(append(errs, c.validateLatency())...)
 }
 
 func (c Config) validateLatency() error {

@@ -190,7 +190,9 @@ func createDefaultConfig() component.Config {
 func (c *Config) Validate() error {
 	var errs []error
 	if err := c.Detector.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: detector.%w", ErrDetector, err))
+		for _, e := range unjoin(err) {
+			errs = append(errs, fmt.Errorf("%w: detector.%w", ErrDetector, e))
+		}
 	}
 	switch c.Annotate {
 	case AnnotateAnomalies, AnnotateAll:
@@ -220,6 +222,14 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Feedback.validate()...)
 	return errors.Join(errs...)
+}
+
+// unjoin returns the errors an errors.Join holds, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // maxAPIPage is the largest page GET /v1/anomalies returns.

@@ -132,10 +132,12 @@ func TestValidateReportsEveryMistake(t *testing.T) {
 	require.NoError(t, sub.Unmarshal(cfg))
 	err = confmap.Validate(cfg)
 	require.Error(t, err)
-	for _, sentinel := range []error{ErrAnnotate, ErrStreamBy, ErrCheckpointInterval, ErrQuantile, ErrMaxSeries, ErrFeedback} {
+	for _, sentinel := range []error{ErrDetector, cbad.ErrPValue, cbad.ErrHop, ErrAnnotate, ErrStreamBy, ErrCheckpointInterval, ErrQuantile, ErrMaxSeries, ErrFeedback} {
 		assert.ErrorIs(t, err, sentinel)
 	}
 	for _, want := range []string{
+		"detector is invalid: detector.p_value out of range: got 1.5, want 0 < p_value < 1",
+		"detector is invalid: detector.hop out of range: got 1000, want 4..baseline_size (512)",
 		`annotate must be one of anomalies, all: got "everything"`,
 		`stream_by[1] "service.name" is listed twice`,
 		"stream_by[2] is empty",
