@@ -45,6 +45,7 @@ type fbHarness struct {
 	p     processor.Logs
 	rng   *rand.Rand
 	seq   int
+	clock time.Duration // record time, past t0
 	kindB string
 }
 
@@ -108,6 +109,10 @@ func feedbackHost(t testing.TB, dsn string) component.Host {
 	return extensionHost{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{feedbackID: ext}}
 }
 
+// episodeGap is longer than the detector's episodes last without new
+// evidence (episodeQuiet buckets of rate_bucket, 2m by default).
+const episodeGap = 10 * time.Minute
+
 // send feeds n normal lines with extra lines at the end and returns whether
 // each extra line was flagged.
 func (h *fbHarness) send(n int, extra ...string) []bool {
@@ -117,10 +122,17 @@ func (h *fbHarness) send(n int, extra ...string) []bool {
 	rl.Resource().Attributes().PutStr("service.name", "checkout")
 	recs := rl.ScopeLogs().AppendEmpty().LogRecords()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if len(extra) > 0 {
+		// Extra lines come after a quiet gap longer than the detector's
+		// episodes (a novel kind is flagged once per episode), so their
+		// verdict is about their kind, not about an episode still open.
+		h.clock += episodeGap
+	}
 	add := func(body string) plog.LogRecord {
 		lr := recs.AppendEmpty()
 		h.seq++
-		lr.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Duration(h.seq) * time.Millisecond)))
+		h.clock += time.Millisecond
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(h.clock)))
 		lr.SetSeverityNumber(plog.SeverityNumberInfo)
 		lr.SetSeverityText("INFO")
 		lr.Body().SetStr(body)
