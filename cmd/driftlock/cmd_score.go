@@ -261,7 +261,6 @@ func (s *scoreRun) csv(in io.Reader) error {
 	index := -1
 	for row := 1; ; row++ {
 		rec, err := cr.Read()
-		line, _ := cr.FieldPos(0)
 		if err == io.EOF {
 			if row == 1 {
 				return fmt.Errorf("%s: empty input, want a header timestamp,value", s.name)
@@ -279,6 +278,7 @@ func (s *scoreRun) csv(in io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
+		line, _ := cr.FieldPos(0) // only valid after a successful Read
 		if row > 1 {
 			index++
 		}
