@@ -64,6 +64,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad_checkpoint_interval", wantErr: ErrCheckpointInterval},
 		{name: "bad_quantile", wantErr: ErrQuantile},
 		{name: "bad_max_series", wantErr: ErrMaxSeries},
+		{name: "bad_edge_join_size", wantErr: ErrEdgeJoin},
+		{name: "bad_latency_window", wantErr: cbad.ErrLatency},
 		{name: "bad_feedback_interval", wantErr: ErrFeedback},
 	}
 	for _, tt := range tests {
@@ -97,6 +99,8 @@ func TestConfigErrorsNameFieldAndRange(t *testing.T) {
 		{func(c *Config) { c.CheckpointInterval = time.Millisecond }, []string{"checkpoint_interval", "1s..24h0m0s"}},
 		{func(c *Config) { c.Metrics.HistogramQuantile = 0 }, []string{"histogram_quantile", "0 < histogram_quantile < 1"}},
 		{func(c *Config) { c.Metrics.MaxSeries = -1 }, []string{"max_series", "1..10000000"}},
+		{func(c *Config) { c.Traces.EdgeJoinTTL = 0 }, []string{"edge_join_ttl", "0 < ttl <= 1h"}},
+		{func(c *Config) { c.Detector.LatencyPValue = 0 }, []string{"latency_p_value", "0 < p < 1"}},
 	}
 	for _, tc := range cases {
 		cfg := createDefaultConfig().(*Config)
