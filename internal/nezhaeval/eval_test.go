@@ -166,6 +166,8 @@ func TestScoreIncidents(t *testing.T) {
 	assert.Equal(t, 2, s.Top3)
 	assert.Equal(t, 2, s.Faults[0].Rank)
 	assert.False(t, s.Faults[1].Detected)
+	assert.Equal(t, time.Minute, s.Faults[1].Early, "opened with b a minute before b's fault")
+	assert.Zero(t, s.Faults[0].Early)
 	assert.Equal(t, 90*time.Second, s.Faults[2].Delay)
 	assert.Equal(t, (40*time.Second+90*time.Second)/2, s.MedianDelay)
 	assert.InDelta(t, 0.2, s.FalsePerHour(), 1e-9)

@@ -36,12 +36,22 @@ func (r *Report) Print(w io.Writer) {
 			}
 		}
 		inc := ""
-		if f.Detected {
+		switch {
+		case f.Detected:
 			inc = f.Incident + " (" + f.Leader + ")"
+		case f.Early > 0:
+			inc = fmt.Sprintf("(an incident holding it opened %.0fs before inject_time)", f.Early.Seconds())
 		}
 		fmt.Fprintf(w, "%-19s %-15s %-30s %-8s %7s %4s  %-5s %-5s %-5s  %s\n", f.Fault.At.Format("2006-01-02 15:04:05"), f.Fault.Type,
 			f.Fault.Service, det, delay, rank, sig[0], sig[1], sig[2], inc)
 	}
+	early := 0
+	for _, f := range r.Incidents.Faults {
+		if f.Early > 0 {
+			early++
+		}
+	}
+	fmt.Fprintf(w, "faults missed only because an incident holding their service opened in the minute before inject_time: %d\n", early)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Incidents (opened):")
 	for _, ev := range r.Events {
