@@ -94,13 +94,6 @@ func (ls *latencyState) push(x float64) {
 	ls.values.push(x)
 }
 
-// quantile returns the q-quantile of the baseline (nearest rank).
-func (ls *latencyState) quantile(q float64) float64 {
-	n := len(ls.sorted)
-	i := int(q * float64(n-1))
-	return ls.sorted[min(max(i, 0), n-1)]
-}
-
 // binomTail returns P(C >= c) for C ~ Binomial(n, q).
 func binomTail(n, c int, q float64) float64 {
 	if c <= 0 {
@@ -250,6 +243,17 @@ func (ls *latencyState) distinctExceedances(w int) int {
 		}
 	}
 	return c
+}
+
+// ScoreCall scores one call's duration and error status together, in one
+// series (one lookup): ScoreLatency and ScoreError of the same key.
+func (d *Detector) ScoreCall(key string, t time.Time, seconds float64, isError bool, group uint64, reason string) (latency, errors Result) {
+	st := d.acquire(key, t)
+	latency = d.scoreLatency(st, seconds, group, reason)
+	errors = d.scoreError(st, isError)
+	st.mu.Unlock()
+	d.records.Add(1)
+	return latency, errors
 }
 
 func latencyWhat(reason string) string {

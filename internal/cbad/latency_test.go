@@ -319,3 +319,23 @@ func TestLatencyAndFamiliesSnapshot(t *testing.T) {
 		t.Fatalf("a restored latency stream holds %d bytes (text rings allocated?)", d2.StreamBytes("op"))
 	}
 }
+
+func TestScoreCallIsLatencyAndError(t *testing.T) {
+	d1, _ := New(DefaultConfig())
+	d2, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(17, 18))
+	t0 := time.Unix(0, 0)
+	for i := 0; i < 1000; i++ {
+		v, failed := lognormal(r, 0.01, 0.3), r.Float64() < 0.05
+		if i > 900 {
+			v, failed = 0.2, true
+		}
+		lat, errs := d1.ScoreCall("op", t0, v, failed, uint64(i), attrs.ReasonLatency)
+		l2 := d2.ScoreLatency("op", t0, v, uint64(i), attrs.ReasonLatency)
+		e2 := d2.ScoreError("op", t0, failed)
+		lat.Index, l2.Index, errs.Index, e2.Index = 0, 0, 0, 0
+		if lat != l2 || errs != e2 {
+			t.Fatalf("call %d: ScoreCall %+v %+v, separately %+v %+v", i, lat, errs, l2, e2)
+		}
+	}
+}

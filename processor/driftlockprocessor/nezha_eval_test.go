@@ -1,7 +1,6 @@
 package driftlockprocessor
 
 import (
-	"fmt"
 	"testing"
 	"time"
 )
@@ -73,6 +72,6 @@ func nezhaEval(signal string, faults []nezhaFault, recs []nezhaRec, flags []bool
 
 func logNezhaEval(t *testing.T, signal string, faults []nezhaFault, recs []nezhaRec, flags []bool) {
 	d, chance, fph := nezhaEval(signal, faults, recs, flags)
-	t.Log(fmt.Sprintf("nezha signal=%s faults=%d/%d chance=%.1f false_flags_per_hour=%.0f (beyond chance %.1f)",
-		signal, d, len(faults), chance, fph, float64(d)-chance))
+	t.Logf("nezha signal=%s faults=%d/%d chance=%.1f false_flags_per_hour=%.0f (beyond chance %.1f)",
+		signal, d, len(faults), chance, fph, float64(d)-chance)
 }

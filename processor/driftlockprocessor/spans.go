@@ -13,8 +13,8 @@ import (
 // A span's numbers go through the detector's latency path, not its text
 // (traces.latency, on by default):
 //
-//   - its duration, per (stream, operation): series "<stream>/<name>#latency";
-//   - its error status, per (stream, operation): "<stream>/<name>#errors";
+//   - its duration and its error status, per (stream, operation): series
+//     "<stream>/<name>#call";
 //   - when the span completes a call between two services seen by this
 //     collector (spanjoin.go), the call's gap (caller-side minus
 //     callee-side duration), per edge: "traces/<caller>-><callee>#gap".
@@ -37,10 +37,9 @@ func (e *engine) spanNumbers(s *scratch, span ptrace.Span, res pcommon.Map, key 
 	tid := span.TraceID()
 	group := binary.BigEndian.Uint64(tid[8:])
 	if e.cfg.Traces.Latency && end >= start && start > 0 {
-		r := e.det.ScoreLatency(e.subKey(s, key, span.Name(), "#latency"), tm, float64(end-start)/1e9, group, attrs.ReasonLatency)
-		best = moreTelling(best, r)
-		r = e.det.ScoreError(e.subKey(s, key, span.Name(), "#errors"), tm, span.Status().Code() == ptrace.StatusCodeError)
-		best = moreTelling(best, r)
+		lat, errs := e.det.ScoreCall(e.subKey(s, key, span.Name(), "#call"), tm, float64(end-start)/1e9,
+			span.Status().Code() == ptrace.StatusCodeError, group, attrs.ReasonLatency)
+		best = moreTelling(moreTelling(best, lat), errs)
 	}
 	if e.join == nil || end < start {
 		return best, ""
