@@ -3,6 +3,14 @@
 // they cost to encode given the stream's recent normal baseline, turns that
 // cost into a calibrated p-value, and tests whole windows for drift.
 //
+// Beside record-level surprise it keeps stream-level evidence (rate.go):
+// each text record has a kind (its template, kind.go), counted per short
+// bucket of record time against the stream's own background, so a burst of
+// familiar records or of errors is flagged (Result.Reason) and an ongoing
+// condition stays visible (Result.Episode). The per-record level follows a
+// false-flag budget per stream-hour (Config.FlagBudget), and long records
+// are tested on their rarest token as well as their mean cost.
+//
 // The package imports no Collector code: the processor, the CLI and the
 // evaluation harness all drive the same Detector with the same defaults.
 package cbad
