@@ -333,6 +333,10 @@ type rateVerdict struct {
 	count           uint32
 	burst           uint32
 	mean            float64
+	// pValue is the tail probability of the flagged count (recent, over
+	// buckets buckets) under the background the episode rose from: the
+	// burst's own p-value, below the burst level when flagged.
+	pValue float64
 }
 
 // observe counts one record of kind k (isError: error severity) at time
@@ -378,6 +382,27 @@ func (v *rateVerdict) set(c *rateCounter, ns int64) {
 	v.count, v.burst, v.mean = c.count, c.burst, c.epMean
 	v.ongoing = c.episode != ns
 	v.recent, v.buckets = c.epSum+c.count, uint32(c.quiet)+1
+	k := float64(v.buckets)
+	v.pValue = nbTail(k*c.epMean, k*c.epR, v.recent)
+}
+
+// nbTail returns P(X >= count) under the negative binomial (mean, r),
+// floored at the smallest positive float so a flag never reads p = 0.
+func nbTail(mean, r float64, count uint32) float64 {
+	if mean <= 0 || count == 0 {
+		if count == 0 {
+			return 1
+		}
+		return math.SmallestNonzeroFloat64
+	}
+	q := mean / (r + mean)
+	pmf := math.Exp(r * math.Log1p(-q))
+	tail := 1.0
+	for k := uint32(0); k < count && k < maxBurstCount; k++ {
+		tail -= pmf
+		pmf *= (float64(k) + r) / float64(k+1) * q
+	}
+	return max(tail, math.SmallestNonzeroFloat64)
 }
 
 // test counts one record of c at ns and reports whether it is flagged: the

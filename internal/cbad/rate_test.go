@@ -62,6 +62,11 @@ func TestBurstOfKnownErrorFlagged(t *testing.T) {
 				if r.Kind == 0 || r.Episode.IsZero() {
 					t.Errorf("burst flag without kind or episode: %+v", r)
 				}
+				// The flag carries the burst's own p-value, below the
+				// burst level, not the familiar text's p-value (about 1).
+				if !(r.PValue > 0 && r.PValue < DefaultConfig().RatePValue) {
+					t.Errorf("burst flag p-value %v, want in (0, %v)", r.PValue, DefaultConfig().RatePValue)
+				}
 			}
 		}
 	}

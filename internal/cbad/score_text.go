@@ -152,6 +152,7 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 			// tests have their own warm-up (rate.go), so a burst of errors
 			// is reported even while the text path still calibrates.
 			res.Anomaly, res.Reason = true, rv.reason
+			res.PValue = rv.pValue
 			d.anomalies.Add(1)
 			res.Explanation = explainBurst(rv, cfg.RateBucket, cfg.RatePValue)
 		}
