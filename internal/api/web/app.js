@@ -95,6 +95,9 @@ async function showApp(who) {
   const canTriage = who.role === "analyst" || who.role === "admin";
   for (const b of document.querySelectorAll(".actions button")) b.disabled = !canTriage;
   await showView(state.view);
+  // Notifications link to #/incidents/ID (internal/notify): open that one.
+  const link = /^#\/incidents\/(\d+)$/.exec(location.hash);
+  if (link && state.view === "incidents") await showIncident(Number(link[1]));
 }
 
 $("login-form").addEventListener("submit", async (ev) => {
