@@ -129,14 +129,11 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		writeNotFound(w, r, id)
 		return
 	case errors.Is(err, store.ErrVersionMismatch):
-		cur, _, gerr := s.st.GetAnomaly(ctx, id)
-		pr := problem{Type: typeConflict, Status: http.StatusPreconditionFailed,
-			Detail: "the anomaly changed since you read it (If-Match " + im + "); reload it and apply your change again"}
-		if gerr == nil {
-			pr.CurrentVersion = &cur.Version
-			w.Header().Set("ETag", etag(cur.Version))
+		var current *int
+		if cur, _, gerr := s.st.GetAnomaly(ctx, id); gerr == nil {
+			current = &cur.Version
 		}
-		writeProblem(w, r, pr)
+		writeVersionConflict(w, r, "the anomaly changed since you read it (If-Match "+im+"); reload it and apply your change again", current)
 		return
 	case err != nil:
 		s.fail(w, r, err)
@@ -144,6 +141,17 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("ETag", etag(a.Version))
 	writeJSON(w, http.StatusOK, a)
+}
+
+// writeVersionConflict answers 412 to a triage whose If-Match is stale,
+// with the current version (when it could be read) as ETag and in the
+// problem, so the client can re-read and retry.
+func writeVersionConflict(w http.ResponseWriter, r *http.Request, detail string, current *int) {
+	pr := problem{Type: typeConflict, Status: http.StatusPreconditionFailed, Detail: detail, CurrentVersion: current}
+	if current != nil {
+		w.Header().Set("ETag", etag(*current))
+	}
+	writeProblem(w, r, pr)
 }
 
 // readTriage reads a triage request (PATCH of an anomaly or an incident):

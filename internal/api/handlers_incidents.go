@@ -258,13 +258,11 @@ func (s *Server) handlePatchIncident(w http.ResponseWriter, r *http.Request) {
 		writeIncidentNotFound(w, r, id)
 		return
 	case errors.Is(err, store.ErrVersionMismatch):
-		pr := problem{Type: typeConflict, Status: http.StatusPreconditionFailed,
-			Detail: "the incident changed since you read it (new evidence or another person's triage); reload it and apply your change again"}
+		var current *int
 		if cur, gerr := s.st.GetIncident(ctx, id); gerr == nil {
-			pr.CurrentVersion = &cur.Version
-			w.Header().Set("ETag", etag(cur.Version))
+			current = &cur.Version
 		}
-		writeProblem(w, r, pr)
+		writeVersionConflict(w, r, "the incident changed since you read it (new evidence or another person's triage); reload it and apply your change again", current)
 		return
 	case err != nil:
 		s.fail(w, r, err)

@@ -212,25 +212,37 @@ func (s *Server) handleIncidentStream(w http.ResponseWriter, r *http.Request) {
 			from = store.ChangeKey{UpdatedAt: last.UpdatedAt, ID: last.ID}
 		}
 	}
-	hb := time.NewTicker(s.cfg.SSEHeartbeat)
+	pumpEvents(r, s.cfg.SSEHeartbeat, s.incidents.done, c.gone, c.ch, write, func(e *incidentEvent) error {
+		if err := writeIncidentEvent(write, &e.in, e.data); err != nil {
+			return err
+		}
+		s.metrics.sseEvents.Inc()
+		return nil
+	})
+}
+
+// pumpEvents sends a stream's live events with send until the client
+// leaves, the hub stops or drops the client (gone), writing heartbeat
+// comments while idle.
+func pumpEvents[E any](r *http.Request, heartbeat time.Duration, done, gone <-chan struct{}, events <-chan E, write func([]byte) error, send func(E) error) {
+	hb := time.NewTicker(heartbeat)
 	defer hb.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-s.incidents.done:
+		case <-done:
 			return
-		case <-c.gone:
+		case <-gone:
 			return
 		case <-hb.C:
 			if write([]byte(": ping\n\n")) != nil {
 				return
 			}
-		case e := <-c.ch:
-			if writeIncidentEvent(write, &e.in, e.data) != nil {
+		case e := <-events:
+			if send(e) != nil {
 				return
 			}
-			s.metrics.sseEvents.Inc()
 		}
 	}
 }

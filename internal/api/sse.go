@@ -329,30 +329,16 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		}
 		after = rows[len(rows)-1].ID
 	}
-	hb := time.NewTicker(s.cfg.SSEHeartbeat)
-	defer hb.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.hub.done:
-			return
-		case <-c.gone:
-			return
-		case <-hb.C:
-			if write([]byte(": ping\n\n")) != nil {
-				return
-			}
-		case e := <-c.ch:
-			if e.a.ID <= sent {
-				continue
-			}
-			if writeEvent(write, e.a.ID, e.data) != nil {
-				return
-			}
-			s.metrics.sseEvents.Inc()
+	pumpEvents(r, s.cfg.SSEHeartbeat, s.hub.done, c.gone, c.ch, write, func(e *event) error {
+		if e.a.ID <= sent {
+			return nil // already backfilled
 		}
-	}
+		if err := writeEvent(write, e.a.ID, e.data); err != nil {
+			return err
+		}
+		s.metrics.sseEvents.Inc()
+		return nil
+	})
 }
 
 func writeEvent(write func([]byte) error, id int64, data []byte) error {
