@@ -40,7 +40,7 @@ func (r *Report) Print(w io.Writer) {
 		case f.Detected:
 			inc = f.Incident + " (" + f.Leader + ")"
 		case f.Early > 0:
-			inc = fmt.Sprintf("(an incident holding it opened %.0fs before inject_time)", f.Early.Seconds())
+			inc = fmt.Sprintf("(an incident gained it %.0fs before inject_time)", f.Early.Seconds())
 		}
 		fmt.Fprintf(w, "%-19s %-15s %-30s %-8s %7s %4s  %-5s %-5s %-5s  %s\n", f.Fault.At.Format("2006-01-02 15:04:05"), f.Fault.Type,
 			f.Fault.Service, det, delay, rank, sig[0], sig[1], sig[2], inc)
@@ -51,7 +51,7 @@ func (r *Report) Print(w io.Writer) {
 			early++
 		}
 	}
-	fmt.Fprintf(w, "faults missed only because an incident holding their service opened in the minute before inject_time: %d\n", early)
+	fmt.Fprintf(w, "faults missed only because an incident gained their service in the minute before inject_time: %d\n", early)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Incidents (opened):")
 	for _, ev := range r.Events {

@@ -85,10 +85,10 @@ type FaultResult struct {
 	Incident string        // the incident's id
 	Title    string
 	Leader   string
-	// Early is set on a fault not detected for which an incident holding
-	// its service opened in the minute before inject_time (the records
-	// show the fault before the fault list's clock does): reported, not
-	// counted.
+	// Early is set on a fault not detected whose service an incident
+	// gained (opened with it, or ranked it anew) in the minute before
+	// inject_time: the records show the fault before the fault list's
+	// clock does. Reported, not counted.
 	Early time.Duration
 }
 
@@ -149,6 +149,9 @@ func scoreIncidents(events []incident.Event, faults []Fault, hours float64, wind
 			}
 			for i, f := range faults {
 				r := &s.Faults[i]
+				if d := f.At.Sub(at); d > 0 && d <= time.Minute && !prev[f.Service] && inc.Rank(f.Service) > 0 && r.Early == 0 {
+					r.Early = d
+				}
 				if r.Detected || prev[f.Service] || at.Before(f.At) || !at.Before(f.At.Add(window)) {
 					continue
 				}
@@ -162,16 +165,9 @@ func scoreIncidents(events []incident.Event, faults []Fault, hours float64, wind
 			prev[rs.Service] = true
 		}
 	}
-	for _, ev := range events {
-		if ev.Type != incident.Opened {
-			continue
-		}
-		for i := range s.Faults {
-			r := &s.Faults[i]
-			d := r.Fault.At.Sub(ev.Incident.Opened)
-			if !r.Detected && r.Early == 0 && d > 0 && d <= time.Minute && ev.Incident.Rank(r.Fault.Service) > 0 {
-				r.Early = d
-			}
+	for i := range s.Faults {
+		if s.Faults[i].Detected {
+			s.Faults[i].Early = 0
 		}
 	}
 	var delays []time.Duration
