@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,9 +14,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/driftlock/driftlock/internal/store"
 	"github.com/driftlock/driftlock/internal/store/storetest"
 )
 
+// The summary scores the incidents in the store against a Nezha fault
+// list with the eval's criteria: found by an opening, found by a service
+// joining later, missed, missed but opened just before (not counted), and
+// a false incident.
 func TestDemoSummary(t *testing.T) {
 	_, dsn := storetest.Open(t)
 	ctx := context.Background()
@@ -24,61 +30,117 @@ func TestDemoSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	rows := []struct {
-		signal, stream, service string
-		at                      time.Duration
-		score                   float64
+	t0 := time.Date(2023, 1, 29, 8, 0, 0, 0, time.UTC)
+	min := func(m float64) time.Time { return t0.Add(time.Duration(m * float64(time.Minute))) }
+	var lastID int64
+	for i, a := range []struct {
+		signal, service string
+		at              time.Time
 	}{
-		{"logs", "logs/checkout", "checkout", 10 * time.Second, 44},
-		{"logs", "logs/checkout", "checkout", 11 * time.Second, 40},
-		{"traces", "traces/payment", "payment", 100 * time.Second, 6},
-		{"metrics", "metrics/inventory/cpu", "inventory", 200 * time.Second, 11},
-		{"metrics", "metrics/inventory/cpu", "inventory", 900 * time.Second, 3},
-		{"logs", "logs/checkout", "checkout", 950 * time.Second, 2},
-	}
-	for i, r := range rows {
-		_, err := conn.Exec(ctx, `INSERT INTO anomalies (fingerprint, signal, stream, service, observed_at, score, p_value, explanation, summary)
-			VALUES ($1, $2, $3, $4, $5, $6, 0.001, $7, $8)`,
-			fmt.Sprint("fp", i), r.signal, r.stream, r.service, t0.Add(r.at), r.score,
-			fmt.Sprintf("record costs %.0f bits/token", r.score), "body "+r.stream)
+		{"logs", "svc-a", min(0)}, {"traces", "svc-b", min(10)}, {"metrics", "svc-c", min(14)}, {"logs", "svc-x", min(120)},
+	} {
+		err := conn.QueryRow(ctx, `INSERT INTO anomalies (fingerprint, signal, stream, service, observed_at, score, p_value, explanation, summary)
+			VALUES ($1, $2, $3, $4, $5, 5, 0.001, 'why', 'body') RETURNING id`,
+			fmt.Sprint("fp", i), a.signal, a.signal+"/"+a.service, a.service, a.at).Scan(&lastID)
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	faults := filepath.Join(t.TempDir(), "faults.json")
-	os.WriteFile(faults, []byte(fmt.Sprintf(`[
- {"service":"checkout","signal":"logs","kind":"exception","start":%q,"end":%q},
- {"service":"payment","signal":"logs","kind":"exception","start":%q,"end":%q}]`,
-		t0.Add(9*time.Second).Format(time.RFC3339), t0.Add(20*time.Second).Format(time.RFC3339),
-		t0.Add(90*time.Second).Format(time.RFC3339), t0.Add(120*time.Second).Format(time.RFC3339))), 0o644)
+	addIncident := func(key, title, state string, opened time.Time, score float64, services ...store.RankedService) {
+		t.Helper()
+		b, err := json.Marshal(services)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var closed *time.Time
+		if state == store.IncidentClosed {
+			c := opened.Add(20 * time.Minute)
+			closed = &c
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO incidents (key, state, title, leader, services, size, score, opened_at, last_evidence_at, closed_at)
+			VALUES ($1, $2, $3, $4, $5, 40, $6, $7, $7, $8)`, key, state, title, services[0].Service, b, score, opened, closed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addIncident("A", "svc-b: new ERROR template `catch price exception`, 41 records", store.IncidentClosed, min(10), 90,
+		store.RankedService{Service: "svc-b", Onset: min(10)}, store.RankedService{Service: "svc-a", Onset: min(10.3)},
+		store.RankedService{Service: "svc-c", Onset: min(14)})
+	addIncident("B", "svc-x: latency x8", store.IncidentClosed, min(60), 30, store.RankedService{Service: "svc-x", Onset: min(60)})
+	if _, err := conn.Exec(ctx, `INSERT INTO correlator_state (name, last_id) VALUES ('default', $1)`, lastID); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	list := filepath.Join(dir, "fault_list.json")
+	if err := os.WriteFile(list, []byte(`{"8":[
+  {"inject_time":"2023-01-29 08:09:50","inject_pod":"svc-a-5b67c48447-mv5hb","inject_type":"exception"},
+  {"inject_time":"2023-01-29 08:12:00","inject_pod":"svc-c-7d9f8c6b5-abcde","inject_type":"network_delay"},
+  {"inject_time":"2023-01-29 08:30:00","inject_pod":"svc-d-6c8d9f7b4-x2k9q","inject_type":"cpu_contention"}],
+ "9":[{"inject_time":"2023-01-29 09:00:30","inject_pod":"svc-x-ab12c","inject_type":"return"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	var out, errOut bytes.Buffer
-	if code := run([]string{"demo", "summary", "--dsn", dsn, "--settle", "300ms", "--top", "3", "--faults", faults}, &out, &errOut); code != 0 {
+	if code := run([]string{"demo", "summary", "--dsn", dsn, "--settle", "300ms", "--top", "1", "--faults", list}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	s := out.String()
 	for _, re := range []string{
-		`checkout\s+3\s+0\s+0\s+3`,
-		`inventory\s+0\s+0\s+2\s+2`,
-		`payment\s+0\s+1\s+0\s+1`,
-		`all services\s+3\s+1\s+2\s+6`,
-		// One per stream: checkout's second log (40) gives way to other streams.
-		`(?s)1\. score 44\.00\s+logs\s+logs/checkout.*2\. score 11\.00\s+metrics.*3\. score 6\.00\s+traces`,
-		`why:\s+record costs 44 bits/token`,
-		`checkout\s+exception \(logs\)\s+2\s+0\s+0\s+1s`,
-		// The payment fault is on logs: the trace anomaly does not count.
-		`payment\s+exception \(logs\)\s+0\s+0\s+0\s+-`,
-		// Outside the windows (899 s of 940 s): checkout's one log at 950 s.
-		`outside the windows, each of these 2 services flags per 5 minutes on average: logs 0\.17, traces 0\.00, metrics 0\.00`,
-		`1 of 2 injected faults have at least one anomaly`,
+		`Anomalies \(record-level flags\): 4 \(logs 2, traces 1, metrics 1\) in 4 services, observed 2023-01-29 08:00 \.\. 2023-01-29 10:00 \(2\.0 h\)`,
+		// Ranked when A opened (onset within a bucket): second of two.
+		`2023-01-29 08:09:50\s+exception\s+svc-a\s+found\s+10s\s+2\s+svc-b: new ERROR template`,
+		// Joined A at its onset, 2 minutes after the injection: third.
+		`2023-01-29 08:12:00\s+network_delay\s+svc-c\s+found\s+120s\s+3\s+svc-b: new ERROR`,
+		`2023-01-29 08:30:00\s+cpu_contention\s+svc-d\s+missed\s+-\s+-`,
+		`2023-01-29 09:00:30\s+return\s+svc-x\s+missed\s+-\s+-\s+\(an incident holding it opened 30s before inject_time: not counted\)`,
+		// B opened with no fault in the 5 minutes before: 1 false in 2 h.
+		`(?m)^faults=2/4 median_delay_s=65 incidents=2 false_incidents_per_hour=0\.50 rca_top1=0/4 rca_top3=2/4 `,
+		`Incidents: 2 \(0 open\); the 1 with the most evidence:\n1\. 2023-01-29 08:10:00  closed, 40 anomalies, 90 bits  ranked: svc-b, svc-a, svc-c\n   svc-b: new ERROR`,
 	} {
 		if !regexp.MustCompile(re).MatchString(s) {
 			t.Errorf("summary does not match %q:\n%s", re, s)
 		}
 	}
-	if strings.Contains(s, "4. score") {
-		t.Errorf("--top 3 printed a 4th row:\n%s", s)
+	if strings.Contains(s, "2. ") || strings.Contains(s, "score ") {
+		t.Errorf("--top 1 printed more than one incident, or raw anomalies:\n%s", s)
+	}
+
+	// An incident still open: the wait gives up after --max-wait and says so.
+	if _, err := conn.Exec(ctx, `UPDATE incidents SET state = 'open', closed_at = NULL WHERE key = 'B'`); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"demo", "summary", "--dsn", dsn, "--settle", "100ms", "--max-wait", "1s"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), fmt.Sprintf("has read up to anomaly %d of %d and 1 incidents are open", lastID, lastID)) ||
+		!strings.Contains(out.String(), "incidents=2 (no fault list") || !strings.Contains(out.String(), "Incidents: 2 (1 open)") {
+		t.Errorf("open incident: stderr %q\nstdout %s", errOut.String(), out.String())
+	}
+}
+
+// A --faults-out list (the synthetic replay's) is read too; a list that is
+// neither is refused with its name.
+func TestDemoLoadFaultsOurList(t *testing.T) {
+	dir := t.TempDir()
+	ours := filepath.Join(dir, "faults.json")
+	if err := os.WriteFile(ours, []byte(`[{"service":"payment","signal":"logs","kind":"exception","start":"2026-01-01T12:05:00Z","end":"2026-01-01T12:06:00Z"},
+ {"service":"checkout","signal":"traces","kind":"latency","start":"2026-01-01T12:01:00Z","end":"2026-01-01T12:02:00Z"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	faults, err := loadFaults(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(faults) != 2 || faults[0].Service != "checkout" || faults[0].Type != "latency" || !faults[1].At.Equal(time.Date(2026, 1, 1, 12, 5, 0, 0, time.UTC)) {
+		t.Fatalf("got %+v", faults)
+	}
+	bad := filepath.Join(dir, "other.json")
+	if err := os.WriteFile(bad, []byte(`{"9":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadFaults(bad); err == nil || !strings.Contains(err.Error(), "other.json: not a --faults-out list") {
+		t.Fatalf("got %v", err)
 	}
 }
 

@@ -101,3 +101,7 @@ func cut(s string, n int) string {
 	}
 	return s
 }
+
+// Line is the score in the form of the eval's last line (without "nezha "):
+// faults=D/N median_delay_s=S incidents=I false_incidents_per_hour=F rca_top1=A/N rca_top3=B/N.
+func (s IncidentScore) Line() string { return incidentLine(s, len(s.Faults)) }

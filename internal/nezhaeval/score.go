@@ -195,3 +195,10 @@ func scoreIncidents(events []incident.Event, faults []Fault, hours float64, wind
 	}
 	return s
 }
+
+// ScoreIncidents scores incident events against faults with the eval's
+// criteria and Window: for callers that hold the events themselves (the
+// demo's summary scores the incidents `driftlock serve` stored).
+func ScoreIncidents(events []incident.Event, faults []Fault, hours float64) IncidentScore {
+	return scoreIncidents(events, faults, hours, Window)
+}
