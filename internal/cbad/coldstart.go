@@ -17,8 +17,9 @@ import (
 //     still has a scale);
 //   - the point's residual r = |v - median| / scale is judged against the
 //     family's pool of residuals computed the same way, with the same m,
-//     from every series of the family (young or mature, one residual per
-//     point and m). Its p-value is the conformal rank of r in that pool.
+//     from every series of the family (a young series one residual per
+//     point and m, a mature one per point for each m in turn). Its p-value
+//     is the conformal rank of r in that pool.
 //
 // The p-value is honest in the sense that matters: a residual from three
 // points is noisier than one from eight, and it is compared with other
@@ -45,6 +46,7 @@ const (
 type family struct {
 	mu    sync.Mutex
 	pools [coldPools]calibration
+	turn  int // the m a mature series contributes to next
 }
 
 type familyTable struct {
@@ -134,20 +136,30 @@ func (f *family) coldVerdict(ns *numericState, v, alpha float64) (p, lo, hi floa
 	return p, med - crit*scale, med + crit*scale, true
 }
 
-// contribute adds a normal point's residuals to the family's pools: one
-// for each m its history allows, so that the pools fill at the family's
-// combined rate.
-func (f *family) contribute(ns *numericState, v float64) {
+// contribute adds a normal point's residuals to the family's pools. A
+// young series adds one for each m its history allows, so that the pools
+// fill at the family's combined rate when a fleet is new; a mature one
+// (warm points or more) adds one, for each m in turn, which keeps the pools
+// current at a quarter of the cost.
+func (f *family) contribute(ns *numericState, v float64, warm int) {
 	top := min(ns.values.n, coldMax)
 	if top < coldMin {
 		return
 	}
+	lo := coldMin
+	if ns.values.n >= warm {
+		f.mu.Lock()
+		lo = coldMin + f.turn
+		f.turn = (f.turn + 1) % coldPools
+		f.mu.Unlock()
+		top = lo
+	}
 	var rs [coldPools]float64
-	for m := coldMin; m <= top; m++ {
+	for m := lo; m <= top; m++ {
 		rs[m-coldMin], _, _ = ns.coldResidual(m, v)
 	}
 	f.mu.Lock()
-	for m := coldMin; m <= top; m++ {
+	for m := lo; m <= top; m++ {
 		f.pools[m-coldMin].add(rs[m-coldMin])
 	}
 	f.mu.Unlock()

@@ -339,3 +339,42 @@ func TestScoreCallIsLatencyAndError(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkScoreCall is the per-span cost of the latency path (duration and
+// error status of one call), beside BenchmarkScoreValue's numeric path.
+func BenchmarkScoreCall(b *testing.B) {
+	d, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(19, 20))
+	t0 := time.Unix(0, 0)
+	vs := make([]float64, 4096)
+	for i := range vs {
+		vs[i] = lognormal(r, 0.01, 0.3)
+	}
+	for i := 0; i < 4096; i++ {
+		d.ScoreCall("op", t0, vs[i], false, uint64(i), attrs.ReasonLatency)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d.ScoreCall("op", t0, vs[i%len(vs)], i%100 == 0, uint64(i), attrs.ReasonLatency)
+	}
+}
+
+// BenchmarkScoreSeriesFamily is BenchmarkScoreValue's series scored with a
+// family (cold-start pools fed by every point).
+func BenchmarkScoreSeriesFamily(b *testing.B) {
+	for _, family := range []string{"", "cpu"} {
+		b.Run("family="+family, func(b *testing.B) {
+			d, _ := New(DefaultConfig())
+			t0 := time.Unix(0, 0)
+			for i := 0; i < 4096; i++ {
+				d.ScoreSeries("s", family, t0, float64(i%288))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				d.ScoreSeries("s", family, t0, float64(i%288)+float64(i%7))
+			}
+		})
+	}
+}

@@ -258,7 +258,7 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 		}
 	}
 	if fam != nil && !unusual {
-		fam.contribute(ns, v)
+		fam.contribute(ns, v, cfg.Warmup)
 	}
 	ns.pushRecent(cost)
 	ns.prevSym = s
