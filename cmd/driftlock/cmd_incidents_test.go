@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"syscall"
@@ -181,5 +183,68 @@ func TestIncidentsRebuildWithoutServe(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "active correlator") || !regexp.MustCompile(`: [1-9]\d* incidents active in all, 1 open`).MatchString(out.String()) {
 		t.Fatalf("output:\n%s", out.String())
+	}
+}
+
+func TestIncidentsConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Setenv("TEST_HOOK_SECRET_CFG", "cfg-secret-value")
+	good := write("good.yaml", `correlator:
+  name: blue
+  idle_advance: 90s
+  warmup: 2h
+notify:
+  public_url: https://driftlock.example
+  alertmanagers:
+    - url: http://127.0.0.1:9093
+      resend_interval: 30s
+      labels: {team: sre}
+  webhooks:
+    - name: ops
+      url: https://hooks.example/x
+      secret: {env: TEST_HOOK_SECRET_CFG}
+`)
+	f := &incidentFlags{config: good, alertmanager: "http://127.0.0.1:9094"}
+	ccfg, ncfg, err := f.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ccfg.Name != "blue" || ccfg.IdleAdvance != 90*time.Second || ccfg.Warmup != 2*time.Hour || ccfg.Batch != 1000 {
+		t.Errorf("correlator config %+v", ccfg)
+	}
+	if len(ncfg.Alertmanagers) != 2 || ncfg.Alertmanagers[0].ResendInterval != 30*time.Second ||
+		ncfg.Alertmanagers[0].Labels["team"] != "sre" || ncfg.Webhooks[0].Secret.Env != "TEST_HOOK_SECRET_CFG" {
+		t.Errorf("notify config %+v", ncfg)
+	}
+	for name, c := range map[string]struct{ body, want string }{
+		"no secret":     {"notify:\n  webhooks:\n    - url: https://hooks.example/x\n", "webhooks[0].secret: no secret source"},
+		"bad duration":  {"correlator:\n  idle_advance: soon\n", "line 2: cannot unmarshal !!str `soon` into time.Duration"},
+		"typo":          {"notify:\n  alertmanager:\n    - url: http://x\n", "field alertmanager not found"},
+		"negative":      {"correlator:\n  batch: 0\n", "correlator.batch must be in [1, 100000], got 0"},
+		"reserved":      {"notify:\n  alertmanagers:\n    - url: http://x\n      labels: {severity: low}\n", `"severity" is set by Driftlock`},
+		"not yaml":      {"notify: [", "did not find expected node content"},
+		"secret in url": {"notify:\n  alertmanagers:\n    - url: ftp://user:cfg-secret-value@x\n", "scheme must be http or https"},
+	} {
+		f := &incidentFlags{config: write(strings.ReplaceAll(name, " ", "_")+".yaml", c.body)}
+		_, _, err := f.load()
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, errUsage) {
+			t.Errorf("%s: %v, want a usage error containing %q", name, err, c.want)
+		} else if strings.Contains(err.Error(), "cfg-secret-value") {
+			t.Errorf("%s: the error shows a secret: %v", name, err)
+		}
+	}
+	// serve refuses a bad file before touching the database.
+	var out, errOut bytes.Buffer
+	bad := write("serve_bad.yaml", "notify:\n  webhooks:\n    - url: https://hooks.example/x\n")
+	if code := run([]string{"serve", "--dsn", "postgres://127.0.0.1:1/x", "--incidents-config", bad}, &out, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), "secret") {
+		t.Fatalf("serve with a bad incidents config: exit %d, %s", code, errOut.String())
 	}
 }

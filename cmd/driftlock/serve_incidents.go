@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/driftlock/driftlock/internal/correlator"
 	"github.com/driftlock/driftlock/internal/notify"
@@ -39,12 +43,19 @@ func addIncidentFlags(fs *flag.FlagSet, withServe bool) *incidentFlags {
 func (f *incidentFlags) load() (correlator.Config, notify.Config, error) {
 	ccfg, ncfg := correlator.DefaultConfig(), notify.Config{}
 	if f.config != "" {
-		var err error
-		if ccfg, err = correlator.LoadConfig(f.config); err != nil {
-			return ccfg, ncfg, fmt.Errorf("%w: %v", errUsage, err)
+		b, err := os.ReadFile(f.config)
+		if err != nil {
+			return ccfg, ncfg, fmt.Errorf("%w: --incidents-config: %v", errUsage, err)
 		}
-		if ncfg, err = notify.LoadConfig(f.config); err != nil {
-			return ccfg, ncfg, fmt.Errorf("%w: %v", errUsage, err)
+		// Strict: a misspelt key is an error, not a silently ignored setting.
+		doc := struct {
+			Correlator *correlator.Config `yaml:"correlator"`
+			Notify     *notify.Config     `yaml:"notify"`
+		}{&ccfg, &ncfg}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+			return ccfg, ncfg, fmt.Errorf("%w: --incidents-config %s: %v", errUsage, f.config, err)
 		}
 	}
 	if f.alertmanager != "" {

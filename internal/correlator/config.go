@@ -3,10 +3,8 @@ package correlator
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
-	"go.yaml.in/yaml/v3"
 
 	"github.com/driftlock/driftlock/internal/incident"
 )
@@ -91,19 +89,3 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// LoadConfig reads the `correlator:` section of a YAML file over the
-// defaults.
-func LoadConfig(path string) (Config, error) {
-	cfg := DefaultConfig()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return cfg, fmt.Errorf("correlator config: %w", err)
-	}
-	doc := struct {
-		Correlator *Config `yaml:"correlator"`
-	}{Correlator: &cfg}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return cfg, fmt.Errorf("correlator config %s: %w", path, err)
-	}
-	return cfg, nil
-}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
 )
 
 // Config is the `notify:` part of serve's incidents configuration (see
@@ -120,21 +119,6 @@ const (
 	DefaultRunbookURL     = "https://github.com/driftlock/driftlock#incidents-and-alerting"
 )
 
-// LoadConfig reads a YAML file holding a `notify:` section (other sections
-// are left to their owners).
-func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("notify config: %w", err)
-	}
-	var doc struct {
-		Notify Config `yaml:"notify"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return Config{}, fmt.Errorf("notify config %s: %w", path, err)
-	}
-	return doc.Notify, nil
-}
 
 // withDefaults fills the zero settings and the receiver names.
 func (c Config) withDefaults() Config {
