@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-
 	"github.com/driftlock/driftlock/internal/incident"
 )
 
@@ -88,4 +87,3 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
