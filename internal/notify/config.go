@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
 )
 
 // Config is the `notify:` part of serve's incidents configuration (see
@@ -118,7 +117,6 @@ const (
 	DefaultResendInterval = time.Minute
 	DefaultRunbookURL     = "https://github.com/driftlock/driftlock#incidents-and-alerting"
 )
-
 
 // withDefaults fills the zero settings and the receiver names.
 func (c Config) withDefaults() Config {
