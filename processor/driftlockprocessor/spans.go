@@ -66,7 +66,7 @@ func (e *engine) spanNumbers(s *scratch, span ptrace.Span, res pcommon.Map, key 
 	if r.Anomaly {
 		// The call's gap explains a slow caller better than the caller's
 		// own duration does (which the gap is part of): the edge wins.
-		r.Window, r.Index = best.Window, best.Index
+		keepRecord(&r, &best)
 		return r, call.callee
 	}
 	return best, ""
@@ -85,14 +85,22 @@ func (e *engine) subKey(s *scratch, key, name, suffix string) string {
 }
 
 // moreTelling returns the verdict to annotate of two: an anomaly over none,
-// then the lower p-value. The window figures of the text verdict stay.
+// then the lower p-value. The text verdict's record figures stay: its
+// window, index and kind (a flagged span carries its template id whatever
+// the reason).
 func moreTelling(a, b cbad.Result) cbad.Result {
 	if b.Anomaly && (!a.Anomaly || b.PValue < a.PValue) {
-		b.Window = a.Window
-		b.Index = a.Index
+		keepRecord(&b, &a)
 		return b
 	}
 	return a
+}
+
+func keepRecord(dst, text *cbad.Result) {
+	dst.Window, dst.Index = text.Window, text.Index
+	if dst.Kind == 0 {
+		dst.Kind = text.Kind
+	}
 }
 
 // annotateNumbers writes the numeric explanation of a flagged verdict.

@@ -22,6 +22,7 @@ type spanVerdict struct {
 	service, name, reason, peer string
 	seq                         int64
 	observed, high              float64
+	kind                        string
 }
 
 func spanVerdicts(td ptrace.Traces) []spanVerdict {
@@ -49,6 +50,9 @@ func spanVerdicts(td ptrace.Traces) []spanVerdict {
 				}
 				if v, ok := a.Get(attrs.ExpectedHigh); ok {
 					sv.high = v.Double()
+				}
+				if v, ok := a.Get(attrs.Kind); ok {
+					sv.kind = v.Str()
 				}
 				out = append(out, sv)
 			}
@@ -146,6 +150,7 @@ func TestDetectsSlowCallee(t *testing.T) {
 	assert.Equal(t, "frontend", first.service, "flagged on the caller's span")
 	assert.Equal(t, "GET /cart", first.name)
 	assert.Equal(t, "checkout", first.peer)
+	assert.Len(t, first.kind, 16, "a flagged span carries its template id whatever the reason")
 	assert.GreaterOrEqual(t, first.seq, int64(700))
 	assert.Less(t, first.seq, int64(706), "flagged within a few calls of the delay")
 	assert.Greater(t, first.observed, 0.2, "observed gap in seconds")
