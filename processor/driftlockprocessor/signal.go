@@ -26,6 +26,10 @@ type signalForm interface {
 	init(e *engine)
 }
 
+// forms are the signals the processor scores: each one's config section is
+// the one named after it.
+var forms = []signalForm{logsForm{}, tracesForm{}, metricsForm{}}
+
 // learnerForm is a signal whose stored records can be taught back to the
 // detector (triage feedback): it rebuilds, from what the exporter stored,
 // the canonical record the processor scored.

@@ -16,14 +16,12 @@ import (
 	"github.com/driftlock/driftlock/internal/store"
 )
 
-var allForms = []signalForm{logsForm{}, tracesForm{}, metricsForm{}}
-
 // TestSignalForms: each signal is one form with its own name; the signals
 // whose records the exporter stores as documents take feedback, metrics do
 // not (their rows hold a series, not a record to re-score).
 func TestSignalForms(t *testing.T) {
 	seen := map[string]bool{}
-	for _, f := range allForms {
+	for _, f := range forms {
 		assert.False(t, seen[f.name()], "duplicate signal name %q", f.name())
 		seen[f.name()] = true
 		_, learns := f.(learnerForm)
@@ -35,7 +33,7 @@ func TestSignalForms(t *testing.T) {
 	cfg.Feedback.Endpoint = "http://127.0.0.1:1"
 	cfg.Feedback.APIKey = "k"
 	require.NoError(t, cfg.Validate())
-	for _, f := range allForms {
+	for _, f := range forms {
 		e := newTestEngine(t, cfg, f)
 		_, learns := f.(learnerForm)
 		assert.Equal(t, learns, e.fb != nil, "%s: feedback loop", f.name())

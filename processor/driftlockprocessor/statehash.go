@@ -117,9 +117,10 @@ func walkConfig(v reflect.Value, prefix string, fn func(configField)) (unclassif
 // or "" for the fields all signals share.
 func section(path string) string {
 	head, _, _ := strings.Cut(path, ".")
-	switch head {
-	case signalLogs, signalTraces, signalMetrics:
-		return head
+	for _, f := range forms {
+		if f.name() == head {
+			return head
+		}
 	}
 	return ""
 }

@@ -105,7 +105,7 @@ func TestRolesDecideHashes(t *testing.T) {
 		_, configHash := configJSON(cfg)
 		assert.Equal(t, role != roleOperational, configHash != baseConfigHash,
 			"%s (role %d): driftlock.config_hash changes", path, role)
-		for _, form := range allForms {
+		for _, form := range forms {
 			mine := section(path) == "" || section(path) == form.name()
 			assert.Equal(t, role == roleState && mine, stateHash(cfg, form) != stateHash(base, form),
 				"%s (role %d): the %s state hash changes", path, role, form.name())
