@@ -181,8 +181,9 @@ func loadIncidents(ctx context.Context, conn *pgx.Conn) ([]storedIncident, error
 // opening (with the services whose onset is within a bucket of it) and
 // one update per later onset (the services joining). A service's rank is
 // its place in the stored ranking among those known by then, so a rank
-// can differ from the one the live event carried; `driftlock eval nezha`
-// scores the live events.
+// can differ from the one the live event carried, and a joining service
+// counts from its onset, up to a bucket before the live update; `driftlock
+// eval nezha` scores the live events.
 func storedEvents(incs []storedIncident, bucket time.Duration) []incident.Event {
 	var events []incident.Event
 	for _, in := range incs {

@@ -5,15 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/driftlock/driftlock/internal/incident"
+	"github.com/driftlock/driftlock/internal/nezhaeval"
 	"github.com/driftlock/driftlock/internal/store"
 	"github.com/driftlock/driftlock/internal/store/storetest"
 )
@@ -209,4 +213,95 @@ func TestDemoOneLineCutsAtWords(t *testing.T) {
 			t.Errorf("oneLine(%.30q, %d) = %q (%d bytes), want %q", c.in, c.max, got, len(got), c.want)
 		}
 	}
+}
+
+// The summary scores incidents as stored (their latest ranking, services
+// counted from their onset); the eval scores the correlator's live events.
+// On the same anomalies through the real correlator, the two agree on which
+// faults are found: an opening, a service joining an open incident, a
+// fault with no evidence, and routine flags around them.
+func TestDemoStoredEventsAgreeWithLiveEvents(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 8, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(7, 8))
+	services := []string{"noisy", "busy", "caller", "quiet1", "quiet2", "quiet3", "callee"}
+	rates := []float64{5, 1, 0.2, 0.05, 0.05, 0.05, 0.05} // flags per minute
+	var as []incident.Anomaly
+	for sec := range int((6 * time.Hour) / time.Second) {
+		for i, s := range services {
+			if rng.Float64() < rates[i]/60 {
+				as = append(as, incident.Anomaly{Signal: incident.SignalLogs, Service: s, ObservedAt: t0.Add(time.Duration(sec) * time.Second),
+					Reason: incident.ReasonNovel, Summary: "routine line", PValue: 0.008})
+			}
+		}
+	}
+	burst := func(service string, at time.Time) {
+		for i := range 12 {
+			as = append(as, incident.Anomaly{Signal: incident.SignalLogs, Service: service, ObservedAt: at.Add(time.Duration(i) * 5 * time.Second),
+				Reason: incident.ReasonErrors, Kind: "k-" + service, Severity: "ERROR", Summary: "ERROR in " + service})
+		}
+	}
+	faults := []nezhaeval.Fault{
+		{At: t0.Add(2 * time.Hour), Service: "quiet1", Type: "exception"},
+		{At: t0.Add(3 * time.Hour), Service: "quiet2", Type: "return"},
+		{At: t0.Add(4 * time.Hour), Service: "quiet3", Type: "network_delay"}, // no evidence
+		{At: t0.Add(5*time.Hour + 2*time.Minute), Service: "callee", Type: "cpu_contention"},
+	}
+	burst("quiet1", faults[0].At.Add(10*time.Second))
+	burst("quiet2", faults[1].At.Add(2*time.Minute))
+	burst("caller", t0.Add(5*time.Hour)) // the caller first, then its callee
+	burst("callee", faults[3].At.Add(30*time.Second))
+	sort.SliceStable(as, func(i, j int) bool { return as[i].ObservedAt.Before(as[j].ObservedAt) })
+	for i := range as {
+		as[i].ID = int64(i + 1)
+	}
+	edges := []incident.Edge{{Caller: "caller", Callee: "callee", At: t0}}
+	events, err := nezhaeval.Correlate(incident.DefaultConfig(), as, edges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hours := 6.0
+	live := nezhaeval.ScoreIncidents(events, faults, hours)
+
+	// The incidents as the store holds them: each one's last state.
+	last := map[string]incident.Incident{}
+	var order []string
+	for _, ev := range events {
+		if _, ok := last[ev.Incident.ID]; !ok {
+			order = append(order, ev.Incident.ID)
+		}
+		last[ev.Incident.ID] = ev.Incident
+	}
+	var stored []storedIncident
+	for _, id := range order {
+		in := last[id]
+		s := storedIncident{key: in.ID, title: in.Title, opened: in.Opened, lastEvidence: in.LastEvidence}
+		for _, r := range in.Services {
+			s.services = append(s.services, store.RankedService{Service: r.Service, Score: r.Score, Onset: r.Onset})
+		}
+		stored = append(stored, s)
+	}
+	got := nezhaeval.ScoreIncidents(storedEvents(stored, incident.DefaultConfig().Bucket), faults, hours)
+
+	if live.Detected < 3 || live.Faults[2].Detected {
+		t.Fatalf("the scenario does not exercise the scoring: live %s", live.Line())
+	}
+	if got.Incidents != live.Incidents || got.FalseIncidents != live.FalseIncidents || got.Detected != live.Detected ||
+		got.Top1 != live.Top1 || got.Top3 != live.Top3 {
+		t.Errorf("stored %s\nlive   %s", got.Line(), live.Line())
+	}
+	for i := range faults {
+		g, l := got.Faults[i], live.Faults[i]
+		if g.Detected != l.Detected || g.Incident != l.Incident {
+			t.Errorf("fault %d (%s): stored found=%v in %q, live found=%v in %q", i, faults[i].Service, g.Detected, g.Incident, l.Detected, l.Incident)
+		}
+		// A joining service counts from its onset, the live update from the
+		// bucket's test: at most a bucket apart.
+		if d := l.Delay - g.Delay; d < 0 || d > incident.DefaultConfig().Bucket {
+			t.Errorf("fault %d (%s): stored delay %s, live %s", i, faults[i].Service, g.Delay, l.Delay)
+		}
+	}
+	for i := range faults {
+		t.Logf("fault %d %s: live %v %s rank %d, stored %v %s rank %d", i, faults[i].Service, live.Faults[i].Detected, live.Faults[i].Delay, live.Faults[i].Rank, got.Faults[i].Detected, got.Faults[i].Delay, got.Faults[i].Rank)
+	}
+	t.Logf("live %s; stored %s", live.Line(), got.Line())
 }
