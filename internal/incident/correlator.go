@@ -189,7 +189,36 @@ func (c *Correlator) processUntil(t time.Time) []Event {
 	if c.cfg.EdgeTTL > 0 && c.st.Next%64 == 0 {
 		c.st.Graph.forget(c.bucketStart(c.st.Next).Add(-c.cfg.EdgeTTL))
 	}
+	if c.st.Next%64 == 0 {
+		c.forgetStale()
+	}
 	return events
+}
+
+// forgetStale drops the backgrounds of streams without an anomaly for
+// four half-lives (what they learned has decayed to a sixteenth: such a
+// stream is as good as new), and the services left without any, so that
+// memory follows the services seen recently, not every name ever seen.
+func (c *Correlator) forgetStale() {
+	horizon := int64(4 * c.cfg.BackgroundHalfLife / c.cfg.Bucket)
+	live := map[string]bool{}
+	for k, bg := range c.st.Backgrounds {
+		parts := strings.SplitN(k, "\x00", 3)
+		sig := signalIndex(parts[1])
+		if c.st.Clocks[sig].Clock-bg.Clock > horizon {
+			delete(c.st.Backgrounds, k)
+			if ck := classKey(sig, parts[2]); c.st.Streams[ck] > 0 {
+				c.st.Streams[ck]--
+			}
+			continue
+		}
+		live[parts[0]] = true
+	}
+	for s := range c.st.Services {
+		if !live[s] {
+			delete(c.st.Services, s)
+		}
+	}
 }
 
 // idleUntil returns the bucket to jump to when nothing can happen before

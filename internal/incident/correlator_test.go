@@ -2,6 +2,7 @@ package incident
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -389,4 +390,25 @@ func TestResumedSignalSettles(t *testing.T) {
 	ev = append(feed(t, c, more), c.Flush()...)
 	require.Len(t, opened(ev), 1)
 	assert.Equal(t, "r", opened(ev)[0].Leader())
+}
+
+// Memory follows the services seen recently: 10,000 one-off service names
+// are forgotten once they have been quiet for four half-lives.
+func TestStaleStreamsForgotten(t *testing.T) {
+	c, err := New(DefaultConfig())
+	require.NoError(t, err)
+	for i := range 10000 {
+		_, err := c.Add(Anomaly{Signal: SignalLogs, Service: fmt.Sprintf("pod-%05d", i), ObservedAt: t0.Add(time.Duration(i) * 100 * time.Millisecond)})
+		require.NoError(t, err)
+	}
+	require.Greater(t, len(c.st.Backgrounds), 9000)
+	// One steady service keeps the signal present for 26 hours.
+	for m := range 26 * 60 {
+		_, err := c.Add(Anomaly{Signal: SignalLogs, Service: "steady", ObservedAt: t0.Add(20*time.Minute + time.Duration(m)*time.Minute)})
+		require.NoError(t, err)
+	}
+	c.Flush()
+	assert.Equal(t, 1, len(c.st.Backgrounds))
+	assert.Equal(t, 1, len(c.st.Services))
+	assert.Equal(t, 1, c.st.Streams[classKey(0, ReasonNovel)])
 }
