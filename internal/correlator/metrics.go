@@ -10,6 +10,7 @@ type metrics struct {
 	closed  prometheus.Counter
 	lag     prometheus.Gauge
 	skipped prometheus.Counter
+	late    prometheus.Counter
 }
 
 // MetricNames lists the correlator's series.
@@ -20,6 +21,7 @@ var MetricNames = []string{
 	"driftlock_incidents_closed_total",
 	"driftlock_correlator_lag_seconds",
 	"driftlock_correlator_skipped_anomalies_total",
+	"driftlock_correlator_late_anomalies_total",
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,9 +38,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Age (since it was stored) of the newest anomaly the correlator read while it was still behind; 0 when caught up."}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "driftlock_correlator_skipped_anomalies_total",
 			Help: "Stored anomalies the correlator refused (no service, unknown signal, no time); they stay in the store."}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "driftlock_correlator_late_anomalies_total",
+			Help: "Anomalies read after their time bucket was weighed (later than lateness and idle_advance allow); they join an open incident of their service or count as routine."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.active, m.open, m.opened, m.closed, m.lag, m.skipped)
+		reg.MustRegister(m.active, m.open, m.opened, m.closed, m.lag, m.skipped, m.late)
 	}
 	return m
 }

@@ -354,6 +354,12 @@ func (s *session) feed(ctx context.Context, rows []store.MemberAnomaly, last int
 	var events []incident.Event
 	for i := range rows {
 		a := Input(&rows[i])
+		if a.ObservedAt.Before(s.c.Watermark()) {
+			// Its bucket was already weighed: it can only join an open
+			// incident of its service. Counted, so that an operator sees
+			// when a rebuild (driftlock incidents rebuild) is worth it.
+			s.r.m.late.Inc()
+		}
 		ev, err := s.c.Add(a)
 		if err != nil {
 			s.r.m.skipped.Inc()

@@ -349,10 +349,20 @@ func TestBacklogAfterOutageIsWeighedInObservedTime(t *testing.T) {
 	}
 	insert(t, st, collectorA)
 	insert(t, st, collectorB)
-	startReplica(t, dsn, nil)
+	rep := startReplica(t, dsn, nil)
 	waitCaughtUp(t, st)
 	got, want := stored(t, st), reference(t, st)
 	assertSame(t, got, want)
+	if late := metricSum(t, rep.reg, "driftlock_correlator_late_anomalies_total"); late != 0 {
+		t.Errorf("%v anomalies of the backlog counted late", late)
+	}
+	// A straggler an hour older than everything read is counted late.
+	insert(t, st, []store.Anomaly{{Fingerprint: "straggler", Signal: store.SignalLogs, Stream: "quiet/logs",
+		Service: "quiet", ObservedAt: base.Add(time.Hour), Score: 1, PValue: 0.001}})
+	waitCaughtUp(t, st)
+	if late := metricSum(t, rep.reg, "driftlock_correlator_late_anomalies_total"); late != 1 {
+		t.Errorf("late anomalies %v, want the straggler", late)
+	}
 	found := false
 	for k := range want {
 		if k >= "20250601T1040" && k < "20250601T1050" {
