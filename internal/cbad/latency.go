@@ -65,7 +65,10 @@ type latencyState struct {
 	exceed uint64      // exceedance bits of the last calls, newest in bit 0
 	held   uint64      // bits of calls held out (exceedances of an episode)
 	slow   int         // calls held out since the last normal one
-	quiet  int         // calls left before another flag of the same episode
+	// episode is when the current slowdown was first proven (record time),
+	// zero outside one.
+	episode time.Time
+	quiet   int // calls left before another flag of the same episode
 
 	errBits   [latencyErrorHistory / 64]uint64 // error bits of the history, ring
 	errHead   int
@@ -132,13 +135,13 @@ const latencyFloor = 1e-6
 // once in the window.
 func (d *Detector) ScoreLatency(key string, t time.Time, seconds float64, group uint64, reason string) Result {
 	st := d.acquire(key, t)
-	res := d.scoreLatency(st, seconds, group, reason)
+	res := d.scoreLatency(st, t, seconds, group, reason)
 	st.mu.Unlock()
 	d.records.Add(1)
 	return res
 }
 
-func (d *Detector) scoreLatency(st *stream, v float64, group uint64, reason string) Result {
+func (d *Detector) scoreLatency(st *stream, t time.Time, v float64, group uint64, reason string) Result {
 	cfg := &d.cfg
 	ls := st.ensureLatency(cfg)
 	res := Result{Index: st.index, PValue: 1, Observed: v}
@@ -173,11 +176,14 @@ func (d *Detector) scoreLatency(st *stream, v float64, group uint64, reason stri
 	res.ExpectedLow, res.ExpectedHigh = math.Exp(lo), math.Exp(hi)
 	res.Median = math.Exp(med)
 	res.Score = (x - med) / math.Ln2 // doublings above the median
+	mask := uint64(1)<<uint(w) - 1
 	if x <= hi {
+		if ls.exceed&mask == 0 {
+			ls.episode = time.Time{} // a whole window without a slow call
+		}
 		return res
 	}
 	ls.exceed |= 1
-	mask := uint64(1)<<uint(w) - 1
 	c := ls.distinctExceedances(w)
 	// The window's bits were judged against baselines up to w values
 	// shorter than this one: use their (larger) level, conservatively.
@@ -186,8 +192,14 @@ func (d *Detector) scoreLatency(st *stream, v float64, group uint64, reason stri
 	if res.PValue >= cfg.LatencyPValue {
 		return res
 	}
-	// An episode: its slow calls in the window stay out of the baseline.
+	// An episode: its slow calls in the window stay out of the baseline,
+	// and its flags carry its start (record time) until a whole window
+	// passes without a slow call.
 	ls.held |= ls.exceed & mask
+	if ls.episode.IsZero() {
+		ls.episode = t
+	}
+	res.Episode = ls.episode
 	if v >= cfg.LatencyMinRatio*res.ExpectedHigh && ls.quiet == 0 {
 		res.Anomaly = true
 		res.Reason = reason
@@ -249,7 +261,7 @@ func (ls *latencyState) distinctExceedances(w int) int {
 // series (one lookup): ScoreLatency and ScoreError of the same key.
 func (d *Detector) ScoreCall(key string, t time.Time, seconds float64, isError bool, group uint64, reason string) (latency, errors Result) {
 	st := d.acquire(key, t)
-	latency = d.scoreLatency(st, seconds, group, reason)
+	latency = d.scoreLatency(st, t, seconds, group, reason)
 	errors = d.scoreError(st, isError)
 	st.mu.Unlock()
 	d.records.Add(1)

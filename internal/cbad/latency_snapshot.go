@@ -1,6 +1,9 @@
 package cbad
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // latencySnap is a stream's latency-path state in a snapshot: the baseline
 // values in arrival order (the sorted copy is rebuilt), the calls waiting
@@ -14,6 +17,7 @@ type latencySnap struct {
 	Held      uint64
 	Slow      int
 	Quiet     int
+	Episode   time.Time
 	ErrBits   [latencyErrorHistory / 64]uint64
 	ErrHead   int
 	ErrN      int
@@ -24,7 +28,7 @@ type latencySnap struct {
 
 func (ls *latencyState) snap() *latencySnap {
 	s := &latencySnap{Pend: ls.pend, Group: ls.group, Calls: ls.calls, Exceed: ls.exceed, Held: ls.held,
-		Slow: ls.slow, Quiet: ls.quiet, ErrBits: ls.errBits, ErrHead: ls.errHead, ErrN: ls.errN,
+		Slow: ls.slow, Quiet: ls.quiet, Episode: ls.episode, ErrBits: ls.errBits, ErrHead: ls.errHead, ErrN: ls.errN,
 		ErrTotal: ls.errTotal, ErrRecent: ls.errRecent, ErrQuiet: ls.errQuiet}
 	for i := 0; i < ls.values.n; i++ {
 		s.Values = append(s.Values, ls.values.at(i))
@@ -38,7 +42,7 @@ func (st *stream) restoreLatency(cfg *Config, s *latencySnap) {
 		ls.push(v)
 	}
 	ls.pend, ls.group, ls.calls, ls.exceed, ls.held = s.Pend, s.Group, s.Calls, s.Exceed, s.Held
-	ls.slow, ls.quiet = s.Slow, s.Quiet
+	ls.slow, ls.quiet, ls.episode = s.Slow, s.Quiet, s.Episode
 	ls.errBits, ls.errHead, ls.errN, ls.errTotal, ls.errRecent, ls.errQuiet = s.ErrBits, s.ErrHead%latencyErrorHistory, min(s.ErrN, latencyErrorHistory), s.ErrTotal, s.ErrRecent, s.ErrQuiet
 }
 

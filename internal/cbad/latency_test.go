@@ -99,6 +99,28 @@ func TestLatencySlowdownFlaggedOncePerEpisode(t *testing.T) {
 	if first < 0 || first > 4 {
 		t.Fatalf("a 8x slowdown was first flagged at call %d, want within 5", first)
 	}
+	// Every flag of the episode carries its start; it ends after a whole
+	// window of normal calls.
+	for i := 0; i < 20; i++ {
+		d.ScoreLatency("op", t0.Add(time.Hour), lognormal(r, 0.012, 0.3), 0, attrs.ReasonLatency)
+	}
+	episodeFlags := 0
+	var start time.Time
+	for i := 0; i < 16; i++ {
+		tm := t0.Add(2*time.Hour + time.Duration(i)*time.Second)
+		if res := d.ScoreLatency("op", tm, 0.3, 0, attrs.ReasonLatency); res.Anomaly {
+			episodeFlags++
+			if start.IsZero() {
+				start = tm // the episode starts when the slowdown is proven
+			}
+			if !res.Episode.Equal(start) {
+				t.Fatalf("flag %d of a new episode carries start %v, want %v", episodeFlags, res.Episode, start)
+			}
+		}
+	}
+	if episodeFlags < 2 {
+		t.Fatalf("%d flags in 16 slow calls of a new episode, want one per window", episodeFlags)
+	}
 	// One flag per window of calls: an episode, not every span.
 	if flags > 64/8+1 {
 		t.Fatalf("%d flags in 64 slow calls, want at most one per window", flags)
