@@ -49,7 +49,7 @@ func (w *writer) metricsBatch(md pmetric.Metrics, now time.Time) *batch {
 				ann := readAnnotation(p.attrs)
 				name := m.Name()
 				if companion {
-					v, _ := p.value["value"].(float64)
+					v, _ := p.value[recorddoc.KeyValue].(float64)
 					name = getString(p.attrs, attrMetricName)
 					if cumulative {
 						v = w.cumulativeIncrease(seriesKey(name, p.attrs, 0), v)
@@ -75,22 +75,22 @@ func (w *writer) metricsBatch(md pmetric.Metrics, now time.Time) *batch {
 func pointRow(m pmetric.Metric, name string, companion bool, p point, score float64, now time.Time) rowSpec {
 	attrs := p.attrs.AsRaw()
 	record := map[string]any{
-		"metric":     name,
-		"time":       recorddoc.Timestamp(p.ts),
-		"start_time": recorddoc.Timestamp(p.start),
-		"series":     seriesAttrs(attrs),
+		recorddoc.KeyMetric:    name,
+		recorddoc.KeyTime:      recorddoc.Timestamp(p.ts),
+		recorddoc.KeyStartTime: recorddoc.Timestamp(p.start),
+		recorddoc.KeySeries:    seriesAttrs(attrs),
 	}
 	for key, v := range p.value {
 		record[key] = v
 	}
 	if companion {
-		record["source"] = metricAnomalies
-		record["anomalies"] = record["value"]
-		delete(record, "value")
+		record[recorddoc.KeySource] = metricAnomalies
+		record[recorddoc.KeyAnomalies] = record[recorddoc.KeyValue]
+		delete(record, recorddoc.KeyValue)
 	} else {
-		record["type"] = m.Type().String()
-		record["unit"] = m.Unit()
-		record["description"] = m.Description()
+		record[recorddoc.KeyType] = m.Type().String()
+		record[recorddoc.KeyUnit] = m.Unit()
+		record[recorddoc.KeyDescription] = m.Description()
 	}
 	return rowSpec{
 		signal:   signalMetrics,
@@ -115,7 +115,7 @@ func companionScores(rm pmetric.ResourceMetrics) map[string]float64 {
 				continue
 			}
 			for _, p := range points(m) {
-				v, ok := p.value["value"].(float64)
+				v, ok := p.value[recorddoc.KeyValue].(float64)
 				if !ok {
 					continue
 				}
@@ -143,7 +143,7 @@ func points(m pmetric.Metric) []point {
 			if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
 				v = float64(dp.IntValue())
 			}
-			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), map[string]any{"value": v}})
+			out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(), map[string]any{recorddoc.KeyValue: v}})
 		}
 	}
 	switch m.Type() {
@@ -177,7 +177,7 @@ func distributions[P distributionPoint, S pslice[P]](out []point, dps S) []point
 	for i := 0; i < dps.Len(); i++ {
 		dp := dps.At(i)
 		out = append(out, point{dp.Attributes(), dp.StartTimestamp(), dp.Timestamp(),
-			map[string]any{"count": int64(dp.Count()), "sum": dp.Sum()}})
+			map[string]any{recorddoc.KeyCount: int64(dp.Count()), recorddoc.KeySum: dp.Sum()}})
 	}
 	return out
 }
@@ -187,10 +187,10 @@ func metricSummary(name string, companion bool, value map[string]any, score floa
 	b.WriteString(name)
 	if companion {
 		b.WriteString(" anomalous")
-	} else if v, ok := value["value"]; ok && len(value) == 1 {
+	} else if v, ok := value[recorddoc.KeyValue]; ok && len(value) == 1 {
 		fmt.Fprintf(&b, " = %v", v)
 	} else {
-		fmt.Fprintf(&b, " count=%v sum=%v", value["count"], value["sum"])
+		fmt.Fprintf(&b, " count=%v sum=%v", value[recorddoc.KeyCount], value[recorddoc.KeySum])
 	}
 	fmt.Fprintf(&b, " (score %.3g)", score)
 	return b.String()

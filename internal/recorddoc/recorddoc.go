@@ -1,7 +1,7 @@
 // Package recorddoc is the stored record document: the JSON object the
 // driftlock exporter writes in the anomaly store's record column for a log
 // record or a span, and reads back into pdata for the processor's triage
-// feedback. Both sides use this one codec, so a renamed key cannot make the
+// feedback (and the keys of a metric point's document). Both sides use this one codec, so a renamed key cannot make the
 // reader silently rebuild a different record than the one stored.
 //
 // Writing returns a map for the store's JSON encoder (which bounds and
@@ -52,6 +52,19 @@ const (
 	KeyEvents        = "events"
 	KeyEventsTotal   = "events_total"
 	KeyAttributes    = "attributes" // of a span event
+
+	// Metric data points (written by the exporter only: metric rows are
+	// not taught back). Times use KeyTime and KeyStartTime.
+	KeyMetric      = "metric"
+	KeySeries      = "series" // the point's attributes
+	KeyValue       = "value"  // a gauge or sum point
+	KeyCount       = "count"  // a distribution point (histogram, summary)
+	KeySum         = "sum"
+	KeyType        = "type"
+	KeyUnit        = "unit"
+	KeyDescription = "description"
+	KeySource      = "source"    // a companion point: the companion metric
+	KeyAnomalies   = "anomalies" // a companion point: its anomaly count
 )
 
 // MaxSpanEvents bounds the span events copied into a span's document.
