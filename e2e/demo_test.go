@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,15 +72,28 @@ func TestDemoScript(t *testing.T) {
 	}
 	s := string(out)
 	for _, want := range []string{
-		"Anomalies per service and signal",
-		"Top 5 anomalies by score",
-		"3 of 3 injected faults have at least one anomaly in their window",
+		"Anomalies (record-level flags): ",
+		"Injected faults (",
+		"Incidents: ",
 		fmt.Sprintf("Web page: http://127.0.0.1:%d/", api),
 		"Log in with the admin API key: dlk_",
 		"stopped",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	// The summary scores the incidents against the injected faults with
+	// the eval's line; at least one of the three must be found by an
+	// incident naming its service, and each fault has its table row.
+	if m := regexp.MustCompile(`faults=(\d+)/3 `).FindStringSubmatch(s); m == nil {
+		t.Errorf("demo output lacks the faults=D/3 score line")
+	} else if found, _ := strconv.Atoi(m[1]); found < 1 {
+		t.Errorf("no injected fault was found by an incident (faults=%s/3)", m[1])
+	}
+	for _, svc := range []string{"checkout", "payment", "inventory"} {
+		if !regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\S+\s+` + svc + `\s+(found|missed)`).MatchString(s) {
+			t.Errorf("the fault table has no row for %s", svc)
 		}
 	}
 	if t.Failed() {

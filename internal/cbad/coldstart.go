@@ -8,8 +8,9 @@ import (
 // Cold start of metric series. The numeric model needs Config.Warmup
 // points of its own before it scores; at one point a minute that is an hour
 // blind after every deploy, scale-out or new pod. A young series borrows
-// instead from the series of the same family (same metric name and
-// statistic, e.g. container CPU of every pod):
+// instead from the series of the same family (the caller names it: the
+// processor uses the metric name and statistic within one stream, so a
+// fleet routed by stream decides as one collector does):
 //
 //   - from its own last m points (coldMin <= m <= coldMax) it takes only
 //     a location and a scale: the median and the median absolute

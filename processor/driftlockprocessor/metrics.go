@@ -177,12 +177,15 @@ func (ms *metricScope) score(p *seriesPoint, stat string, v float64) {
 }
 
 // statKey interns the detector key "<series>#<stat>" of one statistic.
-// familyKey interns "<metric name>#<statistic>": the series of one metric
-// in every stream (every pod's CPU) form a family, from which a new series
-// borrows its spread while it is young (cbad cold start).
+// familyKey interns "<stream id>/<metric name>#<statistic>": the series of
+// one metric within one stream (every pod's CPU of a service, every route's
+// latency) form a family, from which a new series borrows its spread while
+// it is young (cbad cold start). The family stays inside its stream so that
+// a fleet routing streams to different collectors decides exactly as one
+// collector would: no verdict depends on series another collector sees.
 func (ms *metricScope) familyKey(p *seriesPoint, stat string) string {
 	n := len(p.series)
-	b := append(p.series, p.name...)
+	b := append(p.series, p.series[:p.streamLen]...)
 	b = append(b, '#')
 	b = append(b, stat...)
 	key := ms.e.keys.intern(b[n:])
