@@ -208,6 +208,28 @@ func (r *replica) stop() {
 	r.st.Close()
 }
 
+// waitStarted waits until one of the replicas is active and its start-up
+// (resume, and the initial rebuild of an empty store) has saved a position.
+func waitStarted(t *testing.T, st *store.Store, rs ...*replica) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		active := 0.0
+		for _, r := range rs {
+			active += r.active(t)
+		}
+		var saved bool
+		_ = storetest.Pool(st).QueryRow(context.Background(), "SELECT count(*) > 0 FROM correlator_state WHERE snapshot IS NOT NULL").Scan(&saved)
+		if active == 1 && saved {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no replica became active and saved its starting position within 10 s (active %v, saved %v)", active, saved)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (r *replica) active(t *testing.T) float64 {
 	mfs, err := r.reg.Gather()
 	if err != nil {
@@ -254,6 +276,12 @@ func TestTwoReplicasOneActiveTakeoverAndNoDuplicateNotifications(t *testing.T) {
 	half := len(rows) * 3 / 4 // past the first fault, before the second
 	a := startReplica(t, dsn, notifier)
 	b := startReplica(t, dsn, notifier)
+	// Rows present before the first active spell finished its start-up are
+	// rebuilt, and a rebuild pages no incident that is already closed (by
+	// design: history is not news). This test is about live correlation and
+	// takeover, so the rows arrive once a replica is active and has saved
+	// its starting position.
+	waitStarted(t, st, a, b)
 	insert(t, st, rows[:half])
 	waitCaughtUp(t, st)
 	if got := a.active(t) + b.active(t); got != 1 {
@@ -306,7 +334,17 @@ func TestTwoReplicasOneActiveTakeoverAndNoDuplicateNotifications(t *testing.T) {
 		}
 	}
 	if h.evs["opened"] != len(want) {
-		t.Errorf("%d opened notifications for %d incidents", h.evs["opened"], len(want))
+		t.Errorf("%d opened notifications for %d incidents (events %v; incidents %+v)", h.evs["opened"], len(want), h.evs, want)
+		rows, _ := storetest.Pool(st).Query(context.Background(), "SELECT id, coalesce(incident_id, 0), event, attempts, delivered_at IS NOT NULL, abandoned_at IS NOT NULL, last_error FROM notification_outbox ORDER BY id")
+		for rows.Next() {
+			var id, inc int64
+			var ev, lastErr string
+			var attempts int
+			var del, ab bool
+			_ = rows.Scan(&id, &inc, &ev, &attempts, &del, &ab, &lastErr)
+			t.Logf("outbox id=%d incident=%d %s attempts=%d delivered=%v abandoned=%v err=%q", id, inc, ev, attempts, del, ab, lastErr)
+		}
+		rows.Close()
 	}
 	if v := metricSum(t, second.reg, "driftlock_incidents_opened_total"); v < 1 {
 		t.Errorf("opened counter of the taking-over replica: %v", v)
