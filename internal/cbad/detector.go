@@ -33,13 +33,16 @@ type Detector struct {
 }
 
 // New validates cfg and returns a Detector.
-func New(cfg Config) (*Detector, error) {
+func New(cfg Config, opts ...Option) (*Detector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	d := &Detector{cfg: cfg, streams: make(map[string]*stream)}
 	if cfg.RateBucket > 0 {
 		d.rp = newRateParams(&cfg)
+	}
+	for _, o := range opts {
+		o(d)
 	}
 	d.scratch.New = func() any { return new(scratch) }
 	return d, nil

@@ -105,6 +105,20 @@ type rateState struct {
 	n      int // kinds in use
 }
 
+// Option adjusts a detector beyond its Config, for settings the caller
+// derives from its own configuration (they are not part of Config, so they
+// neither enter its hash nor its snapshot).
+type Option func(*Detector)
+
+// WithoutKindBursts turns off the burst test per record kind: more records
+// of a familiar kind are not an anomaly. For spans, a burst of one kind is
+// a burst of calls to an operation, which is traffic; the caller scores
+// what matters there (durations, error shares) as numbers. Bursts of
+// error-severity records are still tested.
+func WithoutKindBursts() Option {
+	return func(d *Detector) { d.rp.noKindBursts = true }
+}
+
 // rateParams are the per-bucket constants derived from the configuration.
 type rateParams struct {
 	width   int64   // bucket width, ns
@@ -112,6 +126,9 @@ type rateParams struct {
 	w0, m0  float64 // prior weight (buckets) and prior mean count per bucket
 	alpha   float64 // burst level
 	perHour float64 // buckets per hour
+	// noKindBursts turns the per-kind burst test off (WithoutKindBursts);
+	// kinds are still counted, and error bursts still tested.
+	noKindBursts bool
 }
 
 func newRateParams(cfg *Config) rateParams {
@@ -354,7 +371,7 @@ func (rs *rateState) observe(p *rateParams, ns int64, k uint64, isError bool) ra
 		// burst then teaches the background no more than after (a clipped
 		// update); only the flag waits for the stream's own history.
 		c.threshold(p, p.alpha)
-		if warm && c.test(p, ns) {
+		if warm && !p.noKindBursts && c.test(p, ns) {
 			v.reason = attrs.ReasonRate
 			v.set(c, ns)
 		}

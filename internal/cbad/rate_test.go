@@ -266,3 +266,37 @@ func TestPeakEvidenceInLongRecords(t *testing.T) {
 		t.Fatalf("a session with one never-seen event was not flagged: score %.2f median %.2f p %.4f", r.Score, r.Median, r.PValue)
 	}
 }
+
+// WithoutKindBursts turns off the per-kind burst test only: twenty lines of
+// a familiar INFO kind in a minute are a rate flag by default and nothing
+// with the option, while the kinds are still counted.
+func TestWithoutKindBursts(t *testing.T) {
+	rateFlags := func(opts ...Option) int {
+		d, err := New(DefaultConfig(), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, flags := 0, 0
+		for s := 0; s < 2*3600; s++ {
+			tm := t0.Add(time.Duration(s) * time.Second)
+			if s%2 == 0 {
+				d.Score("svc", Record{Data: timedNormal(n), Time: tm})
+				n++
+			}
+			burst := s >= 3600 && s < 3660 && s%3 == 0
+			if s%300 == 1 || burst {
+				r := d.Score("svc", Record{Data: []byte(fmt.Sprintf("INFO cache refresh for region %d done", s)), Time: tm})
+				if burst && r.Anomaly && r.Reason == attrs.ReasonRate {
+					flags++
+				}
+			}
+		}
+		return flags
+	}
+	if got := rateFlags(); got == 0 {
+		t.Fatalf("a burst of a familiar kind got no rate flag at the defaults")
+	}
+	if got := rateFlags(WithoutKindBursts()); got != 0 {
+		t.Fatalf("WithoutKindBursts: %d rate flags, want none", got)
+	}
+}

@@ -18,6 +18,8 @@ func (logsForm) name() string { return signalLogs }
 
 func (logsForm) init(*engine) {}
 
+func (logsForm) detectorOptions(*Config) []cbad.Option { return nil }
+
 // rebuild decodes the stored log record and forms it as processLogs did.
 func (logsForm) rebuild(e *engine, s *scratch, record, attrs []byte) (cbad.Record, bool) {
 	lr, err := recorddoc.DecodeLog(record, attrs)

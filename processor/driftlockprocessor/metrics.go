@@ -19,6 +19,8 @@ type metricsForm struct{}
 
 func (metricsForm) name() string { return signalMetrics }
 
+func (metricsForm) detectorOptions(*Config) []cbad.Option { return nil }
+
 // init makes the table of previous points that cumulative series need.
 func (metricsForm) init(e *engine) {
 	e.series = newSeriesTable(e.cfg.Metrics.MaxSeries)
@@ -307,6 +309,9 @@ func (b *metricsBatch) add(p *seriesPoint, stream string, v *verdict) {
 		ca.PutDouble(attrPValue, v.r.PValue)
 		if v.r.Explanation != "" {
 			ca.PutStr(attrExplanation, v.r.Explanation)
+		}
+		if v.r.Reason != "" {
+			ca.PutStr(attrs.Reason, v.r.Reason)
 		}
 		annotateNumbers(ca, &v.r, "")
 	} else {

@@ -71,7 +71,7 @@ type engine struct {
 }
 
 func newEngine(set processor.Settings, cfg *Config, form signalForm) (*engine, error) {
-	det, err := cbad.New(cfg.Detector)
+	det, err := cbad.New(cfg.Detector, form.detectorOptions(cfg)...)
 	if err != nil {
 		return nil, fmt.Errorf("driftlock: %w", err)
 	}

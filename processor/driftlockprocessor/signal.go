@@ -24,6 +24,10 @@ type signalForm interface {
 	// init sets up what the signal keeps in its engine besides the
 	// detector (metrics: the previous points of cumulative series).
 	init(e *engine)
+	// detectorOptions are the detector settings the signal derives from
+	// its own config section (traces: no per-kind bursts when spans are
+	// scored as numbers).
+	detectorOptions(cfg *Config) []cbad.Option
 }
 
 // forms are the signals the processor scores: each one's config section is

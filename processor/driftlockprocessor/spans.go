@@ -27,10 +27,27 @@ import (
 
 const serviceNameKey = "service.name"
 
+// joinService is the interned service.name of a resource, as the span join
+// names the ends of a call; "" when the join is off. Once per resource,
+// not per span.
+func (e *engine) joinService(s *scratch, res pcommon.Map) string {
+	if e.join == nil {
+		return ""
+	}
+	s.key = s.key[:0]
+	if v, ok := res.Get(serviceNameKey); ok {
+		s.key = append(s.key, v.AsString()...)
+	} else {
+		s.key = append(s.key, '-')
+	}
+	return e.keys.intern(s.key)
+}
+
 // spanNumbers scores the numbers of one span and returns the verdict to
-// annotate: text when nothing numeric is more significant. peer is the
-// callee of an edge verdict, "" otherwise.
-func (e *engine) spanNumbers(s *scratch, span ptrace.Span, res pcommon.Map, key string, text cbad.Result) (best cbad.Result, peer string) {
+// annotate: text when nothing numeric is more significant. svc is the
+// span's service (joinService). peer is the callee of an edge verdict, ""
+// otherwise.
+func (e *engine) spanNumbers(s *scratch, span ptrace.Span, svc, key string, text cbad.Result) (best cbad.Result, peer string) {
 	best = text
 	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp()) //nolint:gosec // unix nanoseconds fit int64 until 2262
 	tm := span.EndTimestamp().AsTime()
@@ -44,12 +61,6 @@ func (e *engine) spanNumbers(s *scratch, span ptrace.Span, res pcommon.Map, key 
 	if e.join == nil || end < start {
 		return best, ""
 	}
-	svc := "-"
-	if v, ok := res.Get(serviceNameKey); ok {
-		svc = v.AsString()
-	}
-	s.key = append(s.key[:0], svc...)
-	svc = e.keys.intern(s.key)
 	sid, pid := span.SpanID(), span.ParentSpanID()
 	call, ok := e.join.observe(group, binary.BigEndian.Uint64(sid[:]),
 		binary.BigEndian.Uint64(pid[:]), svc, start, end)
@@ -103,12 +114,12 @@ func keepRecord(dst, text *cbad.Result) {
 	}
 }
 
-// annotateNumbers writes the numeric explanation of a flagged verdict.
+// annotateNumbers writes the numeric explanation of a flagged verdict (its
+// reason is written with the rest by annotate).
 func annotateNumbers(m pcommon.Map, r *cbad.Result, peer string) {
 	if !r.Anomaly || r.Reason == "" {
 		return
 	}
-	m.PutStr(attrs.Reason, r.Reason)
 	m.PutDouble(attrs.Observed, r.Observed)
 	m.PutDouble(attrs.ExpectedLow, r.ExpectedLow)
 	m.PutDouble(attrs.ExpectedHigh, r.ExpectedHigh)
@@ -116,6 +127,3 @@ func annotateNumbers(m pcommon.Map, r *cbad.Result, peer string) {
 		m.PutStr(attrs.PeerService, peer)
 	}
 }
-
-// reasonRate is the text path's reason for a burst of a familiar kind.
-const reasonRate = attrs.ReasonRate

@@ -23,6 +23,17 @@ func (tracesForm) init(e *engine) {
 	}
 }
 
+// detectorOptions: with traces.latency a burst of a familiar span kind is a
+// burst of calls to an operation (traffic, not the service's health); what
+// a burst of failures means is scored by the error share per operation
+// instead (spans.go), so the text path tests no per-kind bursts.
+func (tracesForm) detectorOptions(cfg *Config) []cbad.Option {
+	if cfg.Traces.Latency {
+		return []cbad.Option{cbad.WithoutKindBursts()}
+	}
+	return nil
+}
+
 // rebuild decodes the stored span and forms it as processTraces did.
 func (tracesForm) rebuild(e *engine, s *scratch, record, attrs []byte) (cbad.Record, bool) {
 	sp, err := recorddoc.DecodeSpan(record, attrs)
@@ -44,6 +55,7 @@ func (e *engine) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Tr
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		res := rs.Resource().Attributes()
+		svc := e.joinService(s, res)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -59,14 +71,7 @@ func (e *engine) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Tr
 					tm = end.AsTime()
 				}
 				r := e.det.Score(key, cbad.Record{Data: s.rec, Severity: spanSeverity(span), Time: tm})
-				if r.Anomaly && r.Reason == reasonRate && e.cfg.Traces.Latency {
-					// A burst of a familiar span kind is a burst of calls to
-					// an operation: traffic, not the health of the service.
-					// What a burst of failures means is scored by the error
-					// share per operation instead (spans.go).
-					r.Anomaly, r.Reason, r.Explanation = false, "", ""
-				}
-				r, peer := e.spanNumbers(s, span, res, key, r)
+				r, peer := e.spanNumbers(s, span, svc, key, r)
 				t.add(&r)
 				if e.wants(&r) {
 					e.annotate(attrs, key, &r)
