@@ -19,14 +19,10 @@ import (
 // of exporters and API servers work together, and a notification is only
 // a hint.
 //
-// Gaps: ids come from a sequence, so a transaction that took id 10 may
-// commit after the one that took id 11, and ids burnt by rollbacks or
-// ON CONFLICT never appear. The hub delivers rows in id order and holds the
-// rows behind a gap until the gap is settled: every transaction that was
-// in progress when the later row became visible has ended (or GapGraceMax
-// passed, for a writer stuck in a transaction). So each client sees every
-// row exactly once and in id order, which makes "resume after id N"
-// (Last-Event-ID) exact.
+// Gaps: the hub reads through a store.IDCursor, which delivers rows in id
+// order and holds the rows behind an id gap until it is settled. So each
+// client sees every row exactly once and in id order, which makes "resume
+// after id N" (Last-Event-ID) exact.
 
 // event is one anomaly, marshalled once for all clients.
 type event struct {
@@ -47,12 +43,6 @@ const (
 
 var errTooManyClients = errors.New("too many live-stream clients")
 
-type gap struct {
-	upto  int64
-	xip   []int64
-	since time.Time
-}
-
 type hub struct {
 	s       *Server
 	mu      sync.Mutex
@@ -60,8 +50,8 @@ type hub struct {
 	last    int64
 	ready   chan struct{}
 	wake    chan struct{}
-	pending *gap
-	done    chan struct{} // closed when the hub stops
+	cursor  store.IDCursor // read position and id gap; the poll loop's own
+	done    chan struct{}  // closed when the hub stops
 }
 
 func newHub(s *Server) *hub {
@@ -164,8 +154,8 @@ func (h *hub) run(ctx context.Context) {
 			h.s.log.Error("live stream: poll", "err", err)
 		}
 		gapTimer = nil
-		if h.pending != nil {
-			gapTimer = time.After(max(h.s.cfg.GapGraceMin/2, 10*time.Millisecond))
+		if h.cursor.Pending() {
+			gapTimer = time.After(h.cursor.RetryAfter())
 		}
 	}
 }
@@ -184,6 +174,7 @@ func (h *hub) start(ctx context.Context) bool {
 			}
 			if err == nil && done {
 				h.last = last
+				h.cursor = store.IDCursor{Last: last, GraceMin: h.s.cfg.GapGraceMin, GraceMax: h.s.cfg.GapGraceMax}
 				return true
 			}
 			select {
@@ -203,50 +194,28 @@ func (h *hub) start(ctx context.Context) bool {
 
 func (h *hub) poll(ctx context.Context) error {
 	now := time.Now()
-	h.mu.Lock()
-	cur := h.last
-	h.mu.Unlock()
-	settled := cur
-	if g := h.pending; g != nil {
-		if age := now.Sub(g.since); age >= h.s.cfg.GapGraceMin {
-			done := age >= h.s.cfg.GapGraceMax
-			if !done {
-				var err error
-				if done, err = h.s.st.TransactionsDone(ctx, g.xip); err != nil {
-					return err
-				}
-			} else {
-				h.s.log.Warn("live stream: skipping an id gap after the grace period; a writer held its transaction open too long",
-					"below_id", g.upto, "grace", h.s.cfg.GapGraceMax)
-			}
-			if done {
-				settled = g.upto
-				h.pending = nil
-			}
-		}
+	c := &h.cursor
+	skipped, err := c.Settle(ctx, h.s.st, now)
+	if err != nil {
+		return err
 	}
+	if skipped != 0 {
+		h.s.log.Warn("live stream: skipping an id gap after the grace period; a writer held its transaction open too long",
+			"below_id", skipped, "grace", h.s.cfg.GapGraceMax)
+	}
+	var ids []int64
 	for {
-		rows, xip, err := h.s.st.AnomaliesAfter(ctx, cur, hubBatch)
+		rows, xip, err := h.s.st.AnomaliesAfter(ctx, c.Last, hubBatch)
 		if err != nil {
 			return err
 		}
-		i := 0
-		for i < len(rows) && (rows[i].ID == cur+1 || rows[i].ID <= settled) {
-			cur = rows[i].ID
-			i++
+		ids = ids[:0]
+		for i := range rows {
+			ids = append(ids, rows[i].ID)
 		}
-		if (i < len(rows) || len(rows) < hubBatch) && settled > cur {
-			// Every id up to settled has been read: the rest never existed.
-			cur = settled
-		}
-		h.broadcast(rows[:i], cur)
-		if i < len(rows) {
-			if h.pending == nil {
-				h.pending = &gap{upto: rows[len(rows)-1].ID, xip: xip, since: now}
-			}
-			return nil
-		}
-		if len(rows) < hubBatch {
+		n, more := c.Take(ids, xip, len(rows) == hubBatch, now)
+		h.broadcast(rows[:n], c.Last)
+		if !more {
 			return nil
 		}
 	}

@@ -226,7 +226,7 @@ func (s *session) rebuild(ctx context.Context, from time.Time) error {
 	if err != nil {
 		return err
 	}
-	s.c, s.last, s.maxObserved, s.gap = c, upTo, maxObserved, nil
+	s.c, s.last, s.maxObserved, s.cursor = c, upTo, maxObserved, store.IDCursor{}
 	s.r.m.opened.Add(float64(nOpened))
 	s.r.m.closed.Add(float64(nClosed))
 	if err := s.loadKnown(ctx); err != nil {

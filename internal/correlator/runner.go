@@ -151,8 +151,8 @@ func (r *Runner) activeSpell(ctx context.Context, cs *store.CorrelatorSession, o
 			return err
 		}
 		gapTimer = nil
-		if s.gap != nil {
-			gapTimer = time.After(max(r.cfg.GapGraceMin/2, 10*time.Millisecond))
+		if s.cursor.Pending() {
+			gapTimer = time.After(s.cursor.RetryAfter())
 		}
 		select {
 		case <-ctx.Done():
@@ -226,7 +226,9 @@ type session struct {
 	// the spell, or of the last store error: the idle clock starts there.
 	lastProgress time.Time
 	known        map[string]*known // open incidents by key
-	gap          *gap
+	// cursor reads the anomalies gap-free; its Last runs ahead of last
+	// while a catch-up reads, and is reset to last at the next one.
+	cursor store.IDCursor
 }
 
 // known is what the session remembers of an open incident.
@@ -239,12 +241,6 @@ type known struct {
 
 // maxCatchUp bounds the rows one catch-up holds and sorts.
 const maxCatchUp = 200_000
-
-type gap struct {
-	upto  int64
-	xip   []int64
-	since time.Time
-}
 
 func (s *session) loadKnown(ctx context.Context) error {
 	open, err := s.r.st.OpenIncidents(ctx)
@@ -262,59 +258,43 @@ func (s *session) loadKnown(ctx context.Context) error {
 // correlator's clock follow wall time if nothing arrived for IdleAdvance.
 func (s *session) catchUp(ctx context.Context) error {
 	now := s.r.now()
-	settled := s.last
-	if g := s.gap; g != nil {
-		if age := now.Sub(g.since); age >= s.r.cfg.GapGraceMin {
-			done := age >= s.r.cfg.GapGraceMax
-			if !done {
-				var err error
-				if done, err = s.r.st.TransactionsDone(ctx, g.xip); err != nil {
-					s.lastProgress = now
-					return err
-				}
-			} else {
-				s.r.log.Warn("correlator: skipping an id gap after the grace period; a writer held its transaction open too long",
-					"below_id", g.upto, "grace", s.r.cfg.GapGraceMax)
-			}
-			if done {
-				settled, s.gap = g.upto, nil
-			}
-		}
+	c := &s.cursor
+	c.Last, c.GraceMin, c.GraceMax = s.last, s.r.cfg.GapGraceMin, s.r.cfg.GapGraceMax
+	skipped, err := c.Settle(ctx, s.r.st, now)
+	if err != nil {
+		s.lastProgress = now
+		return err
+	}
+	if skipped != 0 {
+		s.r.log.Warn("correlator: skipping an id gap after the grace period; a writer held its transaction open too long",
+			"below_id", skipped, "grace", s.r.cfg.GapGraceMax)
 	}
 	// Every settled row available now is read before any is fed, and fed
 	// in observed order: a backlog (collectors draining their queues after
 	// an outage, in whatever interleaving) is weighed as it would have
 	// been live. Up to maxCatchUp rows at a time.
 	var pending []store.MemberAnomaly
-	cur := s.last
+	var ids []int64
 	for len(pending) < maxCatchUp {
-		rows, xip, err := s.r.st.MembersAfter(ctx, cur, s.r.cfg.Batch)
+		rows, xip, err := s.r.st.MembersAfter(ctx, c.Last, s.r.cfg.Batch)
 		if err != nil {
 			s.lastProgress = now
 			return err
 		}
-		i := 0
-		for i < len(rows) && (rows[i].ID == cur+1 || rows[i].ID <= settled) {
-			cur = rows[i].ID
-			i++
+		ids = ids[:0]
+		for i := range rows {
+			ids = append(ids, rows[i].ID)
 		}
-		if (i < len(rows) || len(rows) < s.r.cfg.Batch) && settled > cur {
-			cur = settled // every id up to settled was read: the rest never existed
-		}
-		pending = append(pending, rows[:i]...)
-		if i > 0 {
+		n, more := c.Take(ids, xip, len(rows) == s.r.cfg.Batch, now)
+		pending = append(pending, rows[:n]...)
+		if n > 0 {
 			s.r.m.lag.Set(max(0, now.Sub(rows[0].DetectedAt).Seconds()))
 		}
-		if i < len(rows) {
-			if s.gap == nil {
-				s.gap = &gap{upto: rows[len(rows)-1].ID, xip: xip, since: now}
-			}
-			break
-		}
-		if len(rows) < s.r.cfg.Batch {
+		if !more {
 			break
 		}
 	}
+	cur := c.Last
 	if len(pending) > 0 || cur != s.last {
 		sort.SliceStable(pending, func(i, j int) bool {
 			if !pending[i].ObservedAt.Equal(pending[j].ObservedAt) {
@@ -332,7 +312,7 @@ func (s *session) catchUp(ctx context.Context) error {
 			return s.catchUp(ctx) // more to read
 		}
 	}
-	if s.gap != nil {
+	if c.Pending() {
 		return nil
 	}
 	s.r.m.lag.Set(0)
