@@ -98,14 +98,16 @@ func TestWebhookSignedRetriedAndDeliveredOnce(t *testing.T) {
 	cfg := notify.Config{RetryInitial: 5 * time.Millisecond, RetryMax: 10 * time.Millisecond,
 		Webhooks: []notify.WebhookConfig{{Name: "ops", URL: srv.URL, Secret: notify.Secret{Env: "TEST_HOOK_SECRET"}}}}
 	var logs bytes.Buffer
+	// One handler for both senders: it serializes their writes to logs.
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	reg := newRegistry()
 	// Two senders on one outbox: two serve replicas during a failover.
-	a, err := notify.NewNotifier(cfg, st, slog.New(slog.NewJSONHandler(&logs, nil)), reg)
+	a, err := notify.NewNotifier(cfg, st, logger, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg2 := newRegistry()
-	b, err := notify.NewNotifier(cfg, st, slog.New(slog.NewJSONHandler(&logs, nil)), reg2)
+	b, err := notify.NewNotifier(cfg, st, logger, reg2)
 	if err != nil {
 		t.Fatal(err)
 	}
