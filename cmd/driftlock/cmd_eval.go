@@ -71,8 +71,9 @@ func runEvalNezha(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cache := fs.String("cache", "", "file holding the replay's outcome: read when present, else written (to iterate on the correlator; delete it when the processor changes)")
 	quiet := fs.Bool("quiet", false, "no replay progress on stderr")
+	inc := addIncidentFlags(fs, false)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: driftlock eval nezha [--cache FILE] [--quiet] DIR   (DIR holds log.tgz, trace.tgz, metric.tgz, fault_list.json)")
+		fmt.Fprintln(stderr, "usage: driftlock eval nezha [--cache FILE] [--quiet] [--incidents-config FILE] DIR   (DIR holds log.tgz, trace.tgz, metric.tgz, fault_list.json)")
 		fs.PrintDefaults()
 	}
 	// Flags may come before or after DIR.
@@ -96,7 +97,11 @@ func runEvalNezha(args []string, stdout, stderr io.Writer) error {
 	if err := nezhaeval.CheckDir(dir); err != nil {
 		return err
 	}
-	opt := nezhaeval.Options{Cache: *cache, Warn: stderr}
+	ccfg, _, err := inc.load()
+	if err != nil {
+		return err
+	}
+	opt := nezhaeval.Options{Cache: *cache, Warn: stderr, Incident: ccfg.Incident}
 	if !*quiet {
 		opt.Progress = stderr
 	}

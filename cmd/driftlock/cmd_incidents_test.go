@@ -200,6 +200,9 @@ func TestIncidentsConfigFile(t *testing.T) {
   name: blue
   idle_advance: 90s
   warmup: 2h
+  incident:
+    false_incidents_per_hour: 1.5
+    quiet: 10m
 notify:
   public_url: https://driftlock.example
   alertmanagers:
@@ -216,7 +219,8 @@ notify:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ccfg.Name != "blue" || ccfg.IdleAdvance != 90*time.Second || ccfg.Warmup != 2*time.Hour || ccfg.Batch != 1000 {
+	if ccfg.Name != "blue" || ccfg.IdleAdvance != 90*time.Second || ccfg.Warmup != 2*time.Hour || ccfg.Batch != 1000 ||
+		ccfg.Incident.FalseIncidentsPerHour != 1.5 || ccfg.Incident.Quiet != 10*time.Minute || ccfg.Incident.Bucket != time.Minute {
 		t.Errorf("correlator config %+v", ccfg)
 	}
 	if len(ncfg.Alertmanagers) != 2 || ncfg.Alertmanagers[0].ResendInterval != 30*time.Second ||
@@ -230,6 +234,8 @@ notify:
 		"negative":      {"correlator:\n  batch: 0\n", "correlator.batch must be in [1, 100000], got 0"},
 		"reserved":      {"notify:\n  alertmanagers:\n    - url: http://x\n      labels: {severity: low}\n", `"severity" is set by Driftlock`},
 		"not yaml":      {"notify: [", "did not find expected node content"},
+		"budget":        {"correlator:\n  incident:\n    false_incidents_per_hour: 0\n", "correlator.incident: false_incidents_per_hour must be in (0, 60], got 0"},
+		"incident typo": {"correlator:\n  incident:\n    quite: 5m\n", "field quite not found"},
 		"secret in url": {"notify:\n  alertmanagers:\n    - url: ftp://user:cfg-secret-value@x\n", "scheme must be http or https"},
 	} {
 		f := &incidentFlags{config: write(strings.ReplaceAll(name, " ", "_")+".yaml", c.body)}

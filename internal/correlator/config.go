@@ -38,9 +38,9 @@ type Config struct {
 	// wait for a slower writer's transaction (as the live stream does).
 	GapGraceMin time.Duration `yaml:"gap_grace_min"`
 	GapGraceMax time.Duration `yaml:"gap_grace_max"`
-	// Incident holds the correlator's own settings (internal/incident);
-	// not in the YAML: its defaults are documented there.
-	Incident incident.Config `yaml:"-"`
+	// Incident holds the correlator's own settings (internal/incident,
+	// where the defaults are documented): `incident:` in the YAML.
+	Incident incident.Config `yaml:"incident"`
 }
 
 // DefaultConfig returns the defaults.
@@ -83,7 +83,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("correlator.gap_grace_max (%v) must be at least gap_grace_min (%v)", c.GapGraceMax, c.GapGraceMin))
 	}
 	if err := c.Incident.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("correlator: %w", err))
+		errs = append(errs, fmt.Errorf("correlator.incident: %w", err))
 	}
 	return errors.Join(errs...)
 }

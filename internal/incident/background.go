@@ -14,6 +14,9 @@ type rate struct {
 	// Last holds the counts of the buckets at Clock and Clock-1, for the
 	// test over the latest buckets together.
 	Last [2]float64
+	// S counts the buckets that reached each strength level (strength.go),
+	// weighted like W.
+	S [strengthLevels]float64
 }
 
 // recent returns the counts of the two buckets before clock.
@@ -27,27 +30,34 @@ func (r *rate) recent(clock int64) (prev1, prev2 float64) {
 	return 0, 0
 }
 
-// test returns log2 of the p-value of n anomalies in the bucket at clock:
-// the smaller of the one-bucket test and the test of the last three
-// buckets together (trouble that builds over minutes), doubled for the
-// two tries (Bonferroni). It then learns the bucket, clipped at the
+// test returns log2 of the p-value of n anomalies in the bucket at clock
+// whose strongest reaches strength level (strength.go): the smallest of
+// the one-bucket count test, the count test of the last three buckets
+// together (trouble that builds over minutes) and the strength test
+// against the prior share pi, corrected for the tries (Bonferroni). It
+// then learns the bucket, its count clipped at the
 // background's mean + 6 sd (at least 4) so that one big burst does not
 // teach the stream that bursts are routine, while clumps of a few records
 // are learned as the stream's habit.
-func (r *rate) test(clock int64, n int, keep, m0, w0 float64) float64 {
+func (r *rate) test(clock int64, n, level int, pi, keep, m0, w0 float64) float64 {
 	r.catchUp(clock, keep)
 	mean, variance := r.moments(m0, w0)
-	l1 := log2Tail(n, mean, variance)
+	l := log2Tail(n, mean, variance)
+	tries := 1.0
 	p1, p2 := r.recent(clock)
-	l := l1
 	if p1+p2 > 0 {
-		l3 := log2Tail(n+int(p1+p2), 3*mean, 3*variance)
-		l = min(l1, l3) + 1
+		l = min(l, log2Tail(n+int(p1+p2), 3*mean, 3*variance))
+		tries++
+	}
+	if level >= 0 {
+		l = min(l, r.strengthLog2(level, pi, w0))
+		tries++
 	}
 	clip := max(4, mean+6*math.Sqrt(variance))
 	r.add(clock, min(float64(n), clip), keep)
+	r.markStrength(level, 1)
 	r.Last = [2]float64{float64(n), p1}
-	return min(l, 0)
+	return min(l+math.Log2(tries), 0)
 }
 
 // catchUp accounts for the empty buckets up to, but not including, clock.
@@ -57,6 +67,9 @@ func (r *rate) catchUp(clock int64, keep float64) {
 		r.W = d*r.W + (1-d)/(1-keep)
 		r.X *= d
 		r.X2 *= d
+		for j := range r.S {
+			r.S[j] *= d
+		}
 		r.Clock = clock - 1
 		// The skipped buckets were empty: they are now the latest.
 		if k == 1 {
@@ -73,6 +86,9 @@ func (r *rate) add(clock int64, n float64, keep float64) {
 	r.W = keep*r.W + 1
 	r.X = keep*r.X + n
 	r.X2 = keep*r.X2 + n*n
+	for j := range r.S {
+		r.S[j] *= keep
+	}
 	r.Clock = clock
 }
 

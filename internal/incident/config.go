@@ -11,44 +11,44 @@ import (
 type Config struct {
 	// Bucket is the short time bucket in which a service's evidence is
 	// tested against its background.
-	Bucket time.Duration
+	Bucket time.Duration `yaml:"bucket"`
 	// Lateness is how long after a bucket ends anomalies for it may still
 	// arrive (out-of-order rows): a bucket is tested once the newest
 	// observed time seen is Lateness past its end, or on Advance/Flush.
-	Lateness time.Duration
+	Lateness time.Duration `yaml:"lateness"`
 	// FalseIncidentsPerHour is the false-alarm budget: the open test's
 	// level is set so that, if the background model holds, evidence this
 	// strong arises by chance at most this often per hour across all
 	// services.
-	FalseIncidentsPerHour float64
+	FalseIncidentsPerHour float64 `yaml:"false_incidents_per_hour"`
 	// JoinPValue is the level at which a related service's bucket joins an
 	// open incident as supporting evidence (it cannot open one).
-	JoinPValue float64
+	JoinPValue float64 `yaml:"join_p_value"`
 	// BackgroundHalfLife is the memory of the per-stream background rates.
-	BackgroundHalfLife time.Duration
+	BackgroundHalfLife time.Duration `yaml:"background_half_life"`
 	// PriorRate is the assumed flags per bucket of a stream with no history
 	// and PriorBuckets how many buckets that assumption weighs: a new
 	// stream must show more than a lone flag before it is believed.
-	PriorRate    float64
-	PriorBuckets float64
+	PriorRate    float64 `yaml:"prior_rate"`
+	PriorBuckets float64 `yaml:"prior_buckets"`
 	// SilenceGap: a signal with no anomaly in any service for this long is
 	// taken as absent (no data), not as quiet, so backgrounds do not decay
 	// through gaps in the data.
-	SilenceGap time.Duration
+	SilenceGap time.Duration `yaml:"silence_gap"`
 	// Quiet closes an incident after this long without evidence.
-	Quiet time.Duration
+	Quiet time.Duration `yaml:"quiet"`
 	// GroupGap is how close in observed time new evidence must be to an
 	// open incident's last evidence to join it.
-	GroupGap time.Duration
+	GroupGap time.Duration `yaml:"group_gap"`
 	// JoinWindow is how long after an incident opened a service not yet in
 	// it may still join; later evidence elsewhere is a new incident (a
 	// cascade unfolds within minutes; an old incident must not swallow
 	// every later problem of a densely connected system).
-	JoinWindow time.Duration
+	JoinWindow time.Duration `yaml:"join_window"`
 	// EdgeTTL forgets call-graph edges not seen for this long (0: never).
-	EdgeTTL time.Duration
+	EdgeTTL time.Duration `yaml:"edge_ttl"`
 	// MaxEvidence bounds the evidence groups kept per service of an incident.
-	MaxEvidence int
+	MaxEvidence int `yaml:"max_evidence"`
 }
 
 // DefaultConfig returns the defaults.

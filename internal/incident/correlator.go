@@ -43,6 +43,9 @@ type state struct {
 	MaxSeen time.Time
 	// Open incidents, in opening order.
 	Open []*incState
+	// Recent holds each service's evidence (log2 p) in the buckets before
+	// the current one, for the window test (window.go).
+	Recent map[string][]bucketEvidence
 }
 
 // signalClock counts the buckets in which a signal had data: backgrounds
@@ -69,6 +72,7 @@ func New(cfg Config) (*Correlator, error) {
 		Streams:     map[string]int{},
 		Graph:       newGraph(),
 		Pending:     map[int64][]Anomaly{},
+		Recent:      map[string][]bucketEvidence{},
 	}}, nil
 }
 
@@ -191,6 +195,7 @@ func (c *Correlator) processUntil(t time.Time) []Event {
 	}
 	if c.st.Next%64 == 0 {
 		c.forgetStale()
+		c.forgetRecent(c.st.Next)
 	}
 	return events
 }
@@ -251,6 +256,7 @@ type cell struct {
 	signal  int
 	reason  string
 	members []int // indices into the bucket's anomalies
+	level   int   // strength level of its strongest anomaly (strength.go)
 	log2p   float64
 }
 
@@ -291,11 +297,15 @@ func streamKey(service string, signal int, reason string) string {
 
 // serviceEvidence is one service's evidence in one bucket.
 type serviceEvidence struct {
-	service  string
-	cells    []*cell
-	log2p    float64 // Fisher-combined over its cells
-	episode  bool    // some anomaly belongs to an ongoing episode
-	settling bool    // all its signals came back from an absence just now
+	service string
+	cells   []*cell
+	log2p   float64 // Fisher-combined over its cells
+	// window is the window test's log2 p-value (window.go): what decides
+	// whether the evidence is significant; log2p alone is what it adds to
+	// the incident's surprise.
+	window   float64
+	episode  bool // some anomaly belongs to an ongoing episode
+	settling bool // all its signals came back from an absence just now
 	kinds    []string
 	traces   []string
 	earliest time.Time
@@ -324,8 +334,9 @@ func (c *Correlator) processBucket(b int64, events []Event) []Event {
 			ck.Clock++
 		}
 	}
+	var strengths map[string][]int
 	if len(as) > 0 {
-		events = c.evaluate(b, as, events)
+		events, strengths = c.evaluate(b, as, events)
 	}
 	// The pooled rates learn the bucket after it was judged, so that a
 	// burst does not raise its own prior (classes without anomalies in the
@@ -342,6 +353,9 @@ func (c *Correlator) processBucket(b int64, events []Event) []Event {
 				c.st.Pooled[k] = p
 			}
 			p.add(c.st.Clocks[signalOfClassKey(k)].Clock, float64(pooled[k]), c.keep)
+			for _, level := range strengths[k] {
+				p.markStrength(level, 1)
+			}
 		}
 	}
 	end := c.bucketStart(b + 1)
@@ -364,7 +378,7 @@ func (c *Correlator) processBucket(b int64, events []Event) []Event {
 
 // evaluate weighs one bucket's anomalies against the backgrounds and
 // assigns the significant ones to incidents.
-func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
+func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) ([]Event, map[string][]int) {
 	cells := map[string]*cell{}
 	for i := range as {
 		a := &as[i]
@@ -379,6 +393,7 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 	}
 	// Test each stream against its background, then learn the bucket.
 	byService := map[string]*serviceEvidence{}
+	strengths := map[string][]int{} // class -> the levels its streams reached
 	for _, k := range sortedKeys(cells) {
 		ce := cells[k]
 		bg := c.st.Backgrounds[k]
@@ -388,7 +403,15 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 			c.st.Streams[classKey(ce.signal, ce.reason)]++
 		}
 		clock := c.st.Clocks[ce.signal].Clock
-		ce.log2p = max(bg.test(clock, len(ce.members), c.keep, c.priorRate(ce.signal, ce.reason), c.cfg.PriorBuckets), minLog2P)
+		ce.level = noStrength
+		for _, i := range ce.members {
+			ce.level = max(ce.level, strengthLevel(as[i].PValue))
+		}
+		pi := c.strengthPrior(ce.signal, ce.reason, ce.level)
+		ce.log2p = max(bg.test(clock, len(ce.members), ce.level, pi, c.keep, c.priorRate(ce.signal, ce.reason), c.cfg.PriorBuckets), minLog2P)
+		if ce.level >= 0 {
+			strengths[classKey(ce.signal, ce.reason)] = append(strengths[classKey(ce.signal, ce.reason)], ce.level)
+		}
 		c.st.Services[ce.service] = true
 
 		se := byService[ce.service]
@@ -427,6 +450,7 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 			}
 		}
 		se.log2p = fisherLog2(sum, len(se.cells))
+		se.window = c.windowTest(b, se.service, se.log2p)
 		ordered = append(ordered, se)
 	}
 	sort.Slice(ordered, func(i, j int) bool {
@@ -442,8 +466,8 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 	touched := map[*incState]*touch{}
 	var order []*incState
 	for _, se := range ordered {
-		strong := se.log2p <= openLevel && !se.settling
-		support := se.log2p <= joinLevel
+		strong := se.window <= openLevel && !se.settling
+		support := min(se.log2p, se.window) <= joinLevel
 		if !strong && !support && !se.episode {
 			continue
 		}
@@ -471,7 +495,7 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) []Event {
 		inc.rerank(c)
 		events = append(events, t.event(c, inc))
 	}
-	return events
+	return events, strengths
 }
 
 // openLevel is log2 of the per-service, per-bucket level of the open test:
