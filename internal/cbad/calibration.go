@@ -119,6 +119,63 @@ func (c *calibration) tailPValue(s float64) float64 {
 	return min(p, float64(k)/float64(c.n+1)*math.Exp(-(q-c.tailU)/c.tailBeta))
 }
 
+// Peaks over threshold for values (numeric baselines, cold-start pools):
+// tailPValue above extrapolates a score's tail from a fit cached at
+// refresh; exceedP fits the same exponential tail on the spot, from a
+// sorted slice, for the rare value beyond the baseline's range (no state,
+// nothing to snapshot, no allocation).
+
+// minTailP is the smallest p-value an extrapolated tail reports: far below
+// any level, but a number (0 would read as "impossible", and a product of
+// p-values downstream would collapse).
+const minTailP = 1e-300
+
+// exceedP returns the peaks-over-threshold p-value of x against the
+// ascending, NaN-free sorted, beyond its upper (or, with lower, its lower)
+// tail: the k = tailK(n) most extreme values define the threshold t (the
+// k-th most extreme) and the scale beta (their mean excess over t, at least
+// betaFloor), and x beyond t gets (k/(n+1)) * exp(-(x-t)/beta): the
+// conformal rank k/(n+1) at t, falling exponentially with the excess. At the
+// most extreme value the estimate is within a small factor of 1/(n+1) (for
+// exponential excesses, the largest is about ln k mean excesses above t;
+// k/(n+1) * exp(-ln k) = 1/(n+1)), so it takes over from the conformal rank
+// where the rank stops. ok is false when x is
+// not beyond t or the tail has no scale (every extreme value ties and the
+// floor is 0): there is nothing to extrapolate from, and the caller keeps
+// its rank p-value. The result is never NaN and never below minTailP.
+func exceedP[T float32 | float64](sorted []T, x float64, lower bool, betaFloor float64) (p float64, ok bool) {
+	n := len(sorted)
+	if n == 0 {
+		return 1, false
+	}
+	k := tailK(n)
+	var t, sum float64
+	if lower {
+		t = float64(sorted[k-1])
+		for _, v := range sorted[:k] {
+			sum += t - float64(v)
+		}
+	} else {
+		t = float64(sorted[n-k])
+		for _, v := range sorted[n-k:] {
+			sum += float64(v) - t
+		}
+	}
+	d := x - t
+	if lower {
+		d = t - x
+	}
+	beta := max(sum/float64(k), betaFloor)
+	if !(d > 0) || !(beta > 0) || math.IsInf(beta, 0) {
+		return 1, false
+	}
+	p = float64(k) / float64(n+1) * math.Exp(-d/beta)
+	if !(p >= minTailP) { // underflow (or an infinite excess)
+		p = minTailP
+	}
+	return p, true
+}
+
 // quantile returns the q-quantile of the scores.
 func (c *calibration) quantile(q float64) float64 {
 	if c.n == 0 {

@@ -116,25 +116,34 @@ func insertionSort(xs []float64) {
 	}
 }
 
-// coldVerdict judges v for a young series: it returns the pool's p-value,
-// the expected range (the values whose residual the pool would not call
+// coldVerdict judges v for a young series: it returns the pool's p-value
+// (the conformal rank of v's residual, which decides), the p-value to
+// report (below the rank for a residual beyond every one in the pool: the
+// pool's tail extrapolated, as valueP does for a mature series), the
+// expected range (the values whose residual the pool would not call
 // unusual at level alpha) and ok=false when there is no pool to judge by.
-func (f *family) coldVerdict(ns *numericState, v, alpha float64) (p, lo, hi float64, ok bool) {
+func (f *family) coldVerdict(ns *numericState, v, alpha float64) (p, pTail, lo, hi float64, ok bool) {
 	m := min(ns.values.n, coldMax)
 	if m < coldMin {
-		return 1, 0, 0, false
+		return 1, 1, 0, 0, false
 	}
 	r, med, scale := ns.coldResidual(m, v)
 	f.mu.Lock()
 	pool := &f.pools[m-coldMin]
 	if pool.n < coldMinPool {
 		f.mu.Unlock()
-		return 1, 0, 0, false
+		return 1, 1, 0, 0, false
 	}
-	p = pool.pValue(r)
+	p, pTail = pool.pValue(r), 1
+	if r > float64(pool.sorted[pool.n-1]) {
+		// Residuals are scale-free, so the tail's scale is floored by the
+		// pool's own spread only (numTailIQR, as for values).
+		pTail, _ = exceedP(pool.sorted[:pool.n], r, false, numTailIQR*(pool.quantile(0.75)-pool.quantile(0.25)))
+	}
+	pTail = min(p, pTail)
 	crit := pool.quantile(1 - alpha)
 	f.mu.Unlock()
-	return p, med - crit*scale, med + crit*scale, true
+	return p, pTail, med - crit*scale, med + crit*scale, true
 }
 
 // contribute adds a normal point's residuals to the family's pools. A

@@ -235,9 +235,10 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 		unusual = (res.PValue*numPScale < cfg.PValue && res.Score-st.cal.median >= cfg.MinEffect) || far
 		if far {
 			// Beyond the baseline's range by numFar spreads: the p-value of
-			// the value itself is its conformal rank among the baseline
-			// (it is above or below all of them).
-			res.PValue = math.Min(res.PValue, 1/float64(ns.values.n+1))
+			// the value itself, its conformal rank among the baseline (above
+			// or below all of them) extrapolated by the baseline's tail, so
+			// a 25x jump does not read like a routine wobble.
+			res.PValue = math.Min(res.PValue, ns.valueP(v))
 		}
 		res.ExpectedLow, res.ExpectedHigh = ns.quantile(numRangeTail), ns.quantile(1-numRangeTail)
 		// One flag per episode: an unusual point shortly after another
@@ -248,11 +249,14 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 		ns.prevFar = far
 	} else if fam != nil {
 		// Cold start: judged by the family's pooled residuals.
-		if p, lo, hi, ok := fam.coldVerdict(ns, v, cfg.PValue*coldAlphaShare); ok {
+		if p, pTail, lo, hi, ok := fam.coldVerdict(ns, v, cfg.PValue*coldAlphaShare); ok {
 			res.Calibrating = false
 			res.PValue, res.ExpectedLow, res.ExpectedHigh = p, lo, hi
 			res.Score = 0
 			unusual = p < cfg.PValue*coldAlphaShare && (v < lo || v > hi)
+			if unusual {
+				res.PValue = pTail // the rank decides; a far value reports its tail
+			}
 			res.Anomaly = unusual && ns.quiet <= 0
 			coldStart = true
 		}
@@ -297,6 +301,42 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 	}
 	return res
 }
+
+// valueP is the p-value of a value v outside the baseline's range: the
+// conformal rank 1/(n+1), or below it the peaks-over-threshold estimate of
+// the baseline's tail on v's side (exceedP: an exponential fitted to the
+// excesses of the tailK(n) most extreme values).
+//
+// The tail's scale is floored at numTailIQR inter-quartile ranges and at
+// numTailRel of the threshold's magnitude: when the extreme values tie (a
+// quantized or constant series), their mean excess is 0, which would make
+// any step beyond them impossible (p = 0), while the data only say the tail
+// is narrower than their resolution. The IQR floor sits just below a normal
+// tail's own scale (its top 3% exceed their threshold by 0.29 IQR on
+// average), so it binds only for ties or unusually short tails; the
+// relative floor is the cold start's (coldResidual) and gives a constant
+// series a scale: a step of 0.1% of its level is ordinary, one of 1% has
+// p ~ 1e-6. A constant series at 0 has no scale at all and keeps 1/(n+1).
+func (ns *numericState) valueP(v float64) float64 {
+	n := len(ns.sorted)
+	p := 1 / float64(n+1)
+	lower := v < ns.lo
+	t := ns.sorted[n-tailK(n)]
+	if lower {
+		t = ns.sorted[tailK(n)-1]
+	}
+	floor := max(numTailIQR*(ns.q3-ns.q1), numTailRel*math.Abs(t))
+	if pt, ok := exceedP(ns.sorted, v, lower, floor); ok {
+		p = min(p, pt)
+	}
+	return p
+}
+
+// The floors of the scale of a baseline's tail (see valueP).
+const (
+	numTailIQR = 0.25
+	numTailRel = 1e-3
+)
 
 // numRangeTail is the tail left out of a series' expected range on each
 // side: the range shown is the baseline's 1st to 99th percentile.
