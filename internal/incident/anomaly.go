@@ -135,11 +135,18 @@ func (a *Anomaly) kind() string {
 }
 
 // evidenceClass is the reason, with "/severe" appended for WARN-or-worse
-// records: a service that flags routine INFO lines now and then but never
-// errors gives strong evidence when its flags turn to errors.
+// records (a service that flags routine INFO lines now and then but never
+// errors gives strong evidence when its flags turn to errors) and, for
+// metrics, "/" and the metric (a pod's CPU and its client latency each
+// have their own routine).
 func (a *Anomaly) evidenceClass() string {
 	if severe(a.Severity) {
 		return a.reason() + "/severe"
+	}
+	if a.Signal == SignalMetrics {
+		if k := a.kind(); k != "" {
+			return a.reason() + "/" + k
+		}
 	}
 	return a.reason()
 }

@@ -50,7 +50,7 @@ func (r *rate) test(clock int64, n, level int, pi, keep, m0, w0 float64) float64
 		tries++
 	}
 	if level >= 0 {
-		l = min(l, r.strengthLog2(level, pi, w0))
+		l = min(l, r.strengthLog2(level, pi, max(w0, 1/pi)))
 		tries++
 	}
 	clip := max(4, mean+6*math.Sqrt(variance))

@@ -23,7 +23,10 @@ import "math"
 // shrunk toward pi_j, the share of the stream-buckets of streams of the
 // same signal and evidence class that reached level j (the pooled rate's
 // S over its buckets times its streams, itself starting at PriorRate with
-// the weight of half a bucket): a level the whole class has not reached in
+// the weight of half a bucket), the prior weighing max(w0, 1/pi_j)
+// buckets (a stream's quiet history says little about an event its class
+// shows once in thousands of buckets until it has been watched about that
+// long): a level the whole class has not reached in
 // a day of buckets is rare for a new stream too, and a level common in the
 // class is weak evidence everywhere. The detector's p-values need not be
 // calibrated for this: only their order within a stream matters.

@@ -103,3 +103,30 @@ func TestStrengthRoutineExtremesAreWeak(t *testing.T) {
 }
 
 func nan() float64 { var z float64; return z / z }
+
+// Each metric is its own evidence stream: a service whose client latency
+// routinely flags at extreme p-values still opens an incident when its
+// CPU, which never does, flags at one.
+func TestStrengthPerMetric(t *testing.T) {
+	svc := services(20)
+	rng := rand.New(rand.NewPCG(11, 12))
+	as := metricBackground(rng, svc, t0, 6*time.Hour, 0.01)
+	for m := 0; m < 6*60; m += 5 {
+		as = append(as, Anomaly{Signal: SignalMetrics, Service: "ab", Stream: "metrics/ab/client_latency",
+			ObservedAt: t0.Add(time.Duration(m)*time.Minute + 20*time.Second), Reason: ReasonValue, PValue: 1e-100, Summary: "client_latency = 3600"})
+	}
+	at := t0.Add(5*time.Hour + 32*time.Minute + 40*time.Second)
+	as = append(as, Anomaly{Signal: SignalMetrics, Service: "ab", Stream: "metrics/ab/cpu", ObservedAt: at,
+		Reason: ReasonValue, PValue: 1e-30, Summary: "cpu = 499"})
+	byTime(as)
+	c, err := New(DefaultConfig())
+	require.NoError(t, err)
+	ev := append(feed(t, c, as), c.Flush()...)
+	found := false
+	for _, inc := range opened(ev) {
+		if inc.Services[0].Service == "ab" && !inc.Opened.Before(at.Add(-time.Minute)) && inc.Opened.Before(at.Add(time.Minute)) {
+			found = true
+		}
+	}
+	assert.True(t, found, "the CPU flag opened no incident")
+}

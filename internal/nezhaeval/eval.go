@@ -63,8 +63,17 @@ type Report struct {
 	// metrics) and RuleIncidents their flags through the same correlator.
 	Rules         [numSignals]SignalScore
 	RuleIncidents IncidentScore
-	Elapsed       time.Duration
+	// ErrorOnset per fault: the faulted service's first WARN-or-worse log
+	// record from ErrorLookback before inject_time to Window after it
+	// (zero when none). Many faults' errors begin before the fault list's
+	// inject_time: an incident opened on them counts as neither.
+	ErrorOnset []time.Time
+	Elapsed    time.Duration
 }
+
+// ErrorLookback is how far before inject_time the per-fault table looks
+// for the faulted service's first error.
+const ErrorLookback = 3 * time.Minute
 
 // Hours is the span of the day's telemetry in hours.
 func (r *Report) Hours() float64 { return r.End.Sub(r.Start).Hours() }
@@ -119,6 +128,10 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Incidents = scoreIncidents(rep.Events, faults, rep.Hours(), Window)
+	rep.ErrorOnset = make([]time.Time, len(faults))
+	for i, f := range faults {
+		rep.ErrorOnset[i] = act.errorOnset(f.Service, f.At.Add(-ErrorLookback), f.At.Add(Window))
+	}
 
 	var ruleFlags []incident.Anomaly
 	for i := range numSignals {
@@ -147,6 +160,9 @@ type Replayed struct {
 	RuleFlags  [numSignals][]incident.Anomaly
 	Services   [numSignals][]string
 	Minutes    [numSignals][]int64
+	// Errors holds, per service, the times (unix ns) of its WARN-or-worse
+	// log records.
+	Errors map[string][]int64
 }
 
 func (d *Replayed) activity() *activity {
@@ -159,6 +175,9 @@ func (d *Replayed) activity() *activity {
 		for _, m := range d.Minutes[s] {
 			a.minutes[s][m] = true
 		}
+	}
+	for svc, ts := range d.Errors {
+		a.errors[svc] = ts
 	}
 	return &a
 }
@@ -214,6 +233,7 @@ func replayDay(ctx context.Context, dir string, opt Options) (*Replayed, error) 
 		}
 		return a.Callee < b.Callee
 	})
+	day.Errors = p.activity.errors
 	for s := range numSignals {
 		day.RuleFlags[s] = p.rules.flags[s]
 		sortAnomalies(day.RuleFlags[s])
@@ -227,7 +247,7 @@ func replayDay(ctx context.Context, dir string, opt Options) (*Replayed, error) 
 }
 
 // cacheVersion changes when Replayed does.
-const cacheVersion = 1
+const cacheVersion = 2
 
 func (d *Replayed) save(path string) error {
 	b, err := json.Marshal(struct {

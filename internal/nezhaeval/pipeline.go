@@ -86,7 +86,11 @@ func (p *pipeline) SendLogs(ctx context.Context, ld plog.Logs) error {
 			for _, lr := range sl.LogRecords().All() {
 				t := lr.Timestamp().AsTime()
 				p.activity.see(sigLogs, svc, t)
-				p.rules.log(svc, t, lr.SeverityNumber() >= plog.SeverityNumberWarn, lr.Body().AsString())
+				severe := lr.SeverityNumber() >= plog.SeverityNumberWarn
+				if severe {
+					p.activity.severe(svc, t)
+				}
+				p.rules.log(svc, t, severe, lr.Body().AsString())
 			}
 		}
 	}

@@ -22,7 +22,7 @@ func (r *Report) Print(w io.Writer) {
 		r.Dir, n, r.Start.Format("2006-01-02 15:04:05"), r.End.Format("15:04:05"), r.Hours(),
 		r.Records.Logs, r.Records.Traces, r.Records.Metrics, len(r.Anomalies), len(r.Edges), r.Elapsed.Round(time.Second))
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-19s %-15s %-30s %-8s %7s %4s  %-5s %-5s %-5s  %s\n", "inject_time", "type", "service", "detected", "delay", "rank", "logs", "spans", "metr", "incident (leader)")
+	fmt.Fprintf(w, "%-19s %-15s %-30s %-8s %7s %4s  %-5s %-5s %-5s  %-6s  %s\n", "inject_time", "type", "service", "detected", "delay", "rank", "logs", "spans", "metr", "errors", "incident (leader)")
 	for i, f := range r.Incidents.Faults {
 		det, delay, rank := "no", "-", "-"
 		if f.Detected {
@@ -35,6 +35,10 @@ func (r *Report) Print(w io.Writer) {
 				sig[s] = fmt.Sprintf("%.0fs", t.Sub(f.Fault.At).Seconds())
 			}
 		}
+		errs := "-"
+		if i < len(r.ErrorOnset) && !r.ErrorOnset[i].IsZero() {
+			errs = fmt.Sprintf("%+.0fs", r.ErrorOnset[i].Sub(f.Fault.At).Seconds())
+		}
 		inc := ""
 		switch {
 		case f.Detected:
@@ -42,9 +46,18 @@ func (r *Report) Print(w io.Writer) {
 		case f.Early > 0:
 			inc = fmt.Sprintf("(an incident gained it %.0fs before inject_time)", f.Early.Seconds())
 		}
-		fmt.Fprintf(w, "%-19s %-15s %-30s %-8s %7s %4s  %-5s %-5s %-5s  %s\n", f.Fault.At.Format("2006-01-02 15:04:05"), f.Fault.Type,
-			f.Fault.Service, det, delay, rank, sig[0], sig[1], sig[2], inc)
+		fmt.Fprintf(w, "%-19s %-15s %-30s %-8s %7s %4s  %-5s %-5s %-5s  %-6s  %s\n", f.Fault.At.Format("2006-01-02 15:04:05"), f.Fault.Type,
+			f.Fault.Service, det, delay, rank, sig[0], sig[1], sig[2], errs, inc)
 	}
+	before := 0
+	for i, t := range r.ErrorOnset {
+		if !t.IsZero() && t.Before(r.Faults[i].At) {
+			before++
+		}
+	}
+	fmt.Fprintf(w, "logs, spans, metr: the faulted service's first flag of each signal in [inject_time, +%s); errors: its first WARN-or-worse log record in [-%s, +%s)\n",
+		Window, ErrorLookback, Window)
+	fmt.Fprintf(w, "faults whose service logged errors before inject_time (in the %s before): %d\n", ErrorLookback, before)
 	early := 0
 	for _, f := range r.Incidents.Faults {
 		if f.Early > 0 {

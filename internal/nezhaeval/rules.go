@@ -118,7 +118,7 @@ func (r *rules) closeLogMinute() {
 			if n > m+3*sd {
 				for _, t := range c.cur {
 					r.flags[sigLogs] = append(r.flags[sigLogs], incident.Anomaly{Signal: incident.SignalLogs, Service: svc,
-						ObservedAt: t.UTC(), Reason: incident.ReasonErrors, Summary: c.example})
+						ObservedAt: t.UTC(), Reason: incident.ReasonErrors, Summary: c.example, PValue: ruleP})
 				}
 			}
 		}
@@ -138,7 +138,7 @@ func (r *rules) metric(service, name string, t time.Time, v float64) {
 		m, sd := meanSD(hist)
 		if sd > 0 && math.Abs(v-m) > 3*sd {
 			r.flags[sigMetrics] = append(r.flags[sigMetrics], incident.Anomaly{Signal: incident.SignalMetrics, Service: service,
-				ObservedAt: t.UTC(), Reason: incident.ReasonValue, Summary: name})
+				ObservedAt: t.UTC(), Reason: incident.ReasonValue, Summary: name, PValue: ruleP})
 		}
 	}
 	s.push(v)
@@ -167,7 +167,7 @@ func (r *rules) span(service, op string, t time.Time, d time.Duration) {
 		}
 		if o.p99 > 0 && float64(d) > 2*o.p99 {
 			r.flags[sigTraces] = append(r.flags[sigTraces], incident.Anomaly{Signal: incident.SignalTraces, Service: service,
-				ObservedAt: t.UTC(), Reason: incident.ReasonLatency, Summary: op})
+				ObservedAt: t.UTC(), Reason: incident.ReasonLatency, Summary: op, PValue: ruleP})
 		}
 	}
 	o.window.push(float64(d))
@@ -185,3 +185,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// ruleP is the p-value the rules' flags carry: they have none, and 1 says
+// so to the correlator (their flags are weighed by count alone; a p-value
+// of 0 would read as the strongest evidence there is).
+const ruleP = 1.0
