@@ -72,7 +72,8 @@ type Config struct {
 	// of familiar records (see rate.go). 0 disables stream-level evidence.
 	RateBucket time.Duration `mapstructure:"rate_bucket"`
 	// RatePValue is the level of each per-kind burst test (one test per
-	// kind present in a bucket).
+	// kind present in a bucket; for error-severity counts, the one-bucket
+	// and the 2-minute window test together, each at half of it).
 	RatePValue float64 `mapstructure:"rate_p_value"`
 	// MinEffect is the minimum score excess over the calibration median.
 	MinEffect float64 `mapstructure:"min_effect"`

@@ -3,6 +3,7 @@ package cbad
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -298,5 +299,122 @@ func TestWithoutKindBursts(t *testing.T) {
 	}
 	if got := rateFlags(WithoutKindBursts()); got != 0 {
 		t.Fatalf("WithoutKindBursts: %d rate flags, want none", got)
+	}
+}
+
+// rateRun scores routine INFO traffic (one record every 2 s) and, at each
+// second s of the run for which errAt(s) is true, one line of a familiar
+// ERROR kind; it returns the rate/errors flags on the error lines (and
+// fails on any on the routine traffic). window false turns the window test
+// off (one bucket only).
+func rateRun(t *testing.T, dur time.Duration, errAt func(s int) bool, window bool) []Result {
+	t.Helper()
+	d, _ := New(DefaultConfig())
+	if !window {
+		d.rp.window = 1
+	}
+	var flags []Result
+	n := 0
+	for s := 0; s < int(dur.Seconds()); s++ {
+		tm := t0.Add(time.Duration(s) * time.Second)
+		if s%2 == 0 {
+			r := d.Score("svc", Record{Data: timedNormal(n), Time: tm})
+			n++
+			if r.Anomaly && (r.Reason == attrs.ReasonRate || r.Reason == attrs.ReasonErrors) {
+				t.Fatalf("rate flag on routine traffic at %v: %s", tm.Sub(t0), r.Explanation)
+			}
+		}
+		if errAt(s) {
+			line := fmt.Sprintf("ERROR [No contacts according to contactsId] contactsId=%08x-aaaa-bbbb-cccc-%012x", s, s)
+			r := d.Score("svc", Record{Data: []byte(line), Time: tm, Severity: 17})
+			if r.Anomaly && (r.Reason == attrs.ReasonRate || r.Reason == attrs.ReasonErrors) {
+				r.Observed = float64(s) // when (seconds into the run)
+				flags = append(flags, r)
+			}
+		}
+	}
+	return flags
+}
+
+// buildUp is an error logged 3 times in each 30 s bucket for two minutes
+// from second from: 12 lines, never 5 in one bucket.
+func buildUp(s, from int) bool { return s >= from && s < from+120 && s%10 == 0 }
+
+// A familiar error that builds over minutes (background one line per 10
+// minutes, then 3 lines in each of four 30 s buckets) is a burst for the
+// window test, while no single bucket is one.
+func TestWindowCatchesAnErrorThatBuildsOverMinutes(t *testing.T) {
+	const at = 90 * 60
+	sched := func(s int) bool { return s%600 == 7 || buildUp(s, at) }
+	flags := rateRun(t, 2*time.Hour, sched, true)
+	if len(flags) == 0 {
+		t.Fatalf("a familiar error at 3 lines per bucket for 2 minutes (background 0.1/min) was not flagged")
+	}
+	f := flags[0]
+	if int(f.Observed) < at || int(f.Observed) >= at+120 {
+		t.Fatalf("first flag at %vs, want within the build-up [%d, %d): %s", f.Observed, at, at+120, f.Explanation)
+	}
+	if !(f.PValue > 0 && f.PValue < DefaultConfig().RatePValue) || !strings.Contains(f.Explanation, "in the last 4 buckets") || f.Episode.IsZero() {
+		t.Fatalf("window flag: p %v, episode %v, %q", f.PValue, f.Episode, f.Explanation)
+	}
+	t.Logf("flagged %vs into the build-up: %s (p=%.2g)", int(f.Observed)-at, f.Explanation, f.PValue)
+	if got := rateRun(t, 2*time.Hour, sched, false); len(got) != 0 {
+		t.Fatalf("the single-bucket test alone flagged the build-up (%s): the case does not test the window", got[0].Explanation)
+	}
+}
+
+// An error kind steady at 3 lines per bucket is the stream's normal, not a
+// burst, when it has been so from the stream's start (the window test
+// judges by the stream's own history, which by then is that rate). One
+// that becomes so after an hour at one line per 10 minutes is a burst, one
+// episode flagged while
+// it lasts (every maxFlagGap), and learned: the flags stop once the
+// episode reaches maxEpisode.
+func TestSteadyRateIsNotABurst(t *testing.T) {
+	steady := func(s int) bool { return s%10 == 0 }
+	if flags := rateRun(t, 2*time.Hour, steady, true); len(flags) != 0 {
+		t.Fatalf("an error steady at 3 per bucket from the stream's start: %d flags, first at %vs: %s",
+			len(flags), flags[0].Observed, flags[0].Explanation)
+	}
+	late := func(s int) bool { return s%600 == 307 || (s >= 3600 && s%10 == 0) } // familiar, then steady
+	flags := rateRun(t, 4*time.Hour, late, true)
+	if len(flags) == 0 || flags[0].Observed > 3600+120 {
+		for _, f := range flags {
+			t.Logf("%vs %s", f.Observed, f.Explanation)
+		}
+		t.Fatalf("an error that starts at 3 per bucket after an hour without: %d flags", len(flags))
+	}
+	last := flags[len(flags)-1]
+	t.Logf("a new steady error: %d flags, the last %v after it began", len(flags), time.Duration(last.Observed-3600)*time.Second)
+	if last.Observed > 3600+float64((maxEpisode+2*maxFlagGap)/time.Second) {
+		t.Fatalf("an error steady for 3 hours is still flagged after %v (%d flags): %s",
+			time.Duration(last.Observed-3600)*time.Second, len(flags), last.Explanation)
+	}
+}
+
+// A stream that starts during an outage (its first minutes a burst of a
+// familiar error, then the error's usual one line per 10 minutes) does not
+// take the outage for its normal: the same burst 30 minutes later is
+// flagged by the burst tests. Both for a build-up (3 a bucket for two
+// minutes) and a sharp burst (10 a bucket for 5 minutes).
+func TestStreamStartingInABurstFlagsTheNextOne(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		burst func(s, from int) bool
+	}{
+		{"build-up", buildUp},
+		{"sharp", func(s, from int) bool { return s >= from && s < from+300 && s%3 == 0 }},
+	} {
+		sched := func(s int) bool { return s%600 == 307 || c.burst(s, 0) || c.burst(s, 1800) }
+		flags := rateRun(t, 2*time.Hour, sched, true)
+		second := 0
+		for _, f := range flags {
+			if f.Observed >= 1800 && f.Observed < 1800+300 {
+				second++
+			}
+		}
+		if second == 0 {
+			t.Errorf("%s: the burst 30 minutes after the stream started in one was not flagged (%d flags)", c.name, len(flags))
+		}
 	}
 }

@@ -206,6 +206,10 @@ func explainBurst(v rateVerdict, bucket time.Duration, alpha float64) string {
 		return fmt.Sprintf("ongoing since %s: %d %s in the last %d buckets of %v; background before it %.2f per bucket",
 			time.Unix(0, v.episode).UTC().Format(time.RFC3339), v.recent, what, v.buckets, bucket, v.mean)
 	}
+	if v.buckets > 1 { // the window test's burst (rate.go)
+		return fmt.Sprintf("burst: %d %s in the last %d buckets of %v; background %.2f per bucket, a burst from %d over them (tail p < %g)",
+			v.recent, what, v.buckets, bucket, v.mean, v.burst, alpha)
+	}
 	return fmt.Sprintf("burst: %d %s in this %v bucket; background %.2f per bucket, a burst from %d (tail p < %g)",
 		v.count, what, bucket, v.mean, v.burst, alpha)
 }

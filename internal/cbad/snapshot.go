@@ -75,16 +75,27 @@ type counterSnap struct {
 	EpMean, EpR       float64
 	EpSum             uint32
 	Quiet             uint16
+	// The window test's history (absent from snapshots taken before it:
+	// they restore with an empty history, the window then fills again
+	// within burstWindow).
+	WBurst, Prev uint32
+	Hist         [maxWindowBuckets - 1]uint32
+	Taught       [maxWindowBuckets - 1]float32
+	At, NH       uint8
+	Windowed     bool
 }
 
 func (c *rateCounter) snap() counterSnap {
 	return counterSnap{Kind: c.kind, Count: c.count, Burst: c.burst, S1: c.s1, S2: c.s2, W: c.w, Busy: c.busy,
-		Episode: c.episode, LastFlag: c.lastFlag, EpMean: c.epMean, EpR: c.epR, EpSum: c.epSum, Quiet: c.quiet}
+		Episode: c.episode, LastFlag: c.lastFlag, EpMean: c.epMean, EpR: c.epR, EpSum: c.epSum, Quiet: c.quiet,
+		WBurst: c.wburst, Prev: c.prev, Hist: c.hist, Taught: c.taught, At: c.at, NH: c.nh, Windowed: c.windowed}
 }
 
 func (s counterSnap) restore() rateCounter {
 	return rateCounter{kind: s.Kind, count: s.Count, burst: s.Burst, s1: s.S1, s2: s.S2, w: s.W, busy: s.Busy,
-		episode: s.Episode, lastFlag: s.LastFlag, epMean: s.EpMean, epR: s.EpR, epSum: s.EpSum, quiet: s.Quiet}
+		episode: s.Episode, lastFlag: s.LastFlag, epMean: s.EpMean, epR: s.EpR, epSum: s.EpSum, quiet: s.Quiet,
+		wburst: s.WBurst, prev: s.Prev, hist: s.Hist, taught: s.Taught,
+		at: min(s.At, maxWindowBuckets-2), nh: min(s.NH, maxWindowBuckets-1), windowed: s.Windowed}
 }
 
 // numModelSnap is the numeric model as of its last rebuild: restoring it
