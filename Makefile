@@ -21,12 +21,15 @@ deps:
 	@scripts/deps
 
 # Unit and integration tests with the race detector, against a throwaway
-# PostgreSQL started (and stopped) here.
+# PostgreSQL started (and stopped) here; then, without the race detector
+# (under it they take minutes), the allocation checks and the whole-day
+# Nezha checks (skipped with a message when ../shared is absent).
 test: deps
 	@set -e; eval "$$(scripts/pg start $(PG_DIR))"; \
 	trap 'scripts/pg stop $(PG_DIR)' EXIT; \
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_PKGS); \
 	$(GO) test -count=1 -run 'AllocatesNothing' ./internal/cbad
+	$(GO) test -count=1 -run 'NezhaDay|SyntheticNetworkDelay' ./internal/nezhaeval
 
 # Fast tests without the database or the race detector.
 test-short:

@@ -72,8 +72,9 @@ func runEvalNezha(args []string, stdout, stderr io.Writer) error {
 	cache := fs.String("cache", "", "file holding the replay's outcome: read when present, else written (to iterate on the correlator; delete it when the processor changes)")
 	quiet := fs.Bool("quiet", false, "no replay progress on stderr")
 	inc := addIncidentFlags(fs, false)
+	delay := fs.String("inject-delay", "", "add a synthetic network delay into a service's incoming calls and score it as a 29th fault: SERVICE@TIME[,FOR[,DELAY]], e.g. ts-station-service@2023-01-29T12:30:00Z,5m,1s")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: driftlock eval nezha [--cache FILE] [--quiet] [--incidents-config FILE] DIR   (DIR holds log.tgz, trace.tgz, metric.tgz, fault_list.json)")
+		fmt.Fprintln(stderr, "usage: driftlock eval nezha [--cache FILE] [--quiet] [--incidents-config FILE] [--inject-delay SERVICE@TIME[,FOR[,DELAY]]] DIR   (DIR holds log.tgz, trace.tgz, metric.tgz, fault_list.json)")
 		fs.PrintDefaults()
 	}
 	// Flags may come before or after DIR.
@@ -102,6 +103,13 @@ func runEvalNezha(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opt := nezhaeval.Options{Cache: *cache, Warn: stderr, Incident: ccfg.Incident}
+	if *delay != "" {
+		f, err := nezhaeval.ParseDelayFault(*delay)
+		if err != nil {
+			return fmt.Errorf("%w: --inject-delay: %v", errUsage, err)
+		}
+		opt.Delay = &f
+	}
 	if !*quiet {
 		opt.Progress = stderr
 	}

@@ -39,6 +39,9 @@ type Options struct {
 	Cache string
 	// Limit stops the replay after this many records (0: all).
 	Limit int
+	// Delay, when set, injects a synthetic network delay into the day's
+	// spans (delay.go) and adds it to the fault list.
+	Delay *DelayFault
 	// Warn receives skipped-row notices and Progress replay progress
 	// (nil: discarded).
 	Warn, Progress io.Writer
@@ -46,7 +49,8 @@ type Options struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	Dir     string
+	Dir     string // the folder, and the injected delay if any
+	Delayed int    // calls the injected delay delayed
 	Faults  []Fault
 	Records replay.Stats
 	Start   time.Time // first and last record
@@ -86,6 +90,13 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	replayed := dir // what the cache must have replayed
+	if opt.Delay != nil {
+		faults = append(faults, opt.Delay.Fault())
+		sort.SliceStable(faults, func(i, j int) bool { return faults[i].At.Before(faults[j].At) })
+		replayed = fmt.Sprintf("%s with a delay of %v into %s at %s for %v", dir, opt.Delay.Delay, opt.Delay.Service,
+			opt.Delay.At.Format(time.RFC3339), opt.Delay.For)
+	}
 	icfg := opt.Incident
 	if icfg == (incident.Config{}) {
 		icfg = incident.DefaultConfig()
@@ -97,12 +108,12 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 	if opt.Cache != "" {
 		// A missing cache, or one of another folder, is rebuilt. The cache
 		// does not know the processor's code: delete it when that changes.
-		if day, _ = loadReplayed(opt.Cache); day != nil && day.Dir != dir {
+		if day, _ = loadReplayed(opt.Cache); day != nil && day.Dir != replayed {
 			day = nil
 		}
 	}
 	if day == nil {
-		if day, err = replayDay(ctx, dir, opt); err != nil {
+		if day, err = replayDay(ctx, dir, replayed, opt); err != nil {
 			return nil, err
 		}
 		if opt.Cache != "" {
@@ -112,7 +123,7 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 		}
 	}
 	act := day.activity()
-	rep := &Report{Dir: dir, Faults: faults, Records: day.Stats, Start: day.Start, End: day.End,
+	rep := &Report{Dir: day.Dir, Delayed: day.Delayed, Faults: faults, Records: day.Stats, Start: day.Start, End: day.End,
 		Anomalies: day.Anomalies, Edges: day.Edges}
 	var bySignal [numSignals][]incident.Anomaly
 	for _, a := range rep.Anomalies {
@@ -152,7 +163,8 @@ func Run(ctx context.Context, dir string, opt Options) (*Report, error) {
 // from 1), the call graph learned from spans, the rules' flags, and where
 // each signal has data.
 type Replayed struct {
-	Dir        string
+	Dir        string // the folder, and the injected delay if any
+	Delayed    int    // calls the injected delay delayed
 	Stats      replay.Stats
 	Start, End time.Time
 	Anomalies  []incident.Anomaly
@@ -182,7 +194,7 @@ func (d *Replayed) activity() *activity {
 	return &a
 }
 
-func replayDay(ctx context.Context, dir string, opt Options) (*Replayed, error) {
+func replayDay(ctx context.Context, dir, replayed string, opt Options) (*Replayed, error) {
 	cfg := opt.Processor
 	if cfg == nil {
 		cfg = driftlockprocessor.NewFactory().CreateDefaultConfig().(*driftlockprocessor.Config)
@@ -200,11 +212,21 @@ func replayDay(ctx context.Context, dir string, opt Options) (*Replayed, error) 
 		return nil, err
 	}
 	defer src.Close()
+	var from replay.Source = src
+	delayed := 0
+	if opt.Delay != nil {
+		if from, delayed, err = injectDelay(src, *opt.Delay); err != nil {
+			return nil, err
+		}
+		if delayed == 0 {
+			return nil, fmt.Errorf("delay fault: no call into %s starts in the %v from %s", opt.Delay.Service, opt.Delay.For, opt.Delay.At.Format(time.RFC3339))
+		}
+	}
 	p, err := newPipeline(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("processor: %w", err)
 	}
-	st, err := replay.Run(ctx, src, senderAdapter{p}, replay.Options{Limit: opt.Limit, Progress: opt.Progress, ProgressEvery: 10 * time.Second})
+	st, err := replay.Run(ctx, from, senderAdapter{p}, replay.Options{Limit: opt.Limit, Progress: opt.Progress, ProgressEvery: 10 * time.Second})
 	if cerr := p.Close(); err == nil {
 		err = cerr
 	}
@@ -215,7 +237,7 @@ func replayDay(ctx context.Context, dir string, opt Options) (*Replayed, error) 
 		return nil, fmt.Errorf("replay %s: no records", dir)
 	}
 	p.rules.finish()
-	day := &Replayed{Dir: dir, Stats: st, Start: p.activity.first, End: p.activity.last, Anomalies: p.anomalies}
+	day := &Replayed{Dir: replayed, Delayed: delayed, Stats: st, Start: p.activity.first, End: p.activity.last, Anomalies: p.anomalies}
 	sortAnomalies(day.Anomalies)
 	for i := range day.Anomalies {
 		day.Anomalies[i].ID = int64(i + 1)

@@ -21,6 +21,9 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "Nezha day %s: %d faults; telemetry %s .. %s (%.1f h); %d log records, %d spans, %d metric scrapes; %d anomalies, %d call-graph edges; %s\n",
 		r.Dir, n, r.Start.Format("2006-01-02 15:04:05"), r.End.Format("15:04:05"), r.Hours(),
 		r.Records.Logs, r.Records.Traces, r.Records.Metrics, len(r.Anomalies), len(r.Edges), r.Elapsed.Round(time.Second))
+	if r.Delayed > 0 {
+		fmt.Fprintf(w, "synthetic network delay: %d calls delayed (their callers' spans and every ancestor end later; logs and metrics unchanged)\n", r.Delayed)
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-19s %-15s %-30s %-8s %7s %4s  %-5s %-5s %-5s  %-6s  %s\n", "inject_time", "type", "service", "detected", "delay", "rank", "logs", "spans", "metr", "errors", "incident (leader)")
 	for i, f := range r.Incidents.Faults {
