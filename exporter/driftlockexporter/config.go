@@ -44,6 +44,22 @@ type Config struct {
 	// MigrateOnStart applies pending schema migrations (under an advisory
 	// lock) before the first write.
 	MigrateOnStart bool `mapstructure:"migrate_on_start"`
+	// ServiceGraph learns the service call graph from every span the
+	// traces exporter receives (flagged or not) and stores it for the
+	// incident correlator. Ignored by the logs and metrics exporters.
+	ServiceGraph ServiceGraphConfig `mapstructure:"service_graph"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// ServiceGraphConfig is the `service_graph` section.
+type ServiceGraphConfig struct {
+	// Enabled learns and stores the graph (traces pipelines only).
+	Enabled bool `mapstructure:"enabled"`
+	// FlushInterval is how often the edges learned since the last write
+	// are upserted into service_edges (and once at shutdown).
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -57,6 +73,7 @@ var (
 	errRetentionInterval = errors.New("retention_interval must be > 0 when retention is set")
 	errBatchSize         = fmt.Errorf("batch_size must be between 1 and %d", maxBatchSize)
 	errNegativeTimeout   = errors.New("timeout must be >= 0")
+	errFlushInterval     = errors.New("service_graph.flush_interval must be > 0 when service_graph is enabled")
 )
 
 // Validate checks the configuration. The DSN is parsed but no connection
@@ -83,6 +100,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Timeout < 0 {
 		errs = errors.Join(errs, errNegativeTimeout)
+	}
+	if cfg.ServiceGraph.Enabled && cfg.ServiceGraph.FlushInterval <= 0 {
+		errs = errors.Join(errs, fmt.Errorf("%w (got %v)", errFlushInterval, cfg.ServiceGraph.FlushInterval))
 	}
 	return errs
 }

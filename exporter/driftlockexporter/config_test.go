@@ -47,7 +47,8 @@ func TestDefaultConfig(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	if !cfg.OnlyAnomalies || !cfg.MigrateOnStart || cfg.Retention != 720*time.Hour ||
 		cfg.BatchSize != 1000 || cfg.RetentionInterval != time.Hour || !cfg.QueueSettings.HasValue() ||
-		!cfg.BackOffConfig.Enabled || cfg.Timeout != 5*time.Second {
+		!cfg.BackOffConfig.Enabled || cfg.Timeout != 5*time.Second ||
+		!cfg.ServiceGraph.Enabled || cfg.ServiceGraph.FlushInterval != 10*time.Second {
 		t.Fatalf("unexpected defaults: %+v", cfg)
 	}
 }
@@ -65,7 +66,8 @@ func TestLoadConfig(t *testing.T) {
 	full := loadConfig(t, "full")
 	if full.OnlyAnomalies || full.MigrateOnStart || full.Retention != 168*time.Hour ||
 		full.RetentionInterval != 15*time.Minute || full.BatchSize != 500 || full.Timeout != 10*time.Second ||
-		full.BackOffConfig.MaxElapsedTime != 10*time.Minute || full.BackOffConfig.InitialInterval != time.Second {
+		full.BackOffConfig.MaxElapsedTime != 10*time.Minute || full.BackOffConfig.InitialInterval != time.Second ||
+		!full.ServiceGraph.Enabled || full.ServiceGraph.FlushInterval != 30*time.Second {
 		t.Fatalf("full variant: %+v", full)
 	}
 	q := full.QueueSettings.Get()
@@ -78,8 +80,8 @@ func TestLoadConfig(t *testing.T) {
 	}
 
 	noQueue := loadConfig(t, "no_queue")
-	if noQueue.QueueSettings.HasValue() || noQueue.Retention != 0 {
-		t.Fatalf("no_queue variant: queue %v retention %v", noQueue.QueueSettings.HasValue(), noQueue.Retention)
+	if noQueue.QueueSettings.HasValue() || noQueue.Retention != 0 || noQueue.ServiceGraph.Enabled {
+		t.Fatalf("no_queue variant: queue %v retention %v service graph %v", noQueue.QueueSettings.HasValue(), noQueue.Retention, noQueue.ServiceGraph.Enabled)
 	}
 	if err := confmap.Validate(noQueue); err != nil {
 		t.Fatalf("no_queue variant invalid: %v", err)
@@ -89,10 +91,11 @@ func TestLoadConfig(t *testing.T) {
 func TestConfigValidateErrors(t *testing.T) {
 	t.Setenv(EnvDSN, "")
 	for name, want := range map[string]error{
-		"bad_batch":     errBatchSize,
-		"bad_retention": errNegativeRetention,
-		"bad_dsn":       errInvalidDSN,
-		"no_dsn":        errNoDSN,
+		"bad_batch":         errBatchSize,
+		"bad_retention":     errNegativeRetention,
+		"bad_dsn":           errInvalidDSN,
+		"no_dsn":            errNoDSN,
+		"bad_service_graph": errFlushInterval,
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := confmap.Validate(loadConfig(t, name))

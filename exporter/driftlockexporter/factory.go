@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/driftlock/driftlock/exporter/driftlockexporter/internal/metadata"
 )
@@ -22,6 +23,7 @@ const (
 	defaultRetention         = 720 * time.Hour
 	defaultRetentionInterval = time.Hour
 	defaultBatchSize         = 1000
+	defaultGraphFlush        = 10 * time.Second
 )
 
 // NewFactory returns the factory of the driftlock exporter.
@@ -45,6 +47,7 @@ func createDefaultConfig() component.Config {
 		RetentionInterval: defaultRetentionInterval,
 		BatchSize:         defaultBatchSize,
 		MigrateOnStart:    true,
+		ServiceGraph:      ServiceGraphConfig{Enabled: true, FlushInterval: defaultGraphFlush},
 	}
 }
 
@@ -75,7 +78,17 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewTraces(ctx, set, cfg, push(w, w.tracesBatch), helperOptions(c, w)...)
+	toBatch := w.tracesBatch
+	if c.ServiceGraph.Enabled {
+		// Every span, flagged or not, teaches the graph before the
+		// flagged ones become rows (servicegraph.go).
+		w.graph = newGraphWriter(w, c.ServiceGraph.FlushInterval)
+		toBatch = func(td ptrace.Traces, now time.Time) *batch {
+			w.graph.observe(td, now)
+			return w.tracesBatch(td, now)
+		}
+	}
+	return exporterhelper.NewTraces(ctx, set, cfg, push(w, toBatch), helperOptions(c, w)...)
 }
 
 func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {

@@ -56,7 +56,7 @@ func TestMetadataAgrees(t *testing.T) {
 	if strings.Join(yamlNames, ",") != strings.Join(docNames, ",") || strings.Join(yamlNames, ",") != strings.Join(codeNames, ",") {
 		t.Fatalf("telemetry names differ:\nmetadata.yaml    %v\ndocumentation.md %v\ncode             %v", yamlNames, docNames, codeNames)
 	}
-	if len(codeNames) != 6 {
-		t.Fatalf("%d metrics, want 6", len(codeNames))
+	if len(codeNames) != 8 {
+		t.Fatalf("%d metrics, want 8", len(codeNames))
 	}
 }

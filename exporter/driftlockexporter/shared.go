@@ -188,4 +188,9 @@ func (s *sharedStore) runRetention(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		s.logger.Warn("retention failed; retrying next interval", zap.Error(err))
 	}
+	// Service graph edges whose last call is as old go too (a handful of
+	// rows: one statement).
+	if _, err := st.DeleteServiceEdgesBefore(ctx, time.Now().Add(-s.cfg.Retention)); err != nil && ctx.Err() == nil {
+		s.logger.Warn("retention of service graph edges failed; retrying next interval", zap.Error(err))
+	}
 }

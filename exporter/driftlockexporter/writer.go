@@ -39,6 +39,7 @@ type writer struct {
 	logger *zap.Logger
 	tb     *metadata.TelemetryBuilder
 	attrs  metric.MeasurementOption
+	graph  *graphWriter // traces with service_graph enabled, else nil
 
 	mu     sync.Mutex // guards shared and cumulative
 	shared *sharedStore
@@ -71,12 +72,18 @@ func (w *writer) start(ctx context.Context, _ component.Host) error {
 	w.mu.Lock()
 	w.shared = s
 	w.mu.Unlock()
+	if w.graph != nil {
+		w.graph.start()
+	}
 	return nil
 }
 
 // shutdown leaves the shared store (the last exporter closes it). Safe to
 // call when start never ran.
-func (w *writer) shutdown(context.Context) error {
+func (w *writer) shutdown(ctx context.Context) error {
+	if w.graph != nil {
+		w.graph.stop(ctx) // its last write needs the store: before release
+	}
 	w.mu.Lock()
 	s := w.shared
 	w.shared = nil

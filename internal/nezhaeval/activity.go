@@ -2,8 +2,6 @@ package nezhaeval
 
 import (
 	"time"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // Signal indices of the per-signal tables.
@@ -72,38 +70,3 @@ func (a *activity) see(sig int, service string, t time.Time) {
 // hours is the number of hours in which the signal has records (minutes
 // with records / 60).
 func (a *activity) hours(sig int) float64 { return float64(len(a.minutes[sig])) / 60 }
-
-// spanIndex maps span ids to their service, to learn caller -> callee
-// edges from parent and child spans. It keeps two generations of about
-// genSize spans each: parents start before their children, so a parent is
-// found unless millions of spans separate them.
-type spanIndex struct {
-	cur, old map[pcommon.SpanID]string
-}
-
-const genSize = 1 << 18
-
-func newSpanIndex() spanIndex {
-	return spanIndex{cur: map[pcommon.SpanID]string{}, old: map[pcommon.SpanID]string{}}
-}
-
-func (s *spanIndex) put(id pcommon.SpanID, service string) {
-	if id.IsEmpty() {
-		return
-	}
-	if len(s.cur) >= genSize {
-		s.old, s.cur = s.cur, make(map[pcommon.SpanID]string, genSize)
-	}
-	s.cur[id] = service
-}
-
-func (s *spanIndex) get(id pcommon.SpanID) (string, bool) {
-	if id.IsEmpty() {
-		return "", false
-	}
-	if v, ok := s.cur[id]; ok {
-		return v, true
-	}
-	v, ok := s.old[id]
-	return v, ok
-}

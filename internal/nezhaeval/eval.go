@@ -242,9 +242,7 @@ func replayDay(ctx context.Context, dir, replayed string, opt Options) (*Replaye
 	for i := range day.Anomalies {
 		day.Anomalies[i].ID = int64(i + 1)
 	}
-	for k, at := range p.edges {
-		day.Edges = append(day.Edges, incident.Edge{Caller: k[0], Callee: k[1], At: at})
-	}
+	day.Edges = p.learnedEdges()
 	sort.Slice(day.Edges, func(i, j int) bool {
 		a, b := day.Edges[i], day.Edges[j]
 		if !a.At.Equal(b.At) {

@@ -19,6 +19,7 @@ import (
 	"github.com/driftlock/driftlock/internal/attrs"
 	"github.com/driftlock/driftlock/internal/incident"
 	"github.com/driftlock/driftlock/internal/replay"
+	"github.com/driftlock/driftlock/internal/servicegraph"
 	"github.com/driftlock/driftlock/processor/driftlockprocessor"
 )
 
@@ -27,7 +28,7 @@ import (
 // through it into a consumertest sink, and what leaves is read the way the
 // driftlock exporter reads it (flagged log records and spans, positive
 // companion anomaly points). Before the processor sees a request, the
-// trivial rules and the call graph see its records.
+// trivial rules and the call graph (internal/servicegraph) see its records.
 type pipeline struct {
 	logs    processor.Logs
 	traces  processor.Traces
@@ -37,8 +38,7 @@ type pipeline struct {
 	mSink   *consumertest.MetricsSink
 
 	anomalies []incident.Anomaly
-	edges     map[[2]string]time.Time // first time each caller -> callee call was seen
-	spans     spanIndex
+	graph     *servicegraph.Learner // the call graph, learned as the exporter learns it
 	rules     *rules
 	activity  activity
 }
@@ -48,7 +48,7 @@ func newPipeline(ctx context.Context, cfg *driftlockprocessor.Config) (*pipeline
 	set := processortest.NewNopSettings(f.Type())
 	p := &pipeline{
 		logSink: new(consumertest.LogsSink), trSink: new(consumertest.TracesSink), mSink: new(consumertest.MetricsSink),
-		edges: map[[2]string]time.Time{}, spans: newSpanIndex(), rules: newRules(), activity: newActivity(),
+		graph: servicegraph.New(servicegraph.Options{}), rules: newRules(), activity: newActivity(),
 	}
 	var err error
 	if p.logs, err = f.CreateLogs(ctx, set, cfg, p.logSink); err != nil {
@@ -71,6 +71,16 @@ func newPipeline(ctx context.Context, cfg *driftlockprocessor.Config) (*pipeline
 		return nil, err
 	}
 	return p, nil
+}
+
+// learnedEdges is the call graph of the whole replay (one period of the
+// learner): each caller -> callee edge at its first call.
+func (p *pipeline) learnedEdges() []incident.Edge {
+	var out []incident.Edge
+	for _, e := range p.graph.Drain(nil) {
+		out = append(out, incident.Edge{Caller: e.Caller, Callee: e.Callee, At: e.First})
+	}
+	return out
 }
 
 // Close shuts the processors down.
@@ -120,19 +130,13 @@ func (p *pipeline) SendLogs(ctx context.Context, ld plog.Logs) error {
 }
 
 func (p *pipeline) SendTraces(ctx context.Context, td ptrace.Traces) error {
+	p.graph.ObserveTraces(td, time.Time{})
 	for _, rs := range td.ResourceSpans().All() {
 		svc := serviceOf(rs.Resource().Attributes())
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, sp := range ss.Spans().All() {
 				t := sp.StartTimestamp().AsTime()
 				p.activity.see(sigTraces, svc, t)
-				p.spans.put(sp.SpanID(), svc)
-				if parent, ok := p.spans.get(sp.ParentSpanID()); ok && parent != svc {
-					k := [2]string{parent, svc}
-					if _, seen := p.edges[k]; !seen {
-						p.edges[k] = t
-					}
-				}
 				p.rules.span(svc, sp.Name(), t, sp.EndTimestamp().AsTime().Sub(t))
 			}
 		}

@@ -26,6 +26,8 @@ type TelemetryBuilder struct {
 	ExporterDriftlockRecordsSkipped       metric.Int64Counter
 	ExporterDriftlockTransientErrors      metric.Int64Counter
 	ExporterDriftlockRetentionRowsDeleted metric.Int64Counter
+	ExporterDriftlockServiceEdgesWritten  metric.Int64Counter
+	ExporterDriftlockServiceEdgesFailed   metric.Int64Counter
 }
 
 // NewTelemetryBuilder creates every instrument of the component.
@@ -71,6 +73,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"otelcol_exporter_driftlock_retention_rows_deleted",
 		metric.WithDescription("Anomaly rows deleted by retention."),
 		metric.WithUnit("{row}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterDriftlockServiceEdgesWritten, err = builder.meter.Int64Counter(
+		"otelcol_exporter_driftlock_service_edges_written",
+		metric.WithDescription("Service graph edges (caller -> callee, one per flush) upserted into service_edges."),
+		metric.WithUnit("{edge}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterDriftlockServiceEdgesFailed, err = builder.meter.Int64Counter(
+		"otelcol_exporter_driftlock_service_edges_failed",
+		metric.WithDescription("Service graph edges whose write failed (kept for the next flush; anomaly writes are not affected)."),
+		metric.WithUnit("{edge}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs
