@@ -45,6 +45,10 @@ func (s *session) rebuild(ctx context.Context, from time.Time) error {
 	if !from.IsZero() {
 		start = from.Add(-s.r.cfg.Warmup)
 	}
+	// The service graph is given as the anomalies' observed time reaches
+	// each edge's first call (edges.go), as it was live.
+	var edges edgeFeed
+	s.loadEdges(ctx, &edges)
 	finals := map[string]*final{}
 	var order []string
 	collect := func(events []incident.Event) {
@@ -72,6 +76,7 @@ func (s *session) rebuild(ctx context.Context, from time.Time) error {
 		}
 		for i := range rows {
 			a := Input(&rows[i])
+			edges.giveUpTo(c, a.ObservedAt)
 			ev, err := c.Add(a)
 			if err != nil {
 				s.r.m.skipped.Inc()
@@ -226,7 +231,7 @@ func (s *session) rebuild(ctx context.Context, from time.Time) error {
 	if err != nil {
 		return err
 	}
-	s.c, s.last, s.maxObserved, s.cursor = c, upTo, maxObserved, store.IDCursor{}
+	s.c, s.last, s.maxObserved, s.cursor, s.edges = c, upTo, maxObserved, store.IDCursor{}, edges
 	s.r.m.opened.Add(float64(nOpened))
 	s.r.m.closed.Add(float64(nClosed))
 	if err := s.loadKnown(ctx); err != nil {

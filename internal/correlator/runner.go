@@ -191,6 +191,7 @@ func (r *Runner) resume(ctx context.Context, cs *store.CorrelatorSession) (*sess
 	if err := s.loadKnown(ctx); err != nil {
 		return nil, err
 	}
+	s.loadEdges(ctx, &s.edges)
 	if pos.Snapshot != nil {
 		c, err := incident.Restore(pos.Snapshot)
 		if err == nil {
@@ -210,6 +211,8 @@ func (r *Runner) resume(ctx context.Context, cs *store.CorrelatorSession) (*sess
 		if err := s.rebuild(ctx, pos.RebuildFrom); err != nil {
 			return nil, err
 		}
+	} else {
+		s.edges.giveUpTo(s.c, s.frontier())
 	}
 	s.publishOpen()
 	return s, nil
@@ -229,6 +232,33 @@ type session struct {
 	// cursor reads the anomalies gap-free; its Last runs ahead of last
 	// while a catch-up reads, and is reset to last at the next one.
 	cursor store.IDCursor
+	// edges is the stored service graph not yet given to the correlator
+	// (edges.go); edgesFailing is set while reading it fails (logged once).
+	edges        edgeFeed
+	edgesFailing bool
+}
+
+// frontier is the observed time the correlator has reached.
+func (s *session) frontier() time.Time {
+	if w := s.c.Watermark(); w.After(s.maxObserved) {
+		return w
+	}
+	return s.maxObserved
+}
+
+// loadEdges reads the service graph's new edges into f. The graph is
+// best effort: a failed read is logged (once until a read succeeds) and
+// the correlator carries on with the edges it has.
+func (s *session) loadEdges(ctx context.Context, f *edgeFeed) {
+	err := f.load(ctx, s.r.st, s.r.now())
+	switch {
+	case err != nil && ctx.Err() == nil && !s.edgesFailing:
+		s.r.log.Warn("correlator: cannot read the service graph (service_edges); going on with the edges already known", "err", err)
+		s.edgesFailing = true
+	case err == nil && s.edgesFailing:
+		s.r.log.Info("correlator: reading the service graph works again")
+		s.edgesFailing = false
+	}
 }
 
 // known is what the session remembers of an open incident.
@@ -269,6 +299,10 @@ func (s *session) catchUp(ctx context.Context) error {
 		s.r.log.Warn("correlator: skipping an id gap after the grace period; a writer held its transaction open too long",
 			"below_id", skipped, "grace", s.r.cfg.GapGraceMax)
 	}
+	if s.edges.due(now) {
+		s.loadEdges(ctx, &s.edges)
+	}
+	s.edges.giveUpTo(s.c, s.frontier())
 	// Every settled row available now is read before any is fed, and fed
 	// in observed order: a backlog (collectors draining their queues after
 	// an outage, in whatever interleaving) is weighed as it would have
@@ -319,6 +353,7 @@ func (s *session) catchUp(ctx context.Context) error {
 	if idle := now.Sub(s.lastProgress); idle >= s.r.cfg.IdleAdvance {
 		to := now.Add(-s.r.cfg.IdleAdvance).UTC()
 		if to.After(s.c.Watermark()) {
+			s.edges.giveUpTo(s.c, to)
 			if ev := s.c.Advance(to); len(ev) > 0 {
 				return s.save(ctx, ev, s.last)
 			}
@@ -340,6 +375,7 @@ func (s *session) feed(ctx context.Context, rows []store.MemberAnomaly, last int
 			// when a rebuild (driftlock incidents rebuild) is worth it.
 			s.r.m.late.Inc()
 		}
+		s.edges.giveUpTo(s.c, a.ObservedAt)
 		ev, err := s.c.Add(a)
 		if err != nil {
 			s.r.m.skipped.Inc()
