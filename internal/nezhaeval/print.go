@@ -68,6 +68,8 @@ func (r *Report) Print(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "faults missed only because an incident gained their service in the minute before inject_time: %d\n", early)
+	fmt.Fprintf(w, "counting from %s before inject_time (a check of the fault list's clock, not the official line): %s\n",
+		LabelLag, incidentLine(r.EarlyIncidents, n))
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Incidents (opened):")
 	for _, ev := range r.Events {
