@@ -35,11 +35,24 @@ func Canonicalize(dst, scratch, src []byte) (out, scratchOut []byte) {
 			}
 			continue
 		}
+		// One scan finds the word's end and which classes of bytes it holds.
 		j := i
-		for j < len(s) && !isSpace(s[j]) {
+		var cls uint8
+		for j < len(s) {
+			c := byteClass[s[j]]
+			if c&clsSpace != 0 {
+				break
+			}
+			cls |= c
 			j++
 		}
-		dst = canonWord(dst, s[i:j])
+		if cls&(clsMaskable|clsQuery) == 0 {
+			// No digit, '@' or '?': no mask applies to any part of the
+			// word, so it is copied as it is (most words of most records).
+			dst = append(dst, s[i:j]...)
+		} else {
+			dst = canonWord(dst, s[i:j], cls&clsMaskable != 0)
+		}
 		i = j
 	}
 	if n := len(dst); n > 0 && dst[n-1] == ' ' {
@@ -48,8 +61,9 @@ func Canonicalize(dst, scratch, src []byte) (out, scratchOut []byte) {
 	return dst, scratch
 }
 
-// canonWord masks one whitespace-delimited word.
-func canonWord(dst, w []byte) []byte {
+// canonWord masks one whitespace-delimited word; maskable says whether it
+// holds a digit or an '@' (see hasDigitOrAt).
+func canonWord(dst, w []byte, maskable bool) []byte {
 	// Peel wrapping punctuation so that "[10.0.0.1]," is seen as an IP.
 	a, b := 0, len(w)
 	for a < b && isWrap(w[a]) {
@@ -59,14 +73,20 @@ func canonWord(dst, w []byte) []byte {
 		b--
 	}
 	core := w[a:b]
-	if len(core) > 0 && hasDigitOrAt(core) {
+	// Wrapping punctuation holds no digit or '@': the core holds one iff
+	// the word does.
+	coreTested := maskable && len(core) > 0
+	if coreTested {
 		if m := wholeMask(core); m != "" {
 			dst = append(dst, w[:a]...)
 			dst = append(dst, m...)
 			return append(dst, w[b:]...)
 		}
 	}
-	return canonPieces(dst, w)
+	if !coreTested {
+		a, b = -1, -1 // no piece is known not to be a whole mask
+	}
+	return canonPieces(dst, w, a, b)
 }
 
 // hasDigitOrAt reports whether b could hold a volatile value at all:
@@ -97,8 +117,10 @@ func wholeMask(c []byte) string {
 }
 
 // canonPieces masks the pieces of a word split at punctuation, and values of
-// URL query strings.
-func canonPieces(dst, w []byte) []byte {
+// URL query strings. w[a:b] is a piece already known to be no whole mask
+// (the word's core, tested by canonWord): a word without inner punctuation
+// (12345, blk_-1608999687) is then not tested twice.
+func canonPieces(dst, w []byte, a, b int) []byte {
 	inQuery := false
 	afterEq := false
 	i := 0
@@ -131,7 +153,7 @@ func canonPieces(dst, w []byte) []byte {
 		if inQuery && afterEq {
 			dst = append(dst, MaskValue...)
 		} else {
-			dst = canonPiece(dst, p)
+			dst = canonPiece(dst, p, i == a && j == b)
 		}
 		afterEq = false
 		i = j
@@ -139,13 +161,16 @@ func canonPieces(dst, w []byte) []byte {
 	return dst
 }
 
-// canonPiece masks one punctuation-free piece of a word.
-func canonPiece(dst, p []byte) []byte {
+// canonPiece masks one punctuation-free piece of a word; notWhole says
+// wholeMask(p) is already known to find nothing.
+func canonPiece(dst, p []byte, notWhole bool) []byte {
 	if !hasDigitOrAt(p) {
 		return append(dst, p...) // a plain word: nothing to mask
 	}
-	if m := wholeMask(p); m != "" {
-		return append(dst, m...)
+	if !notWhole {
+		if m := wholeMask(p); m != "" {
+			return append(dst, m...)
+		}
 	}
 	var digits, letters, hexLetters, upper, lower, other int
 	for _, c := range p {
@@ -172,10 +197,8 @@ func canonPiece(dst, p []byte) []byte {
 	}
 	switch {
 	case digits >= 4 && letters == 0:
-		// 12345, 3.14159, 2005.06.03, -1608999687: a number or a date.
-		if isTimestamp(p) {
-			return append(dst, MaskTime...)
-		}
+		// 12345, 3.14159, -1608999687: a number (a date such as
+		// 2005.06.03 is a timestamp, masked by wholeMask above).
 		return append(dst, MaskNum...)
 	case letters == 0 && isDecimal(p):
 		// 6.20, 0.11: a measurement whatever its number of digits.

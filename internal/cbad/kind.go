@@ -17,16 +17,11 @@ const (
 	kindWildcard = 0x2a2a2a2a5bd1e995
 )
 
-// kindStep mixes one token (its hash h and bytes w) into the kind hash.
-func kindStep(kind, h uint64, w []byte) uint64 {
-	if len(w) > 2 && w[0] == '<' && w[len(w)-1] == '>' {
-		h = kindWildcard // a mask (<num>, <ip>, ...) is a value too
-	}
-	for _, c := range w {
-		if isDigit(c) {
-			h = kindWildcard
-			break
-		}
+// kindStep mixes one token (its hash h and bytes w; digit says whether w
+// holds a digit) into the kind hash.
+func kindStep(kind, h uint64, w []byte, digit bool) uint64 {
+	if digit || (len(w) > 2 && w[0] == '<' && w[len(w)-1] == '>') {
+		h = kindWildcard // a number, or a mask (<num>, <ip>, ...): a value
 	}
 	kind = (kind ^ h) * 0x100000001b3
 	return kind ^ kind>>31

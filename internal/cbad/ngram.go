@@ -175,18 +175,23 @@ func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32, ui
 				j = k + 1
 			}
 		}
+		// One pass over the token's bytes: its FNV-1a hash, its spelling
+		// cost (summed in the same order as always: the float32 sum is
+		// part of the score), and whether it holds a digit (for its kind).
 		h := uint64(0xcbf29ce484222325)
-		for _, b := range s[i:j] {
+		sp := float32(spellEndBits)
+		var cls uint8
+		for k, b := range s[i:j] {
 			h ^= uint64(b)
 			h *= 0x100000001b3
-		}
-		sp := float32(spellEndBits)
-		for _, b := range s[i:min(j, i+maxSpellBytes)] {
-			sp += spellBits[b]
+			if k < maxSpellBytes {
+				sp += spellBits[b]
+			}
+			cls |= byteClass[b]
 		}
 		toks = append(toks, h|1)
 		spell = append(spell, sp)
-		kind = kindStep(kind, h|1, s[i:j])
+		kind = kindStep(kind, h|1, s[i:j], cls&clsDigit != 0)
 		i = j
 	}
 	return toks, spell, kind | 1

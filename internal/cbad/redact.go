@@ -59,16 +59,22 @@ func Redact(dst, src []byte) []byte {
 				dst = append(dst, RedactedMarker...)
 			}
 			i, from = end, end
-		case i == 0 || !isIDByte(src[i-1]): // a digit that may start a card number
-			if end, ok := cardNumber(src, i); ok {
-				dst = append(dst, src[from:i]...)
-				dst = append(dst, "<card>"...)
-				i, from = end, end
-				continue
+		default: // a digit
+			if i == 0 || !isIDByte(src[i-1]) { // it may start a card number
+				if end, ok := cardNumber(src, i); ok {
+					dst = append(dst, src[from:i]...)
+					dst = append(dst, "<card>"...)
+					i, from = end, end
+					continue
+				}
 			}
+			// No card starts inside an identifier or a digit run, and such
+			// a run holds no '=' or ':': skip it at once rather than byte by
+			// byte (timestamps and ids are most of a log line's digits).
 			i++
-		default:
-			i++
+			for i < len(src) && isIDByte(src[i]) {
+				i++
+			}
 		}
 	}
 	return append(dst, src[from:]...)
