@@ -31,13 +31,15 @@ func (t *countTable) init(size int) {
 func (t *countTable) get(k uint64) uint32 { return uint32(t.get64(k)) }
 
 func (t *countTable) get64(k uint64) uint64 {
-	if t.e == nil {
+	e, mask := t.e, t.mask
+	if e == nil {
 		return 0
 	}
-	for i := k & t.mask; ; i = (i + 1) & t.mask {
-		switch t.e[i].k {
+	for i := k & mask; ; i = (i + 1) & mask {
+		x := &e[i]
+		switch x.k {
 		case k:
-			return t.e[i].v
+			return x.v
 		case 0:
 			return 0
 		}
@@ -54,30 +56,33 @@ func (t *countTable) add64(k uint64, d int64) uint64 {
 	if t.e == nil {
 		t.init(minTableSize)
 	}
-	i := k & t.mask
-	for ; ; i = (i + 1) & t.mask {
-		if t.e[i].k == k {
-			break
+	// The probe runs on locals: stores into e cannot change them, so the
+	// compiler keeps them in registers instead of reloading t's fields.
+	e, mask := t.e, t.mask
+	i := k & mask
+	for ; ; i = (i + 1) & mask {
+		x := &e[i]
+		if x.k == k {
+			v := int64(x.v) + d
+			if v > 0 {
+				x.v = uint64(v)
+				return uint64(v)
+			}
+			t.delete(i)
+			return 0
 		}
-		if t.e[i].k == 0 {
+		if x.k == 0 {
 			if d <= 0 {
 				return 0
 			}
-			t.e[i] = entry{k, uint64(d)}
+			*x = entry{k, uint64(d)}
 			t.n++
-			if uint64(t.n)*4 > (t.mask+1)*3 { // load > 3/4: grow
+			if uint64(t.n)*4 > (mask+1)*3 { // load > 3/4: grow
 				t.grow()
 			}
 			return uint64(d)
 		}
 	}
-	v := int64(t.e[i].v) + d
-	if v > 0 {
-		t.e[i].v = uint64(v)
-		return uint64(v)
-	}
-	t.delete(i)
-	return 0
 }
 
 // delete removes slot i and shifts the following cluster back so that

@@ -41,6 +41,10 @@ const (
 type ngramModel struct {
 	t   countTable
 	ctx countTable
+	// order0 is the packed total and distinct count of the order-0
+	// context, which is the same for every token: kept here rather than
+	// probed in ctx for every token of every record.
+	order0 uint64
 }
 
 // ctxHashes returns the context hash of each order for position i of toks.
@@ -109,7 +113,22 @@ func (m *ngramModel) addGram(toks []uint64, i, o int, d int32) {
 	case d < 0 && n == 0: // last occurrence left
 		delta -= 1 << 32
 	}
+	if o == 0 {
+		// As countTable.add64 would: a value that is no longer positive is
+		// gone (0).
+		m.order0 = uint64(max(int64(m.order0)+delta, 0))
+		return
+	}
 	m.ctx.add64(mixKey(ctx^saltTotal), delta)
+}
+
+// ctxCounts returns the packed total and distinct count of the order-o
+// context ctx (0 if never seen).
+func (m *ngramModel) ctxCounts(ctx uint64, o int) uint64 {
+	if o == 0 {
+		return m.order0
+	}
+	return m.ctx.get64(mixKey(ctx ^ saltTotal))
 }
 
 // cost returns the code length of toks in bits, and the largest single
@@ -121,7 +140,7 @@ func (m *ngramModel) cost(toks []uint64, spell []float32, per []float32) (total,
 		found := false
 		for o := ngramOrder; o >= 0; o-- {
 			ctx := ctxHash(toks, i, o)
-			packed := m.ctx.get64(mixKey(ctx ^ saltTotal))
+			packed := m.ctxCounts(ctx, o)
 			if packed == 0 {
 				continue // context never seen: nothing to escape from
 			}
@@ -161,11 +180,18 @@ func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32, ui
 			continue
 		}
 		j := i + 1
+		digit := false // only a word token can hold a digit
 		switch {
 		case isWordByte(c):
-			for j < len(s) && isWordByte(s[j]) {
-				j++
+			cls := byteClass[c]
+			for ; j < len(s); j++ {
+				x := byteClass[s[j]]
+				if x&clsWord == 0 {
+					break
+				}
+				cls |= x
 			}
+			digit = cls&clsDigit != 0
 		case c == '<':
 			k := i + 1
 			for k < len(s) && k-i < 8 && isAlpha(s[k]) {
@@ -175,23 +201,21 @@ func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32, ui
 				j = k + 1
 			}
 		}
-		// One pass over the token's bytes: its FNV-1a hash, its spelling
+		// One pass over the token's bytes: its FNV-1a hash and its spelling
 		// cost (summed in the same order as always: the float32 sum is
-		// part of the score), and whether it holds a digit (for its kind).
+		// part of the score).
 		h := uint64(0xcbf29ce484222325)
 		sp := float32(spellEndBits)
-		var cls uint8
 		for k, b := range s[i:j] {
 			h ^= uint64(b)
 			h *= 0x100000001b3
 			if k < maxSpellBytes {
 				sp += spellBits[b]
 			}
-			cls |= byteClass[b]
 		}
 		toks = append(toks, h|1)
 		spell = append(spell, sp)
-		kind = kindStep(kind, h|1, s[i:j], cls&clsDigit != 0)
+		kind = kindStep(kind, h|1, s[i:j], digit)
 		i = j
 	}
 	return toks, spell, kind | 1

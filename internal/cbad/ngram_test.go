@@ -54,6 +54,9 @@ func TestReplaceMatchesRemoveThenAdd(t *testing.T) {
 	}
 	sameCounts(t, "n-gram counts", &fast.t, &slow.t)
 	sameCounts(t, "context totals", &fast.ctx, &slow.ctx)
+	if fast.order0 != slow.order0 {
+		t.Fatalf("order-0 context: %x vs %x", fast.order0, slow.order0)
+	}
 	if fast.t.n == 0 {
 		t.Fatal("the model holds no counts: the test exercised nothing")
 	}

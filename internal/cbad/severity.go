@@ -17,7 +17,6 @@ var levelWords = map[string]int{
 // none is found.
 func severityFromTokens(s []byte) int {
 	const maxWords = 12
-	var buf [12]byte
 	words := 0
 	i := 0
 	for i < len(s) && words < maxWords {
@@ -36,29 +35,75 @@ func severityFromTokens(s []byte) int {
 		for b > a && !isAlpha(s[b-1]) {
 			b--
 		}
-		if n := b - a; n >= 3 && n <= len(buf) {
+		if n := b - a; n >= 3 && n <= maxLevelWord {
+			var key uint64
 			alpha := true
-			for k := 0; k < n; k++ {
-				c := s[a+k]
+			for _, c := range s[a:b] {
 				if !isAlpha(c) {
 					alpha = false
 					break
 				}
-				buf[k] = c | 0x20
+				key = levelKeyStep(key, c)
 			}
-			// The map lookup with a converted byte slice does not allocate.
-			if v, ok := levelWords[string(buf[:n])]; alpha && ok {
-				return v
-			}
-			// FAILURE is a level only when written as one (BGL's levels);
-			// "authentication failure" is a message.
-			if alpha && n == 7 && string(s[a:b]) == "FAILURE" {
-				return 18
+			if alpha {
+				if v := levelOf(key); v != 0 {
+					return v
+				}
+				// FAILURE is a level only when written as one (BGL's
+				// levels); "authentication failure" is a message.
+				if n == 7 && string(s[a:b]) == "FAILURE" {
+					return 18
+				}
 			}
 		}
 		i = j
 	}
 	return 0
+}
+
+// Level words are looked up by a key packed from their letters, 5 bits a
+// letter, case folded: this runs on up to 12 words of every record, and a
+// probe of a small array is several times cheaper than hashing a string
+// for a map. Words of up to maxLevelWord letters fit in 64 bits, and the
+// packing is one to one (letters are 1..26, never 0).
+const maxLevelWord = 12
+
+func levelKeyStep(key uint64, c byte) uint64 { return key<<5 | uint64(c|0x20-'a'+1) }
+
+// levelTable holds levelWords by packed key, open addressing.
+var levelTable = func() (t [64]struct {
+	key uint64
+	sev int
+}) {
+	for w, sev := range levelWords {
+		var key uint64
+		for i := 0; i < len(w); i++ {
+			key = levelKeyStep(key, w[i])
+		}
+		for i := levelSlot(key); ; i = (i + 1) % uint64(len(t)) {
+			if t[i].key == 0 {
+				t[i].key, t[i].sev = key, sev
+				break
+			}
+		}
+	}
+	return t
+}()
+
+func levelSlot(key uint64) uint64 { return key * 0x9e3779b97f4a7c15 >> 58 }
+
+// levelOf returns the severity of the level word with the packed key, 0
+// if it is none.
+func levelOf(key uint64) int {
+	for i := levelSlot(key); ; i = (i + 1) % uint64(len(levelTable)) {
+		e := &levelTable[i]
+		if e.key == key {
+			return e.sev
+		}
+		if e.key == 0 {
+			return 0
+		}
+	}
 }
 
 // fatalLR is the evidence factor of a FATAL record.

@@ -6,18 +6,27 @@ package cbad
 // kept never include NaN (callers drop it first), so plain comparisons give
 // the same positions.
 
-// searchSorted returns the first index i with a[i] >= x.
+// searchSorted returns the first index i with a[i] >= x. The search is
+// branch-free (the compiler turns the conditional add into a conditional
+// move): text scores are quantized and tie a lot, so the comparisons of
+// an ordinary binary search are a coin toss for the branch predictor.
 func searchSorted[T float32 | float64](a []T, x T) int {
-	lo, hi := 0, len(a)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if a[m] < x {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	n := len(a)
+	if n == 0 {
+		return 0
 	}
-	return lo
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if a[base+half] < x {
+			base += half
+		}
+		n -= half
+	}
+	if a[base] < x {
+		base++
+	}
+	return base
 }
 
 // replaceSorted replaces one occurrence of old in the ascending a by x and

@@ -50,3 +50,29 @@ func TestCalibrationKeepsSorted(t *testing.T) {
 		t.Fatalf("a score above all 29 gives p = %v, want 1/30", p)
 	}
 }
+
+// TestSearchSortedIsLowerBound: the branch-free search returns the first
+// index whose value is >= x, as sort.Search would, for every length from
+// empty up, with ties, and for x below, between, on and above the values.
+func TestSearchSortedIsLowerBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := 0; n < 70; n++ {
+		a := make([]float32, n)
+		for i := range a {
+			a[i] = float32(rng.IntN(12)) / 4 // many ties
+		}
+		slices.Sort(a)
+		for q := -2; q <= 14; q++ {
+			x := float32(q) / 4
+			for _, x := range []float32{x, x + 0.1} {
+				want := 0
+				for want < n && a[want] < x {
+					want++
+				}
+				if got := searchSorted(a, x); got != want {
+					t.Fatalf("n=%d x=%v: searchSorted = %d, want %d (a=%v)", n, x, got, want, a)
+				}
+			}
+		}
+	}
+}
