@@ -51,7 +51,7 @@ func Canonicalize(dst, scratch, src []byte) (out, scratchOut []byte) {
 			// word, so it is copied as it is (most words of most records).
 			dst = append(dst, s[i:j]...)
 		} else {
-			dst = canonWord(dst, s[i:j], cls&clsMaskable != 0)
+			dst = canonWord(dst, s[i:j], cls)
 		}
 		i = j
 	}
@@ -61,9 +61,9 @@ func Canonicalize(dst, scratch, src []byte) (out, scratchOut []byte) {
 	return dst, scratch
 }
 
-// canonWord masks one whitespace-delimited word; maskable says whether it
-// holds a digit or an '@' (see hasDigitOrAt).
-func canonWord(dst, w []byte, maskable bool) []byte {
+// canonWord masks one whitespace-delimited word; cls is the union of its
+// bytes' classes.
+func canonWord(dst, w []byte, cls uint8) []byte {
 	// Peel wrapping punctuation so that "[10.0.0.1]," is seen as an IP.
 	a, b := 0, len(w)
 	for a < b && isWrap(w[a]) {
@@ -75,9 +75,9 @@ func canonWord(dst, w []byte, maskable bool) []byte {
 	core := w[a:b]
 	// Wrapping punctuation holds no digit or '@': the core holds one iff
 	// the word does.
-	coreTested := maskable && len(core) > 0
+	coreTested := cls&clsMaskable != 0 && len(core) > 0
 	if coreTested {
-		if m := wholeMask(core); m != "" {
+		if m := wholeMask(core, cls&clsAt != 0); m != "" {
 			dst = append(dst, w[:a]...)
 			dst = append(dst, m...)
 			return append(dst, w[b:]...)
@@ -94,21 +94,22 @@ func canonWord(dst, w []byte, maskable bool) []byte {
 // pattern tests, which keeps canonicalization cheap on typical text.
 func hasDigitOrAt(b []byte) bool {
 	for _, c := range b {
-		if isDigit(c) || c == '@' {
+		if byteClass[c]&clsMaskable != 0 {
 			return true
 		}
 	}
 	return false
 }
 
-// wholeMask classifies a word that is one volatile value as a whole.
-func wholeMask(c []byte) string {
+// wholeMask classifies a word that is one volatile value as a whole; at
+// says whether c holds an '@' (an email needs one).
+func wholeMask(c []byte, at bool) string {
 	switch {
 	case len(c) == 36 && isUUID(c):
 		return MaskUUID
 	case isIPv4(c):
 		return MaskIP
-	case isEmail(c):
+	case at && isEmail(c):
 		return MaskEmail
 	case isTimestamp(c):
 		return MaskTime
@@ -168,7 +169,8 @@ func canonPiece(dst, p []byte, notWhole bool) []byte {
 		return append(dst, p...) // a plain word: nothing to mask
 	}
 	if !notWhole {
-		if m := wholeMask(p); m != "" {
+		// '@' splits pieces, so a piece holds none: no email.
+		if m := wholeMask(p, false); m != "" {
 			return append(dst, m...)
 		}
 	}

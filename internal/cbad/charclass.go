@@ -9,12 +9,13 @@ const (
 	clsPieceDelim // splits a word into pieces; kept in the output
 	clsWrap       // punctuation that commonly wraps a token: "x", [x], x,
 	clsWord       // continues a token: letters, digits, _ - . and UTF-8 bytes
-	// clsMaskable marks the bytes every mask needs one of: a digit or '@'.
-	// A word without them (or a '?', which starts a query string whose
-	// values are masked) is left as it is by Canonicalize.
-	clsMaskable
-	clsQuery
+	clsAt         // '@', which an email needs
+	clsQuery      // '?', which starts a query string (its values are masked)
 )
+
+// clsMaskable marks the bytes every mask needs one of: a digit or '@'. A
+// word without them or a '?' is left as it is by Canonicalize.
+const clsMaskable = clsDigit | clsAt
 
 var byteClass = func() (t [256]uint8) {
 	for _, c := range " \t\n\r\f\v" {
@@ -36,10 +37,7 @@ var byteClass = func() (t [256]uint8) {
 	for _, c := range "_-." {
 		t[c] |= clsWord
 	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] |= clsMaskable
-	}
-	t['@'] |= clsMaskable
+	t['@'] |= clsAt
 	t['?'] |= clsQuery
 	for c := 0x80; c < 0x100; c++ {
 		t[c] |= clsWord

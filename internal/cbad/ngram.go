@@ -61,13 +61,7 @@ func ctxHash(toks []uint64, i, order int) uint64 {
 	return h
 }
 
-func (m *ngramModel) update(toks []uint64, d int32) {
-	for i := range toks {
-		for o := 0; o <= ngramOrder; o++ {
-			m.addGram(toks, i, o, d)
-		}
-	}
-}
+func (m *ngramModel) update(toks []uint64, d int32) { m.updateExcept(toks, nil, d) }
 
 // replace moves the model from counting old to counting new, as
 // update(old, -1) then update(new, 1) would, but skips the n-grams the two
@@ -96,16 +90,15 @@ func (m *ngramModel) updateExcept(toks, other []uint64, d int32) {
 			if run > min(o, i) {
 				continue
 			}
-			m.addGram(toks, i, o, d)
+			m.addGram(ctxHash(toks, i, o), tok, o, d)
 		}
 	}
 }
 
-// addGram adds d to the count of the order-o n-gram ending at position i
-// of toks, and keeps its context's total and distinct counts.
-func (m *ngramModel) addGram(toks []uint64, i, o int, d int32) {
-	ctx := ctxHash(toks, i, o)
-	n := m.t.add(mixKey(ctx^toks[i]*0x2127599bf4325c37), d)
+// addGram adds d to the count of token tok in the order-o context ctx,
+// and keeps the context's total and distinct counts.
+func (m *ngramModel) addGram(ctx, tok uint64, o int, d int32) {
+	n := m.t.add(mixKey(ctx^tok*0x2127599bf4325c37), d)
 	delta := int64(d) // total
 	switch {
 	case d > 0 && n == uint32(d): // first occurrence in this context
@@ -122,15 +115,6 @@ func (m *ngramModel) addGram(toks []uint64, i, o int, d int32) {
 	m.ctx.add64(mixKey(ctx^saltTotal), delta)
 }
 
-// ctxCounts returns the packed total and distinct count of the order-o
-// context ctx (0 if never seen).
-func (m *ngramModel) ctxCounts(ctx uint64, o int) uint64 {
-	if o == 0 {
-		return m.order0
-	}
-	return m.ctx.get64(mixKey(ctx ^ saltTotal))
-}
-
 // cost returns the code length of toks in bits, and the largest single
 // token cost; spell gives each token's cost if it was never seen.
 // Each token's cost is appended to per.
@@ -140,7 +124,10 @@ func (m *ngramModel) cost(toks []uint64, spell []float32, per []float32) (total,
 		found := false
 		for o := ngramOrder; o >= 0; o-- {
 			ctx := ctxHash(toks, i, o)
-			packed := m.ctxCounts(ctx, o)
+			packed := m.order0 // the context's packed total and distinct count
+			if o > 0 {
+				packed = m.ctx.get64(mixKey(ctx ^ saltTotal))
+			}
 			if packed == 0 {
 				continue // context never seen: nothing to escape from
 			}
