@@ -46,6 +46,9 @@ type state struct {
 	// Recent holds each service's evidence (log2 p) in the buckets before
 	// the current one, for the window test (window.go).
 	Recent map[string][]bucketEvidence
+	// Trouble holds each service's current run of supporting evidence
+	// (trouble.go): where its trouble began, for onset order.
+	Trouble map[string]troubleRun
 }
 
 // signalClock counts the buckets in which a signal had data: backgrounds
@@ -73,6 +76,7 @@ func New(cfg Config) (*Correlator, error) {
 		Graph:       newGraph(),
 		Pending:     map[int64][]Anomaly{},
 		Recent:      map[string][]bucketEvidence{},
+		Trouble:     map[string]troubleRun{},
 	}}, nil
 }
 
@@ -196,6 +200,7 @@ func (c *Correlator) processUntil(t time.Time) []Event {
 	if c.st.Next%64 == 0 {
 		c.forgetStale()
 		c.forgetRecent(c.st.Next)
+		c.forgetTrouble(c.bucketStart(c.st.Next))
 	}
 	return events
 }
@@ -470,6 +475,9 @@ func (c *Correlator) evaluate(b int64, as []Anomaly, events []Event) ([]Event, m
 		support := min(se.log2p, se.window) <= joinLevel
 		if !strong && !support && !se.episode {
 			continue
+		}
+		if support {
+			c.noteTrouble(se)
 		}
 		inc := c.relatedIncident(se, start, support)
 		if inc == nil {

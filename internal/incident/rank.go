@@ -18,7 +18,8 @@ import (
 //   - onset order (trouble that starts first is more likely the cause),
 //   - the call graph: a service whose callers are also in trouble, and
 //     whose trouble started no later than theirs, explains them and is
-//     credited part of their evidence; a service whose own callee started
+//     credited part of their evidence (at most as much as its own); a
+//     service whose own callee started
 //     first is discounted (its trouble is probably inherited).
 func (inc *incState) rerank(c *Correlator) {
 	names := sortedKeys(inc.Services)
@@ -65,7 +66,11 @@ func (inc *incState) rerank(c *Correlator) {
 			}
 		}
 		if callers > 0 {
-			score += credit
+			// A callee explains its callers' trouble only as far as it
+			// shows trouble itself: a barely flagged callee of busy
+			// callers must not lead on their evidence alone (a callee
+			// with none of its own is a suspect, below).
+			score += min(credit, s.Surprise)
 			r.Why = append(r.Why, fmt.Sprintf("callee of %d troubled service%s", callers, plural(callers)))
 		}
 		if inherited {

@@ -49,6 +49,9 @@ func Restore(data []byte) (*Correlator, error) {
 	if c.st.Services == nil {
 		c.st.Services = map[string]bool{}
 	}
+	if c.st.Trouble == nil {
+		c.st.Trouble = map[string]troubleRun{}
+	}
 	if c.st.Recent == nil {
 		c.st.Recent = map[string][]bucketEvidence{}
 	}

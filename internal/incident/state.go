@@ -67,7 +67,7 @@ func (c *Correlator) open(se *serviceEvidence) *incState {
 func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, counts, extends bool) (ids []int64, escalated string) {
 	s := inc.Services[se.service]
 	if s == nil {
-		s = &svcState{Onset: se.earliest}
+		s = &svcState{Onset: c.troubleSince(se)}
 		inc.Services[se.service] = s
 	}
 	if counts {
