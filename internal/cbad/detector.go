@@ -141,7 +141,7 @@ func (d *Detector) Learn(key string, rec Record) {
 	} else {
 		sc.canon = Redact(sc.canon[:0], data)
 	}
-	sc.toks, sc.spell, sc.kind = tokenize(sc.toks[:0], sc.spell[:0], sc.canon)
+	sc.toks, sc.spans, sc.kind = tokenize(sc.toks[:0], sc.spans[:0], sc.canon)
 	st.ensureText(&d.cfg)
 	st.learn(sc.toks)
 	st.mu.Unlock()

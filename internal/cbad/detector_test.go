@@ -433,3 +433,23 @@ func TestReferencePrecedesWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestInNanoRangeMatchesCalendar: the fast path of inNanoRange gives the
+// calendar's answer (years 1679 to 2261 in the time's own zone) around
+// both ends of the range, in zones either side of UTC, and far inside.
+func TestInNanoRangeMatchesCalendar(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("east", 14*3600), time.FixedZone("west", -12*3600)}
+	for _, loc := range zones {
+		for _, y := range []int{1, 1677, 1678, 1679, 1680, 2000, 2026, 2260, 2261, 2262, 2263, 9999} {
+			for _, h := range []int{-50, -30, -1, 0, 1, 11, 23, 30, 50} {
+				for _, base := range []time.Time{time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(y, 12, 31, 0, 0, 0, 0, time.UTC)} {
+					tm := base.Add(time.Duration(h) * time.Hour).In(loc)
+					want := tm.Year() > 1678 && tm.Year() < 2262
+					if got := inNanoRange(tm); got != want {
+						t.Fatalf("inNanoRange(%v) = %v, want %v", tm, got, want)
+					}
+				}
+			}
+		}
+	}
+}

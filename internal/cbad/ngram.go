@@ -47,18 +47,32 @@ type ngramModel struct {
 	order0 uint64
 }
 
-// ctxHashes returns the context hash of each order for position i of toks.
-func ctxHash(toks []uint64, i, order int) uint64 {
-	h := uint64(order+1) * 0x94d049bb133111eb
-	for k := i - order; k < i; k++ {
-		var tk uint64 = bosToken
-		if k >= 0 {
-			tk = toks[k]
-		}
-		h = (h ^ tk) * 0x100000001b3
-		h ^= h >> 29
+// contexts returns the context hash of orders 0, 1 and 2 for a position
+// whose two preceding tokens are p2 and p1 (bosToken before the record's
+// start): the hash of the order's preceding tokens, seeded by the order.
+// Straight-line code for ngramOrder 2; TestContextsMatchDefinition holds
+// it to the general definition.
+func contexts(p2, p1 uint64) [ngramOrder + 1]uint64 {
+	return [ngramOrder + 1]uint64{
+		ctxSeeds[0],
+		ctxStep(ctxSeeds[1], p1),
+		ctxStep(ctxStep(ctxSeeds[2], p2), p1),
 	}
-	return h
+}
+
+const ctxSeed = 0x94d049bb133111eb
+
+// ctxSeeds seeds each order's context hash: (order+1) * ctxSeed, mod 2^64.
+var ctxSeeds = func() (s [ngramOrder + 1]uint64) {
+	for o := range s {
+		s[o] = uint64(o+1) * uint64(ctxSeed)
+	}
+	return s
+}()
+
+func ctxStep(h, tok uint64) uint64 {
+	h = (h ^ tok) * 0x100000001b3
+	return h ^ h>>29
 }
 
 func (m *ngramModel) update(toks []uint64, d int32) { m.updateExcept(toks, nil, d) }
@@ -77,28 +91,36 @@ func (m *ngramModel) replace(old, new []uint64) {
 // updateExcept adds d for each n-gram of toks that other does not have at
 // the same position.
 func (m *ngramModel) updateExcept(toks, other []uint64, d int32) {
-	run := 0 // positions up to i where toks and other agree, in a row
+	run := 0                                     // positions up to i where toks and other agree, in a row
+	p2, p1 := uint64(bosToken), uint64(bosToken) // the two tokens before i
 	for i, tok := range toks {
 		if i < len(other) && other[i] == tok {
 			run++
 		} else {
 			run = 0
 		}
-		for o := 0; o <= ngramOrder; o++ {
+		ctx := contexts(p2, p1)
+		for o := range ctx {
 			// The order-o gram at i spans positions max(0, i-o)..i (the
 			// positions before the record's start are the same padding).
 			if run > min(o, i) {
 				continue
 			}
-			m.addGram(ctxHash(toks, i, o), tok, o, d)
+			m.addGram(ctx[o], tok, o, d)
 		}
+		p2, p1 = p1, tok
 	}
 }
 
 // addGram adds d to the count of token tok in the order-o context ctx,
 // and keeps the context's total and distinct counts.
 func (m *ngramModel) addGram(ctx, tok uint64, o int, d int32) {
-	n := m.t.add(mixKey(ctx^tok*0x2127599bf4325c37), d)
+	key := mixKey(ctx ^ tok*0x2127599bf4325c37)
+	v, ok := m.t.addHome(key, int64(d))
+	if !ok {
+		v = m.t.add64(key, int64(d))
+	}
+	n := uint32(v)
 	delta := int64(d) // total
 	switch {
 	case d > 0 && n == uint32(d): // first occurrence in this context
@@ -112,18 +134,24 @@ func (m *ngramModel) addGram(ctx, tok uint64, o int, d int32) {
 		m.order0 = uint64(max(int64(m.order0)+delta, 0))
 		return
 	}
-	m.ctx.add64(mixKey(ctx^saltTotal), delta)
+	key = mixKey(ctx ^ saltTotal)
+	if _, ok := m.ctx.addHome(key, delta); !ok {
+		m.ctx.add64(key, delta)
+	}
 }
 
 // cost returns the code length of toks in bits, and the largest single
-// token cost; spell gives each token's cost if it was never seen.
-// Each token's cost is appended to per.
-func (m *ngramModel) cost(toks []uint64, spell []float32, per []float32) (total, peak float64, perOut []float32) {
+// token cost; spans locate each token in text, to spell it out if it was
+// never seen. Each token's cost is appended to per.
+func (m *ngramModel) cost(toks []uint64, spans []tokenSpan, text []byte, per []float32) (total, peak float64, perOut []float32) {
+	p2, p1 := uint64(bosToken), uint64(bosToken) // the two tokens before i
 	for i, tok := range toks {
 		bits := 0.0
 		found := false
+		ctxs := contexts(p2, p1)
+		p2, p1 = p1, tok
 		for o := ngramOrder; o >= 0; o-- {
-			ctx := ctxHash(toks, i, o)
+			ctx := ctxs[o]
 			packed := m.order0 // the context's packed total and distinct count
 			if o > 0 {
 				packed = m.ctx.get64(mixKey(ctx ^ saltTotal))
@@ -141,7 +169,7 @@ func (m *ngramModel) cost(toks []uint64, spell []float32, per []float32) (total,
 			bits += denom - log2u(dist)
 		}
 		if !found {
-			bits += float64(spell[i])
+			bits += float64(spellCost(text[spans[i].from:spans[i].to]))
 		}
 		total += bits
 		if bits > peak {
@@ -155,9 +183,9 @@ func (m *ngramModel) cost(toks []uint64, spell []float32, per []float32) (total,
 // tokenize splits canonical text into tokens: runs of letters, digits and
 // _ - . ; mask tokens such as <num>; and single punctuation characters.
 // Spaces separate tokens and are not tokens themselves. It appends hashes
-// to toks and their spelling costs to spell, at most maxModelTokens of them,
-// and returns the record's kind (see kindOf).
-func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32, uint64) {
+// to toks and where each token is in s to spans, at most maxModelTokens of
+// them, and returns the record's kind (see kindStep).
+func tokenize(toks []uint64, spans []tokenSpan, s []byte) ([]uint64, []tokenSpan, uint64) {
 	kind := uint64(kindSeed)
 	i := 0
 	for i < len(s) && len(toks) < maxModelTokens {
@@ -188,24 +216,31 @@ func tokenize(toks []uint64, spell []float32, s []byte) ([]uint64, []float32, ui
 				j = k + 1
 			}
 		}
-		// One pass over the token's bytes: its FNV-1a hash and its spelling
-		// cost (summed in the same order as always: the float32 sum is
-		// part of the score).
-		h := uint64(0xcbf29ce484222325)
-		sp := float32(spellEndBits)
-		for k, b := range s[i:j] {
+		h := uint64(0xcbf29ce484222325) // FNV-1a
+		for _, b := range s[i:j] {
 			h ^= uint64(b)
 			h *= 0x100000001b3
-			if k < maxSpellBytes {
-				sp += spellBits[b]
-			}
 		}
 		toks = append(toks, h|1)
-		spell = append(spell, sp)
+		spans = append(spans, tokenSpan{uint32(i), uint32(j)})
 		kind = kindStep(kind, h|1, s[i:j], digit)
 		i = j
 	}
-	return toks, spell, kind | 1
+	return toks, spans, kind | 1
+}
+
+// tokenSpan is where a token is in the text it was cut from.
+type tokenSpan struct{ from, to uint32 }
+
+// spellCost is the cost of spelling out a never-seen token w: computed
+// only for tokens the model has not seen (most tokens of most records
+// are known, and this serial float sum was a tenth of tokenizing).
+func spellCost(w []byte) float32 {
+	sp := float32(spellEndBits)
+	for _, b := range w[:min(len(w), maxSpellBytes)] {
+		sp += spellBits[b]
+	}
+	return sp
 }
 
 // spellBits is the spelling cost of each byte by its character class.

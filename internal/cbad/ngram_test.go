@@ -61,3 +61,39 @@ func TestReplaceMatchesRemoveThenAdd(t *testing.T) {
 		t.Fatal("the model holds no counts: the test exercised nothing")
 	}
 }
+
+// ctxHash is the definition of a context hash: the order-o context of
+// position i of toks hashes the o tokens before it, bosToken standing for
+// those before the record's start.
+func ctxHash(toks []uint64, i, order int) uint64 {
+	h := uint64(order+1) * ctxSeed
+	for k := i - order; k < i; k++ {
+		var tk uint64 = bosToken
+		if k >= 0 {
+			tk = toks[k]
+		}
+		h = (h ^ tk) * 0x100000001b3
+		h ^= h >> 29
+	}
+	return h
+}
+
+// TestContextsMatchDefinition: the unrolled context hashes of the hot path
+// are the defined ones at every position, the record's start included.
+func TestContextsMatchDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	toks := make([]uint64, 20)
+	for i := range toks {
+		toks[i] = rng.Uint64() | 1
+	}
+	p2, p1 := uint64(bosToken), uint64(bosToken)
+	for i, tok := range toks {
+		got := contexts(p2, p1)
+		for o := 0; o <= ngramOrder; o++ {
+			if want := ctxHash(toks, i, o); got[o] != want {
+				t.Fatalf("position %d order %d: %x, want %x", i, o, got[o], want)
+			}
+		}
+		p2, p1 = p1, tok
+	}
+}

@@ -21,7 +21,7 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 	} else {
 		sc.canon = Redact(sc.canon[:0], data)
 	}
-	sc.toks, sc.spell, sc.kind = tokenize(sc.toks[:0], sc.spell[:0], sc.canon)
+	sc.toks, sc.spans, sc.kind = tokenize(sc.toks[:0], sc.spans[:0], sc.canon)
 
 	res := Result{Index: st.index, PValue: 1, Kind: sc.kind}
 	st.index++
@@ -30,7 +30,7 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 	var bits, peak float64
 	switch cfg.Compressor {
 	case CompressorNgram:
-		bits, peak, sc.costs = st.model.cost(sc.toks, sc.spell, sc.costs[:0])
+		bits, peak, sc.costs = st.model.cost(sc.toks, sc.spans, sc.canon, sc.costs[:0])
 	default:
 		sc.costs = sc.costs[:0]
 		bits = st.dict.cost(sc, sc.canon)
@@ -193,9 +193,22 @@ const (
 // inNanoRange reports whether t is representable in Unix nanoseconds
 // (years 1678 to 2262); a time outside is treated as no time.
 func inNanoRange(t time.Time) bool {
+	// Any time more than a day inside the range is in it whatever its
+	// zone; only times near its ends need the calendar (Year is several
+	// times the cost of Unix, and this runs on every record).
+	if u := t.Unix(); u > nanoRangeFrom+86400 && u < nanoRangeTo-86400 {
+		return true
+	}
 	y := t.Year()
 	return y > 1678 && y < 2262
 }
+
+// The range inNanoRange accepts, in Unix seconds (UTC): 1679-01-01 to
+// 2262-01-01.
+var (
+	nanoRangeFrom = time.Date(1679, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	nanoRangeTo   = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+)
 
 func explainBurst(v rateVerdict, bucket time.Duration, alpha float64) string {
 	what := "records of this kind"

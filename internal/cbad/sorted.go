@@ -6,27 +6,18 @@ package cbad
 // kept never include NaN (callers drop it first), so plain comparisons give
 // the same positions.
 
-// searchSorted returns the first index i with a[i] >= x. The search is
-// branch-free (the compiler turns the conditional add into a conditional
-// move): text scores are quantized and tie a lot, so the comparisons of
-// an ordinary binary search are a coin toss for the branch predictor.
+// searchSorted returns the first index i with a[i] >= x.
 func searchSorted[T float32 | float64](a []T, x T) int {
-	n := len(a)
-	if n == 0 {
-		return 0
-	}
-	base := 0
-	for n > 1 {
-		half := n >> 1
-		if a[base+half] < x {
-			base += half
+	lo, hi := 0, len(a)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a[m] < x {
+			lo = m + 1
+		} else {
+			hi = m
 		}
-		n -= half
 	}
-	if a[base] < x {
-		base++
-	}
-	return base
+	return lo
 }
 
 // replaceSorted replaces one occurrence of old in the ascending a by x and

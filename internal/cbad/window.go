@@ -107,7 +107,7 @@ type scratch struct {
 	canon, redact []byte
 	toks          []uint64
 	kind          uint64 // the record's kind (template id)
-	spell         []float32
+	spans         []tokenSpan
 	costs         []float32
 	enc           []byte
 	x, y, xy      []byte
