@@ -99,44 +99,52 @@ func (m *ngramModel) updateExcept(toks, other []uint64, d int32) {
 		} else {
 			run = 0
 		}
-		ctx := contexts(p2, p1)
-		for o := range ctx {
-			// The order-o gram at i spans positions max(0, i-o)..i (the
-			// positions before the record's start are the same padding).
-			if run > min(o, i) {
-				continue
-			}
-			m.addGram(ctx[o], tok, o, d)
+		// The order-o gram at i spans positions max(0, i-o)..i (the
+		// positions before the record's start are the same padding): it is
+		// shared when run > min(o, i), which holds for a prefix of the
+		// orders.
+		first := 0
+		for first <= ngramOrder && run > min(first, i) {
+			first++
+		}
+		if first <= ngramOrder {
+			m.addGrams(contexts(p2, p1), tok, first, d)
 		}
 		p2, p1 = p1, tok
 	}
 }
 
-// addGram adds d to the count of token tok in the order-o context ctx,
-// and keeps the context's total and distinct counts.
-func (m *ngramModel) addGram(ctx, tok uint64, o int, d int32) {
-	key := mixKey(ctx ^ tok*0x2127599bf4325c37)
-	v, ok := m.t.addHome(key, int64(d))
-	if !ok {
-		v = m.t.add64(key, int64(d))
-	}
-	n := uint32(v)
-	delta := int64(d) // total
-	switch {
-	case d > 0 && n == uint32(d): // first occurrence in this context
-		delta += 1 << 32
-	case d < 0 && n == 0: // last occurrence left
-		delta -= 1 << 32
-	}
-	if o == 0 {
-		// As countTable.add64 would: a value that is no longer positive is
-		// gone (0).
-		m.order0 = uint64(max(int64(m.order0)+delta, 0))
-		return
-	}
-	key = mixKey(ctx ^ saltTotal)
-	if _, ok := m.ctx.addHome(key, delta); !ok {
-		m.ctx.add64(key, delta)
+// addGrams adds d to the count of token tok in its contexts of orders
+// first..ngramOrder, and keeps each context's total and distinct counts.
+// (One call per position rather than per n-gram, and the count tables'
+// common case inline: this runs for every position of two records per
+// record scored.)
+func (m *ngramModel) addGrams(ctxs [ngramOrder + 1]uint64, tok uint64, first int, d int32) {
+	for o := first; o <= ngramOrder; o++ {
+		ctx := ctxs[o]
+		key := mixKey(ctx ^ tok*0x2127599bf4325c37)
+		v, ok := m.t.addHome(key, int64(d))
+		if !ok {
+			v = m.t.add64(key, int64(d))
+		}
+		n := uint32(v)
+		delta := int64(d) // total
+		switch {
+		case d > 0 && n == uint32(d): // first occurrence in this context
+			delta += 1 << 32
+		case d < 0 && n == 0: // last occurrence left
+			delta -= 1 << 32
+		}
+		if o == 0 {
+			// As countTable.add64 would: a value that is no longer
+			// positive is gone (0).
+			m.order0 = uint64(max(int64(m.order0)+delta, 0))
+			continue
+		}
+		key = mixKey(ctx ^ saltTotal)
+		if _, ok := m.ctx.addHome(key, delta); !ok {
+			m.ctx.add64(key, delta)
+		}
 	}
 }
 
