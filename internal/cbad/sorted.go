@@ -24,6 +24,9 @@ func searchSorted[T float32 | float64](a []T, x T) int {
 // keeps a ascending, by shifting the values between the two positions by
 // one: one move of at most len(a) values instead of a delete and an insert.
 func replaceSorted[T float32 | float64](a []T, old, x T) {
+	if old == x {
+		return // quantized scores often repeat: nothing moves
+	}
 	i := searchSorted(a, old) // a[i] == old
 	j := searchSorted(a, x)   // first position >= x
 	if j > i {
