@@ -202,17 +202,24 @@ func tokenize(toks []uint64, spans []tokenSpan, s []byte) ([]uint64, []tokenSpan
 			i++
 			continue
 		}
+		// A token's hash is FNV-1a of its bytes; a word's is computed in the
+		// scan that finds its end.
+		const fnvOffset, fnvPrime = 0xcbf29ce484222325, 0x100000001b3
+		h := uint64(fnvOffset)
 		j := i + 1
 		digit := false // only a word token can hold a digit
 		switch {
 		case isWordByte(c):
 			cls := byteClass[c]
+			h = (h ^ uint64(c)) * fnvPrime
 			for ; j < len(s); j++ {
-				x := byteClass[s[j]]
+				b := s[j]
+				x := byteClass[b]
 				if x&clsWord == 0 {
 					break
 				}
 				cls |= x
+				h = (h ^ uint64(b)) * fnvPrime
 			}
 			digit = cls&clsDigit != 0
 		case c == '<':
@@ -223,11 +230,11 @@ func tokenize(toks []uint64, spans []tokenSpan, s []byte) ([]uint64, []tokenSpan
 			if k < len(s) && s[k] == '>' && k > i+1 {
 				j = k + 1
 			}
-		}
-		h := uint64(0xcbf29ce484222325) // FNV-1a
-		for _, b := range s[i:j] {
-			h ^= uint64(b)
-			h *= 0x100000001b3
+			fallthrough
+		default:
+			for _, b := range s[i:j] {
+				h = (h ^ uint64(b)) * fnvPrime
+			}
 		}
 		toks = append(toks, h|1)
 		spans = append(spans, tokenSpan{uint32(i), uint32(j)})
