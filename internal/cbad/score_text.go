@@ -239,22 +239,32 @@ func explain(res Result, st *stream, peak float64, sev int, ntok int) string {
 // closeWindow runs the window-level drift test of st.
 func (d *Detector) closeWindow(st *stream, sc *scratch) *WindowResult {
 	cfg := &d.cfg
-	sc.x = sc.x[:0]
+	sc.xy = sc.xy[:0]
 	for i := 0; i < st.ref.n; i++ {
-		sc.x = append(sc.x, st.ref.at(i).text...)
+		sc.xy = append(sc.xy, st.ref.at(i).text...)
 	}
-	sc.y = sc.y[:0]
+	nx := len(sc.xy)
 	for i := 0; i < st.window.n; i++ {
-		sc.y = append(sc.y, st.window.at(i).text...)
+		sc.xy = append(sc.xy, st.window.at(i).text...)
 	}
-	wr := &WindowResult{PermutationPValue: 1, Entropy: entropy(sc.y)}
-	if len(sc.x) == 0 || len(sc.y) == 0 {
+	ny := len(sc.xy) - nx
+	wr := &WindowResult{PermutationPValue: 1, Entropy: entropy(sc.xy[nx:])}
+	// When every record of the last window moved on to the reference
+	// block (none was flagged) and the block holds just them, the block is
+	// that window's text, whose compressed size is known.
+	cx := -1
+	if st.lastWindowC > 0 && st.movedSinceClose == len(st.window.slots) && len(st.ref.slots) == len(st.window.slots) {
+		cx = st.lastWindowC
+	}
+	st.lastWindowC, st.movedSinceClose = 0, 0
+	if nx == 0 || ny == 0 {
 		return wr
 	}
-	v, cx, cy := sc.ncdOf(sc.x, sc.y)
+	v, cx, cy := sc.ncdJoined(sc.xy, nx, cx)
+	st.lastWindowC = cy
 	wr.NCD = v
-	wr.BaselineCompressionRatio = float64(cx) / float64(len(sc.x))
-	wr.CompressionRatio = float64(cy) / float64(len(sc.y))
+	wr.BaselineCompressionRatio = float64(cx) / float64(nx)
+	wr.CompressionRatio = float64(cy) / float64(ny)
 
 	if st.ncds.unusual(v) && st.ref.n >= st.window.n {
 		recs := sc.pool[:0]

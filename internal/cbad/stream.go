@@ -76,6 +76,13 @@ type stream struct {
 	rng      splitmix64
 	dict     dictModel
 	novelty  noveltyTracker
+
+	// lastWindowC is the compressed size of the window closed last (0 if
+	// not known), and movedSinceClose how many of its records moved on to
+	// the reference block since (negative once one did not): when all
+	// did, the next window's test compares against exactly that text.
+	lastWindowC, movedSinceClose int
+
 	// Stream-level evidence (counts per kind and time bucket), allocated on
 	// the first record with a time.
 	rate *rateState
@@ -157,9 +164,14 @@ func appendCapped(dst, b []byte) []byte {
 // was normal, moves on to the reference ring.
 func (st *stream) pushWindow(text []byte, toks []uint64, flagged bool) {
 	w, full := st.window.push()
-	if full && !w.flagged {
-		r, _ := st.ref.push()
-		r.text = append(r.text[:0], w.text...)
+	if full {
+		if w.flagged {
+			st.movedSinceClose = -len(st.window.slots) // not all of the last window moves on
+		} else {
+			r, _ := st.ref.push()
+			r.text = append(r.text[:0], w.text...)
+			st.movedSinceClose++
+		}
 	}
 	w.text = appendCapped(w.text[:0], text)
 	w.toks = append(w.toks[:0], toks...)

@@ -110,17 +110,27 @@ type scratch struct {
 	spans         []tokenSpan
 	costs         []float32
 	enc           []byte
-	x, y, xy      []byte
+	xy            []byte // a reference block and a window, joined
 	perm          []int
 	pool          [][]byte
 }
 
-// ncdOf returns NCD(x, y) using the scratch buffers.
+// ncdOf returns NCD(x, y) and the compressed sizes of x and y, using the
+// scratch buffers.
 func (sc *scratch) ncdOf(x, y []byte) (float64, int, int) {
-	cx := compressedLen(&sc.enc, x)
-	cy := compressedLen(&sc.enc, y)
 	sc.xy = append(append(sc.xy[:0], x...), y...)
-	cxy := compressedLen(&sc.enc, sc.xy)
+	return sc.ncdJoined(sc.xy, len(x), -1)
+}
+
+// ncdJoined is ncdOf for x and y already joined in xy (x is xy[:nx]): the
+// callers assemble both sides from records, and build only the joined
+// text. cx, when not negative, is x's compressed size, known already.
+func (sc *scratch) ncdJoined(xy []byte, nx, cx int) (float64, int, int) {
+	if cx < 0 {
+		cx = compressedLen(&sc.enc, xy[:nx])
+	}
+	cy := compressedLen(&sc.enc, xy[nx:])
+	cxy := compressedLen(&sc.enc, xy)
 	return ncd(cx, cy, cxy), cx, cy
 }
 
@@ -147,15 +157,15 @@ func (sc *scratch) permutationTest(recs [][]byte, nRef int, observed float64, ma
 			j := rng.intn(i + 1)
 			perm[i], perm[j] = perm[j], perm[i]
 		}
-		sc.x = sc.x[:0]
+		sc.xy = sc.xy[:0]
 		for _, k := range perm[:nRef] {
-			sc.x = append(sc.x, recs[k]...)
+			sc.xy = append(sc.xy, recs[k]...)
 		}
-		sc.y = sc.y[:0]
+		nx := len(sc.xy)
 		for _, k := range perm[nRef:] {
-			sc.y = append(sc.y, recs[k]...)
+			sc.xy = append(sc.xy, recs[k]...)
 		}
-		d, _, _ := sc.ncdOf(sc.x, sc.y)
+		d, _, _ := sc.ncdJoined(sc.xy, nx, -1)
 		if d >= observed {
 			hits++
 			if hits >= stop {
