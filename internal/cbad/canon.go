@@ -37,20 +37,32 @@ func Canonicalize(dst, scratch, src []byte) (out, scratchOut []byte) {
 		}
 		// One scan finds the word's end and which classes of bytes it holds.
 		j := i
-		var cls uint8
+		var cls uint8          // classes some byte of the word has
+		all := uint8(clsDigit) // classes every byte has (of interest: digit)
 		for j < len(s) {
 			c := byteClass[s[j]]
 			if c&clsSpace != 0 {
 				break
 			}
 			cls |= c
+			all &= c
 			j++
 		}
-		if cls&(clsMaskable|clsQuery) == 0 {
+		switch {
+		case cls&(clsMaskable|clsQuery) == 0:
 			// No digit, '@' or '?': no mask applies to any part of the
 			// word, so it is copied as it is (most words of most records).
 			dst = append(dst, s[i:j]...)
-		} else {
+		case all != 0:
+			// Only digits (times and counts: 081109 203615 148): a number
+			// of 4 digits or more, as canonPiece would find after the
+			// whole-word tests, which digits alone never pass.
+			if j-i >= 4 {
+				dst = append(dst, MaskNum...)
+			} else {
+				dst = append(dst, s[i:j]...)
+			}
+		default:
 			dst = canonWord(dst, s[i:j], cls)
 		}
 		i = j
