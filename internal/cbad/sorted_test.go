@@ -51,9 +51,9 @@ func TestCalibrationKeepsSorted(t *testing.T) {
 	}
 }
 
-// TestSearchSortedIsLowerBound: the branch-free search returns the first
-// index whose value is >= x, as sort.Search would, for every length from
-// empty up, with ties, and for x below, between, on and above the values.
+// TestSearchSortedIsLowerBound: both searches return the first index whose
+// value is >= x, for every length from empty up, with ties, and for x
+// below, between, on and above the values.
 func TestSearchSortedIsLowerBound(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for n := 0; n < 70; n++ {
@@ -71,6 +71,11 @@ func TestSearchSortedIsLowerBound(t *testing.T) {
 				}
 				if got := searchSorted(a, x); got != want {
 					t.Fatalf("n=%d x=%v: searchSorted = %d, want %d (a=%v)", n, x, got, want, a)
+				}
+				y := float32(rng.IntN(14)-1) / 4
+				wantY := searchSorted(a, y)
+				if gx, gy := searchSorted2(a, x, y); gx != want || gy != wantY {
+					t.Fatalf("n=%d: searchSorted2(%v, %v) = %d, %d, want %d, %d (a=%v)", n, x, y, gx, gy, want, wantY, a)
 				}
 			}
 		}
