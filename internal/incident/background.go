@@ -50,6 +50,8 @@ func (r *rate) test(clock int64, n, level int, pi, keep, m0, w0 float64) float64
 		tries++
 	}
 	if level >= 0 {
+		// The prior weighs at least the buckets in which the class shows
+		// the level once (strength.go).
 		l = min(l, r.strengthLog2(level, pi, max(w0, 1/pi)))
 		tries++
 	}
