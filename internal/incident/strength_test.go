@@ -69,17 +69,7 @@ func TestStrengthOpensOnRareExtreme(t *testing.T) {
 		at := t0.Add(5*time.Hour + 30*time.Second)
 		as = append(as, Anomaly{Signal: SignalMetrics, Service: "ab", Stream: "metrics/ab/cpu", ObservedAt: at,
 			Reason: ReasonValue, PValue: tc.p, Summary: "cpu = 499"})
-		byTime(as)
-		c, err := New(DefaultConfig())
-		require.NoError(t, err)
-		ev := append(feed(t, c, as), c.Flush()...)
-		found := false
-		for _, inc := range opened(ev) {
-			if inc.Services[0].Service == "ab" && !inc.Opened.Before(at.Add(-time.Minute)) && inc.Opened.Before(at.Add(time.Minute)) {
-				found = true
-			}
-		}
-		assert.Equal(t, tc.open, found, "p=%g", tc.p)
+		assert.Equal(t, tc.open, opensLedBy(t, as, "ab", at), "p=%g", tc.p)
 	}
 }
 
@@ -118,15 +108,20 @@ func TestStrengthPerMetric(t *testing.T) {
 	at := t0.Add(5*time.Hour + 32*time.Minute + 40*time.Second)
 	as = append(as, Anomaly{Signal: SignalMetrics, Service: "ab", Stream: "metrics/ab/cpu", ObservedAt: at,
 		Reason: ReasonValue, PValue: 1e-30, Summary: "cpu = 499"})
+	assert.True(t, opensLedBy(t, as, "ab", at), "the CPU flag opened no incident")
+}
+
+// opensLedBy feeds as (in time order) to a fresh correlator and reports
+// whether an incident led by service opens within a minute of at.
+func opensLedBy(t *testing.T, as []Anomaly, service string, at time.Time) bool {
+	t.Helper()
 	byTime(as)
 	c, err := New(DefaultConfig())
 	require.NoError(t, err)
-	ev := append(feed(t, c, as), c.Flush()...)
-	found := false
-	for _, inc := range opened(ev) {
-		if inc.Services[0].Service == "ab" && !inc.Opened.Before(at.Add(-time.Minute)) && inc.Opened.Before(at.Add(time.Minute)) {
-			found = true
+	for _, inc := range opened(append(feed(t, c, as), c.Flush()...)) {
+		if inc.Services[0].Service == service && !inc.Opened.Before(at.Add(-time.Minute)) && inc.Opened.Before(at.Add(time.Minute)) {
+			return true
 		}
 	}
-	assert.True(t, found, "the CPU flag opened no incident")
+	return false
 }
