@@ -61,10 +61,6 @@ func (t *countTable) addHome(k uint64, d int64) (v uint64, ok bool) {
 	return 0, false
 }
 
-// add adds d (which may be negative) to k's count; a count that reaches
-// zero is deleted. It returns the new count.
-func (t *countTable) add(k uint64, d int32) uint32 { return uint32(t.add64(k, int64(d))) }
-
 // add64 adds d to k's 64-bit value (callers pack two counters in it); a
 // value that reaches zero is deleted. It returns the new value.
 func (t *countTable) add64(k uint64, d int64) uint64 {
