@@ -51,6 +51,8 @@ func TestRedactSecrets(t *testing.T) {
 		{"plain text with key=value", "plain text with key=value"},
 		{"id 0c0a0-0a0-0c0-0d72-915298069164 ok", "id 0c0a0-0a0-0c0-0d72-915298069164 ok"}, // not a card inside an id
 		{"paid with 378282246310005.", "paid with <card>."},                                // Amex, sentence end
+		{"paid with 3782 822463 10005 ok", "paid with <card> ok"},                          // Amex, grouped 4-6-5
+		{"081109 210248 1005 INFO dfs.DataNode", "081109 210248 1005 INFO dfs.DataNode"},   // HDFS time stamp (passes Luhn): no 4-digit first group
 	}
 	for _, c := range cases {
 		if got := string(Redact(nil, []byte(c.in))); got != c.want {

@@ -178,8 +178,11 @@ func isAuthScheme(v []byte) bool {
 func isIDByte(c byte) bool { return isAlnum(c) || c == '-' || c == '_' || c == '.' }
 
 // cardNumber recognises a payment card number starting at i: 13 to 19
-// digits, optionally grouped by single spaces or dashes into groups of at
-// least 3 digits, passing Luhn, and not glued to an identifier.
+// digits, either in one run or grouped by single spaces or dashes into
+// groups of at least 3 digits the first of which has 4 (every card layout
+// in use starts so: 4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3), passing Luhn, and
+// not glued to an identifier. (Without the first-group rule, log time
+// stamps such as HDFS's "081109 210248 1138" passed for cards.)
 func cardNumber(src []byte, i int) (end int, ok bool) {
 	var digits [19]byte
 	n := 0
@@ -200,7 +203,7 @@ func cardNumber(src []byte, i int) (end int, ok bool) {
 			continue
 		}
 		if (c == ' ' || c == '-') && j+1 < len(src) && isDigit(src[j+1]) && n > 0 {
-			if group < 3 {
+			if group < 3 || (n == group && group != 4) {
 				return 0, false
 			}
 			group = 0
