@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/driftlock/driftlock/internal/attrs"
 	"github.com/driftlock/driftlock/internal/recorddoc"
 )
 
@@ -96,7 +97,7 @@ func pointRow(m pmetric.Metric, name string, companion bool, p point, score floa
 		signal:   signalMetrics,
 		observed: timeOr(now, p.ts, p.start),
 		identity: seriesIdentity(name, p.attrs),
-		summary:  metricSummary(name, companion, p.value, score),
+		summary:  metricSummary(name, companion, p.value, p.attrs, score),
 		attrs:    attrs,
 		record:   record,
 	}
@@ -182,9 +183,20 @@ func distributions[P distributionPoint, S pslice[P]](out []point, dps S) []point
 	return out
 }
 
-func metricSummary(name string, companion bool, value map[string]any, score float64) string {
+// metricSummary is the row's one line. A point the processor explained
+// (driftlock.observed and the expected range, on the flagged point or its
+// companion) says what was seen against what was expected, which is what a
+// person reads first ("nezha.cpu_usage = 499.7 (expected 1.29..12)").
+func metricSummary(name string, companion bool, value map[string]any, labels pcommon.Map, score float64) string {
 	var b strings.Builder
 	b.WriteString(name)
+	observed, okObs := labels.Get(attrs.Observed)
+	lo, okLo := labels.Get(attrs.ExpectedLow)
+	hi, okHi := labels.Get(attrs.ExpectedHigh)
+	if okObs && okLo && okHi && observed.Type() == pcommon.ValueTypeDouble && lo.Type() == pcommon.ValueTypeDouble && hi.Type() == pcommon.ValueTypeDouble {
+		fmt.Fprintf(&b, " = %.6g (expected %.6g..%.6g)", observed.Double(), lo.Double(), hi.Double())
+		return b.String()
+	}
 	if companion {
 		b.WriteString(" anomalous")
 	} else if v, ok := value[recorddoc.KeyValue]; ok && len(value) == 1 {
