@@ -40,6 +40,7 @@ var (
 	ErrQuantile           = errors.New("metrics.histogram_quantile out of range")
 	ErrEdgeJoin           = errors.New("traces.edge_join_size or edge_join_ttl out of range")
 	ErrMaxSeries          = errors.New("metrics.max_series out of range")
+	ErrDetector           = errors.New("detector is invalid")
 	ErrFeedback           = errors.New("feedback is invalid")
 	// ErrFeedbackSource: feedback reads one store, either through an
 	// extension or through the API, never both.
@@ -187,11 +188,12 @@ func createDefaultConfig() component.Config {
 // Validate checks the configuration and reports every mistake at once
 // (errors.Join), each naming the field and the allowed values.
 func (c *Config) Validate() error {
-	// The detector's settings validate themselves: the Collector's config
-	// walk (confmap.Validate) calls every nested config's Validate and
-	// names it by its path (processors::driftlock::detector: ...).
-	// Validating them here as well printed each mistake twice.
 	var errs []error
+	if err := c.Detector.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			errs = append(errs, fmt.Errorf("%w: detector.%w", ErrDetector, e))
+		}
+	}
 	switch c.Annotate {
 	case AnnotateAnomalies, AnnotateAll:
 	default:
@@ -220,6 +222,14 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Feedback.validate()...)
 	return errors.Join(errs...)
+}
+
+// unjoin returns the errors an errors.Join holds, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // maxAPIPage is the largest page GET /v1/anomalies returns.
