@@ -31,6 +31,13 @@ func TestValidateListsEveryMistake(t *testing.T) {
 			t.Errorf("validate output lacks %q:\n%s", want, out)
 		}
 	}
+	// Each mistake once (the detector block used to be reported by the
+	// processor and again by the config walk).
+	for _, once := range []string{"p_value out of range", "hop out of range"} {
+		if n := strings.Count(string(out), once); n != 1 {
+			t.Errorf("validate lists %q %d times, want once:\n%s", once, n, out)
+		}
+	}
 	if strings.Contains(string(out), "s3cret") {
 		t.Errorf("validate echoes a password:\n%s", out)
 	}

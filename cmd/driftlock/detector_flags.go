@@ -78,7 +78,7 @@ func (dc *detectorConfig) config() (cbad.Config, error) {
 	apply("seed", func() { cfg.Seed = *dc.seed })
 	apply("no-canonicalize", func() { cfg.Canonicalize = !*dc.noCanon })
 	apply("no-severity", func() { cfg.UseSeverity = !*dc.noSeverity })
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return cfg, fmt.Errorf("detector config: %w", err)
 	}
 	return cfg, nil

@@ -145,9 +145,14 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports every out-of-range field at once (errors.Join), so a
-// configuration check lists all its mistakes.
-func (c Config) Validate() error {
+// Check reports every out-of-range field at once (errors.Join), so a
+// configuration check lists all its mistakes. It is not named Validate on
+// purpose: the Collector's config walk calls the Validate of every nested
+// config, and the processor, whose `detector` block this is, reports these
+// mistakes itself with the block's path (detector.p_value ...); a Validate
+// here made `otelcol-driftlock validate` list each mistake twice, the
+// second copy without the block's name on all but its first line.
+func (c Config) Check() error {
 	var errs []error
 	switch c.Compressor {
 	case CompressorNgram, CompressorZstd, CompressorS2:

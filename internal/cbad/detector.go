@@ -34,7 +34,7 @@ type Detector struct {
 
 // New validates cfg and returns a Detector.
 func New(cfg Config, opts ...Option) (*Detector, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	d := &Detector{cfg: cfg, streams: make(map[string]*stream)}

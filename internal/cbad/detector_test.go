@@ -334,7 +334,7 @@ func TestRealLogsFalsePositiveRate(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if err := DefaultConfig().Validate(); err != nil {
+	if err := DefaultConfig().Check(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 	bad := []func(*Config){
@@ -359,7 +359,7 @@ func TestConfigValidate(t *testing.T) {
 	for i, mut := range bad {
 		c := DefaultConfig()
 		mut(&c)
-		if err := c.Validate(); err == nil {
+		if err := c.Check(); err == nil {
 			t.Errorf("case %d: invalid config accepted: %+v", i, c)
 		}
 	}
@@ -367,12 +367,12 @@ func TestConfigValidate(t *testing.T) {
 	off.Permutations = 0 // no drift test at all is a valid choice
 	off.RateBucket = 0   // nor is stream-level evidence required
 	off.FlagBudget = 0
-	if err := off.Validate(); err != nil {
+	if err := off.Check(); err != nil {
 		t.Fatalf("permutations, rate_bucket and flag_budget 0 rejected: %v", err)
 	}
 	bucket := DefaultConfig()
 	bucket.RateBucket = time.Millisecond
-	if err := bucket.Validate(); err == nil || !strings.Contains(err.Error(), "rate_bucket") {
+	if err := bucket.Check(); err == nil || !strings.Contains(err.Error(), "rate_bucket") {
 		t.Fatalf("a bad rate_bucket's error does not name it: %v", err)
 	}
 	if _, err := New(Config{}); err == nil {

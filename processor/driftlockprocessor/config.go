@@ -189,7 +189,7 @@ func createDefaultConfig() component.Config {
 // (errors.Join), each naming the field and the allowed values.
 func (c *Config) Validate() error {
 	var errs []error
-	if err := c.Detector.Validate(); err != nil {
+	if err := c.Detector.Check(); err != nil {
 		for _, e := range unjoin(err) {
 			errs = append(errs, fmt.Errorf("%w: detector.%w", ErrDetector, e))
 		}

@@ -131,7 +131,7 @@ func TestVerdictSettingsKeepSnapshots(t *testing.T) {
 			continue
 		}
 		cfg := withMutated(path).Detector
-		if err := cfg.Validate(); err != nil {
+		if err := cfg.Check(); err != nil {
 			t.Errorf("%s: the mutated value is out of range (%v): give mutate a rule", path, err)
 			continue
 		}
