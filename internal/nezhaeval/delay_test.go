@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/driftlock/driftlock/internal/replay"
-	"github.com/driftlock/driftlock/internal/testutil"
 )
 
 func TestParseDelayFault(t *testing.T) {
@@ -83,13 +82,7 @@ func TestInjectDelay(t *testing.T) {
 // has spans and no fault of the service, it must open an incident naming
 // the delayed service first, within a minute.
 func TestSyntheticNetworkDelay(t *testing.T) {
-	if testing.Short() {
-		t.Skip("replays a whole Nezha day: skipped with -short")
-	}
-	if raceEnabled {
-		t.Skip("replays a whole Nezha day: minutes under -race; run `go test ./internal/nezhaeval/` without -race")
-	}
-	dir := testutil.SharedData(t, "nezha", "2023-01-29")
+	dir := wholeDay(t)
 	for _, svc := range []string{"ts-station-service", "ts-route-service"} {
 		t.Run(svc, func(t *testing.T) {
 			f := DelayFault{Service: svc, At: time.Date(2023, 1, 29, 11, 29, 20, 0, time.UTC), For: 150 * time.Second, Delay: time.Second}

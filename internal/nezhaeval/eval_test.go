@@ -26,13 +26,7 @@ var (
 // The shared Nezha day end to end: the processor at its defaults, the
 // correlator, the scoring and the output lines other tools parse.
 func TestNezhaDay(t *testing.T) {
-	if testing.Short() {
-		t.Skip("replays a whole Nezha day (about 550,000 records): skipped with -short")
-	}
-	if raceEnabled {
-		t.Skip("replays a whole Nezha day: minutes under -race; run `go test ./internal/nezhaeval/` without -race")
-	}
-	dir := testutil.SharedData(t, "nezha", "2023-01-29")
+	dir := wholeDay(t)
 	rep, err := Run(context.Background(), dir, Options{})
 	require.NoError(t, err)
 	var out bytes.Buffer
@@ -203,4 +197,18 @@ func TestRules(t *testing.T) {
 	}
 	r.metric("c", "cpu", day.Add(31*time.Minute), 200)
 	require.Len(t, r.flags[sigMetrics], 1)
+}
+
+// wholeDay skips a test that replays the whole shared Nezha day under
+// -short or -race (minutes there), or without the data, and returns the
+// day's folder.
+func wholeDay(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("replays a whole Nezha day (about 550,000 records): skipped with -short")
+	}
+	if raceEnabled {
+		t.Skip("replays a whole Nezha day: minutes under -race; run `go test ./internal/nezhaeval/` without -race")
+	}
+	return testutil.SharedData(t, "nezha", "2023-01-29")
 }

@@ -190,13 +190,7 @@ func TestMergeCombinesPairs(t *testing.T) {
 
 func TestObservingAllocatesNothingOnceWarm(t *testing.T) {
 	l := New(Options{})
-	var spans []span
-	for i := range 200 {
-		p := uint64(1 + 3*i)
-		spans = append(spans, span{service: "front", id: p}, span{service: "cart", id: p + 1, parent: p},
-			span{service: "price", id: p + 2, parent: p + 1})
-	}
-	td := batch(spans...)
+	td := batch(chains(200)...)
 	l.ObserveTraces(td, t0)
 	if n := testing.AllocsPerRun(20, func() { l.ObserveTraces(td, t0) }); n != 0 {
 		t.Fatalf("%v allocations per batch, want 0", n)
@@ -206,16 +200,21 @@ func TestObservingAllocatesNothingOnceWarm(t *testing.T) {
 // BenchmarkObserveTraces: 1,000 spans (a three-service chain) per batch.
 func BenchmarkObserveTraces(b *testing.B) {
 	l := New(Options{})
-	var spans []span
-	for i := range 334 {
-		p := uint64(1 + 3*i)
-		spans = append(spans, span{service: "front", id: p}, span{service: "cart", id: p + 1, parent: p},
-			span{service: "price", id: p + 2, parent: p + 1})
-	}
-	td := batch(spans[:1000]...)
+	td := batch(chains(334)[:1000]...)
 	b.ReportAllocs()
 	for b.Loop() {
 		l.ObserveTraces(td, t0)
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// chains is n calls front -> cart -> price, three spans each.
+func chains(n int) []span {
+	var spans []span
+	for i := range n {
+		p := uint64(1 + 3*i)
+		spans = append(spans, span{service: "front", id: p}, span{service: "cart", id: p + 1, parent: p},
+			span{service: "price", id: p + 2, parent: p + 1})
+	}
+	return spans
 }
