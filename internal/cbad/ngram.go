@@ -94,24 +94,42 @@ func (m *ngramModel) updateExcept(toks, other []uint64, d int32) {
 	run := 0                                     // positions up to i where toks and other agree, in a row
 	p2, p1 := uint64(bosToken), uint64(bosToken) // the two tokens before i
 	for i, tok := range toks {
-		if i < len(other) && other[i] == tok {
-			run++
-		} else {
-			run = 0
+		// Without branches (eqInt and ltInt compile to flag sets): whether a
+		// token matches the other record's is data, and a mispredicted
+		// jump per position cost more than the updates it guarded.
+		same := 0
+		if i < len(other) {
+			same = eqInt(other[i], tok)
 		}
+		run = (run + 1) * same
 		// The order-o gram at i spans positions max(0, i-o)..i (the
 		// positions before the record's start are the same padding): it is
 		// shared when run > min(o, i), which holds for a prefix of the
-		// orders.
-		first := 0
-		for first <= ngramOrder && run > min(first, i) {
-			first++
-		}
+		// orders, so the first unshared order is how many of them hold.
+		first := ltInt(0, run) + ltInt(min(1, i), run) + ltInt(min(2, i), run)
 		if first <= ngramOrder {
 			m.addGrams(contexts(p2, p1), tok, first, d)
 		}
 		p2, p1 = p1, tok
 	}
+}
+
+// eqInt is 1 if a == b, else 0.
+func eqInt(a, b uint64) int {
+	var r int
+	if a == b {
+		r = 1
+	}
+	return r
+}
+
+// ltInt is 1 if a < b, else 0.
+func ltInt(a, b int) int {
+	var r int
+	if a < b {
+		r = 1
+	}
+	return r
 }
 
 // addGrams adds d to the count of token tok in its contexts of orders

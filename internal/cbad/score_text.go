@@ -166,10 +166,11 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		st.learn(sc.toks)
 	}
 
-	if st.index%uint64(cfg.Hop) == 0 {
+	closes := st.index%uint64(cfg.Hop) == 0
+	if closes {
 		res.Window = d.closeWindow(st, sc)
 	}
-	if st.cal.n > 0 && (st.index%uint64(cfg.Hop) == 0 || st.cal.median == 0) {
+	if st.cal.n > 0 && (closes || st.cal.median == 0) {
 		st.cal.refresh()
 		if st.calPeak.n > 0 {
 			st.calPeak.refresh()
