@@ -136,34 +136,56 @@ func ltInt(a, b int) int {
 // first..ngramOrder, and keeps each context's total and distinct counts.
 // (One call per position rather than per n-gram, and the count tables'
 // common case inline: this runs for every position of two records per
-// record scored.)
+// record scored. Straight-line code for ngramOrder 2, as contexts: a loop
+// over the orders from a first that is data mispredicted its exit.)
 func (m *ngramModel) addGrams(ctxs [ngramOrder + 1]uint64, tok uint64, first int, d int32) {
-	for o := first; o <= ngramOrder; o++ {
-		ctx := ctxs[o]
-		key := mixKey(ctx ^ tok*0x2127599bf4325c37)
+	tk := tok * 0x2127599bf4325c37
+	if first == 0 {
+		// The order-0 context is the same for every token: its totals are
+		// m.order0, kept as countTable.add64 would (a value that is no
+		// longer positive is gone, 0).
+		key := mixKey(ctxs[0] ^ tk)
 		v, ok := m.t.addHome(key, int64(d))
 		if !ok {
 			v = m.t.add64(key, int64(d))
 		}
-		n := uint32(v)
-		delta := int64(d) // total
-		switch {
-		case d > 0 && n == uint32(d): // first occurrence in this context
-			delta += 1 << 32
-		case d < 0 && n == 0: // last occurrence left
-			delta -= 1 << 32
+		m.order0 = uint64(max(int64(m.order0)+contextDelta(uint32(v), d), 0))
+	}
+	if first <= 1 {
+		key := mixKey(ctxs[1] ^ tk)
+		v, ok := m.t.addHome(key, int64(d))
+		if !ok {
+			v = m.t.add64(key, int64(d))
 		}
-		if o == 0 {
-			// As countTable.add64 would: a value that is no longer
-			// positive is gone (0).
-			m.order0 = uint64(max(int64(m.order0)+delta, 0))
-			continue
-		}
-		key = mixKey(ctx ^ saltTotal)
+		delta := contextDelta(uint32(v), d)
+		key = mixKey(ctxs[1] ^ saltTotal)
 		if _, ok := m.ctx.addHome(key, delta); !ok {
 			m.ctx.add64(key, delta)
 		}
 	}
+	key := mixKey(ctxs[2] ^ tk)
+	v, ok := m.t.addHome(key, int64(d))
+	if !ok {
+		v = m.t.add64(key, int64(d))
+	}
+	delta := contextDelta(uint32(v), d)
+	key = mixKey(ctxs[2] ^ saltTotal)
+	if _, ok := m.ctx.addHome(key, delta); !ok {
+		m.ctx.add64(key, delta)
+	}
+}
+
+// contextDelta is the change of a context's packed total and distinct
+// count when d was added to a token's count there, making it n.
+func contextDelta(n uint32, d int32) int64 {
+	delta := int64(d) // total
+	switch {
+	case d > 0 && n == uint32(d): // first occurrence in this context
+		delta += 1 << 32
+	case d < 0 && n == 0: // last occurrence left
+		delta -= 1 << 32
+	}
+	return delta
 }
 
 // cost returns the code length of toks in bits, and the largest single
