@@ -23,6 +23,10 @@ type scratch struct {
 	rec  []byte   // canonical record being built
 	keys []string // sorted attribute keys (maps, metric series)
 
+	// lastKey is the stream key built last (interned): the next record
+	// is most often of the same stream.
+	lastKey string
+
 	counts   []uint64      // histogram bucket deltas
 	verdicts []verdict     // verdicts on one metric data point
 	batch    *metricsBatch // an unused companion scope, kept for the next resource

@@ -280,7 +280,13 @@ func annotateCause(m pcommon.Map, r *cbad.Result) {
 // key reads "-". The result is interned (see internTable).
 func (e *engine) streamKey(s *scratch, rec, res pcommon.Map, scope string) string {
 	s.key = e.appendStreamKey(s.key[:0], s, rec, res, scope)
-	return e.keys.intern(s.key)
+	// Records come in runs of one resource, so most keys are the one
+	// before: a comparison instead of the intern table's lock and lookup.
+	if string(s.key) == s.lastKey {
+		return s.lastKey
+	}
+	s.lastKey = e.keys.intern(s.key)
+	return s.lastKey
 }
 
 func (e *engine) appendStreamKey(b []byte, s *scratch, rec, res pcommon.Map, scope string) []byte {
