@@ -17,11 +17,14 @@ const (
 	kindWildcard = 0x2a2a2a2a5bd1e995
 )
 
-// kindStep mixes one token (its hash h and bytes w; digit says whether w
-// holds a digit) into the kind hash.
-func kindStep(kind, h uint64, w []byte, digit bool) uint64 {
-	if digit || (len(w) > 2 && w[0] == '<' && w[len(w)-1] == '>') {
-		h = kindWildcard // a number, or a mask (<num>, <ip>, ...): a value
+// kindStep mixes one token (its hash h) into the kind hash; wild says the
+// token is a value: it holds a digit, or it is a mask (<num>, <ip>, ...).
+// (tokenize knows which while it cuts the token: only a word can hold a
+// digit, and only a '<' that opens a mask makes a token of 3 or more bytes
+// between '<' and '>'.)
+func kindStep(kind, h uint64, wild bool) uint64 {
+	if wild {
+		h = kindWildcard
 	}
 	kind = (kind ^ h) * 0x100000001b3
 	return kind ^ kind>>31

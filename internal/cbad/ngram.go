@@ -247,7 +247,7 @@ func tokenize(toks []uint64, spans []tokenSpan, s []byte) ([]uint64, []tokenSpan
 		const fnvOffset, fnvPrime = 0xcbf29ce484222325, 0x100000001b3
 		h := uint64(fnvOffset)
 		j := i + 1
-		digit := false // only a word token can hold a digit
+		wild := false // a value (see kindStep): a word with a digit, or a mask
 		switch {
 		case isWordByte(c):
 			cls := byteClass[c]
@@ -261,7 +261,7 @@ func tokenize(toks []uint64, spans []tokenSpan, s []byte) ([]uint64, []tokenSpan
 				cls |= x
 				h = (h ^ uint64(b)) * fnvPrime
 			}
-			digit = cls&clsDigit != 0
+			wild = cls&clsDigit != 0
 		case c == '<':
 			k := i + 1
 			for k < len(s) && k-i < 8 && isAlpha(s[k]) {
@@ -269,6 +269,7 @@ func tokenize(toks []uint64, spans []tokenSpan, s []byte) ([]uint64, []tokenSpan
 			}
 			if k < len(s) && s[k] == '>' && k > i+1 {
 				j = k + 1
+				wild = true
 			}
 			fallthrough
 		default:
@@ -278,7 +279,7 @@ func tokenize(toks []uint64, spans []tokenSpan, s []byte) ([]uint64, []tokenSpan
 		}
 		toks = append(toks, h|1)
 		spans = append(spans, tokenSpan{uint32(i), uint32(j)})
-		kind = kindStep(kind, h|1, s[i:j], digit)
+		kind = kindStep(kind, h|1, wild)
 		i = j
 	}
 	return toks, spans, kind | 1
