@@ -1,5 +1,7 @@
 package cbad
 
+import "bytes"
+
 // Severity numbers follow OpenTelemetry's SeverityNumber ranges:
 // TRACE 1-4, DEBUG 5-8, INFO 9-12, WARN 13-16, ERROR 17-20, FATAL 21-24.
 
@@ -23,9 +25,9 @@ func severityFromTokens(s []byte) int {
 		for i < len(s) && s[i] == ' ' {
 			i++
 		}
-		j := i
-		for j < len(s) && s[j] != ' ' {
-			j++
+		j := len(s)
+		if k := bytes.IndexByte(s[i:], ' '); k >= 0 {
+			j = i + k
 		}
 		words++
 		a, b := i, j
