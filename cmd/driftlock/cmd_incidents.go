@@ -40,22 +40,12 @@ func runIncidents(args []string, stdout, stderr io.Writer) error {
 	since := fs.String("since", "", "observed time to recompute from: RFC 3339, a duration ago (24h), or all (required)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	incidents := addIncidentFlags(fs, false)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: missing action (rebuild)", errUsage)
-	}
-	action := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
+	action, err := parseAction(fs, args, "rebuild")
+	if err != nil {
 		return err
 	}
 	if action != "rebuild" {
 		return fmt.Errorf("%w: unknown action %q (want rebuild)", errUsage, action)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	from, err := parseSince(*since, time.Now())
 	if err != nil {

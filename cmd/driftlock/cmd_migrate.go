@@ -31,20 +31,9 @@ func runMigrate(args []string, stdout, stderr io.Writer) error {
 	}
 	dsn := fs.String("dsn", "", "PostgreSQL connection string (default: $DRIFTLOCK_DSN)")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
-	// Flags may come before or after the action.
-	if err := fs.Parse(args); err != nil {
+	action, err := parseAction(fs, args, "up, down or status")
+	if err != nil {
 		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return fmt.Errorf("%w: missing action (up, down or status)", errUsage)
-	}
-	action := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	switch action {
 	case "up", "down", "status":

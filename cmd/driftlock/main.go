@@ -75,3 +75,25 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nRun 'driftlock <command> -h' for a command's flags.")
 }
+
+// parseAction parses a subcommand's flags and its one action word, with
+// the flags before or after the action ("migrate up --dsn X" and "migrate
+// --dsn X up" alike). missing names the actions in the error when none is
+// given; anything after the action and its flags is a usage error.
+func parseAction(fs *flag.FlagSet, args []string, missing string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return "", fmt.Errorf("%w: missing action (%s)", errUsage, missing)
+	}
+	action := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	return action, nil
+}
