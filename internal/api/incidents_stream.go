@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -166,21 +165,14 @@ func (s *Server) handleIncidentStream(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	resumeStr := r.Header.Get("Last-Event-ID")
-	if resumeStr == "" {
-		resumeStr = q.v.Get("last_event_id")
-	}
-	resume, err := parseChangeKey(resumeStr)
+	resume, err := parseChangeKey(resumePosition(r, q))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	c, err := s.incidents.register()
 	if errors.Is(err, errTooManyClients) {
-		s.metrics.sseRejected.Inc()
-		w.Header().Set("Retry-After", "5")
-		writeProblem(w, r, problem{Type: typeUnavailable, Status: http.StatusServiceUnavailable,
-			Detail: fmt.Sprintf("the incident stream is at its cap of %d clients; retry later", s.cfg.SSEMaxClients)})
+		s.rejectTooManyClients(w, r, "the incident stream")
 		return
 	}
 	defer s.incidents.unregister(c)

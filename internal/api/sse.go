@@ -246,21 +246,14 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	resumeStr := r.Header.Get("Last-Event-ID")
-	if resumeStr == "" {
-		resumeStr = q.v.Get("last_event_id")
-	}
-	resume, err := lastEventID(resumeStr)
+	resume, err := lastEventID(resumePosition(r, q))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	c, upTo, err := s.hub.register(r.Context(), f)
 	if errors.Is(err, errTooManyClients) {
-		s.metrics.sseRejected.Inc()
-		w.Header().Set("Retry-After", "5")
-		writeProblem(w, r, problem{Type: typeUnavailable, Status: http.StatusServiceUnavailable,
-			Detail: fmt.Sprintf("the live stream is at its cap of %d clients; retry later", s.cfg.SSEMaxClients)})
+		s.rejectTooManyClients(w, r, "the live stream")
 		return
 	}
 	if err != nil {
@@ -316,4 +309,23 @@ func writeEvent(write func([]byte) error, id int64, data []byte) error {
 	b = append(b, data...)
 	b = append(b, '\n', '\n')
 	return write(b)
+}
+
+// resumePosition is where an event stream resumes: the Last-Event-ID
+// header (what EventSource sends on reconnect), else the last_event_id
+// query parameter (for clients that cannot set headers).
+func resumePosition(r *http.Request, q *query) string {
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		return id
+	}
+	return q.v.Get("last_event_id")
+}
+
+// rejectTooManyClients answers 503 with Retry-After to a stream client
+// over the cap; what names the stream.
+func (s *Server) rejectTooManyClients(w http.ResponseWriter, r *http.Request, what string) {
+	s.metrics.sseRejected.Inc()
+	w.Header().Set("Retry-After", "5")
+	writeProblem(w, r, problem{Type: typeUnavailable, Status: http.StatusServiceUnavailable,
+		Detail: fmt.Sprintf("%s is at its cap of %d clients; retry later", what, s.cfg.SSEMaxClients)})
 }
