@@ -49,6 +49,8 @@ type numericState struct {
 	sinceHop   int
 	prevFar    bool
 	quiet      int // points left in the current episode quiet period
+
+	season seasonalState // the time-of-day test (seasonal.go)
 }
 
 // ring1 is a ring of float64.
@@ -89,7 +91,9 @@ func (ns *numericState) pushValue(v float64) {
 	ns.values.push(v)
 }
 
-func (ns *numericState) bytes() int { return 512 + len(ns.values.v)*8 + cap(ns.sorted)*8 }
+func (ns *numericState) bytes() int {
+	return 512 + len(ns.values.v)*8 + cap(ns.sorted)*8 + ns.season.bytes()
+}
 
 func (ns *numericState) symbol(v float64) int {
 	if !ns.ready {
@@ -180,15 +184,22 @@ func (d *Detector) ScoreValue(key string, t time.Time, v float64) Result {
 func (d *Detector) ScoreSeries(key, family string, t time.Time, v float64) Result {
 	fam := d.family(family)
 	st := d.acquire(key, t)
-	res := d.scoreValue(st, fam, v)
+	res := d.scoreValue(st, fam, t, v)
 	st.mu.Unlock()
 	d.records.Add(1)
 	return res
 }
 
-func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
+func (d *Detector) scoreValue(st *stream, fam *family, t time.Time, v float64) Result {
 	cfg := &d.cfg
 	ns := st.ensureNumeric(cfg)
+	if ns.season.hist.v == nil {
+		ns.season = newSeasonal(len(ns.values.v))
+	}
+	var tn int64
+	if !t.IsZero() {
+		tn = t.UnixNano()
+	}
 	res := Result{Index: st.index, PValue: 1, Observed: v}
 	st.index++
 	if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -203,6 +214,7 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 		return res
 	}
 
+	ns.season.observeTime(tn)
 	s := ns.symbol(v)
 	cost := ns.symCost(ns.prevSym, s)
 	total := cost
@@ -216,6 +228,7 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 	res.Calibrating = !ns.ready || ns.values.n < cfg.Warmup || st.cal.n == 0
 	coldStart := false
 	res.Median = st.cal.median
+	seasonScored, seasonE, seasonThr, seasonFlag := false, 0.0, 0.0, false
 	outside := 0.0
 	if ns.ready {
 		iqr := ns.q3 - ns.q1
@@ -233,6 +246,16 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 		res.PValue = st.cal.pValue(res.Score)
 		far := outside >= numFar
 		unusual = (res.PValue*numPScale < cfg.PValue && res.Score-st.cal.median >= cfg.MinEffect) || far
+		seasonal := false
+		if sp, e, thr, ok := ns.season.score(v); ok {
+			seasonScored, seasonE, seasonThr = true, e, thr
+			if sp < seasonPValue {
+				seasonal, unusual = true, true
+				if !far {
+					res.PValue = sp
+				}
+			}
+		}
 		if far {
 			// Beyond the baseline's range by numFar spreads: the p-value of
 			// the value itself, its conformal rank among the baseline (above
@@ -241,6 +264,11 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 			res.PValue = math.Min(res.PValue, ns.valueP(v))
 		}
 		res.ExpectedLow, res.ExpectedHigh = ns.quantile(numRangeTail), ns.quantile(1-numRangeTail)
+		if seasonal && !far {
+			// What this time of day usually shows.
+			res.ExpectedLow, res.ExpectedHigh = seasonE-seasonThr, seasonE+seasonThr
+			seasonFlag = true
+		}
 		// One flag per episode: an unusual point shortly after another
 		// continues the same incident and is not flagged again, except a
 		// value far outside the baseline's range that follows an ordinary
@@ -266,6 +294,7 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 	}
 	ns.pushRecent(cost)
 	ns.prevSym = s
+	ns.season.push(v, seasonE, seasonThr, seasonScored)
 	if ns.quiet > 0 {
 		ns.quiet--
 	}
@@ -280,6 +309,9 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 			d.anomalies.Add(1)
 			res.Reason = attrs.ReasonValue
 			res.Explanation = numericExplanation(&res, coldStart, ns.values.n)
+			if seasonFlag {
+				res.Explanation = seasonalExplanation(&res, ns.season.period)
+			}
 		}
 		if cfg.AdmitAfter > 0 && st.novelty.observe(uint64(s)+1) >= cfg.AdmitAfter {
 			ns.pushValue(v)
@@ -295,6 +327,7 @@ func (d *Detector) scoreValue(st *stream, fam *family, v float64) Result {
 	if ns.sinceHop >= cfg.Hop || (!ns.ready && ns.values.n >= 16) {
 		ns.sinceHop = 0
 		ns.rebuild()
+		ns.season.rebuild(ns.q3 - ns.q1)
 		if st.cal.n > 0 {
 			st.cal.refresh()
 		}
@@ -386,4 +419,11 @@ func (ns *numericState) pushRecent(c float64) {
 	}
 	copy(ns.recentCost[:], ns.recentCost[1:])
 	ns.recentCost[len(ns.recentCost)-1] = c
+}
+
+// seasonalExplanation is the sentence on a point flagged by the seasonal
+// test.
+func seasonalExplanation(r *Result, period int) string {
+	return fmt.Sprintf("value %.6g is unusual for this time of day: the same time on earlier days shows %.6g (+-%.3g), and recent points deviate too (a day is %d points); p=%.2g",
+		r.Observed, (r.ExpectedLow+r.ExpectedHigh)/2, (r.ExpectedHigh-r.ExpectedLow)/2, period, r.PValue)
 }

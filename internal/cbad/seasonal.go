@@ -1,0 +1,215 @@
+package cbad
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+)
+
+// The seasonal test of the numeric path. Operational metrics repeat by the
+// day (traffic, batch jobs, temperatures), and the range test and the
+// symbol model only see a value's place in the baseline's distribution: a
+// day whose busy hours stay at the night's level, or reach only half the
+// usual peak, is made of ordinary values. What is unusual is the value at
+// that time of day.
+//
+// The expectation is the seasonal naive forecast made robust: the median of
+// the values one, two, ... K days earlier (K <= seasonMaxLags, at least 2),
+// each with its two neighbours (a daily pattern whose steps jitter by a
+// point is still one pattern). The residual |v - expectation| is an
+// exceedance when it is above the 99th percentile of the residuals of the
+// series' own last seasonCalSize points (computed the same way), and the
+// evidence is the number of exceedances among the last seasonWindow points
+// under a binomial test against the calibrated exceedance rate, at level
+// seasonPValue (the same form as the latency test: one odd point is not a
+// changed day, three in eight are).
+//
+// The test runs only when it fits the series: the period (a day of points,
+// from the median spacing of the last points' timestamps) fits twice in the
+// history, and the residuals' spread (inter-quartile range) is at most
+// seasonGate times the values' own spread, i.e. the time of day explains
+// most of the series' variation. A series without a daily pattern (noise,
+// a random walk) keeps the other tests only.
+//
+// Memory: the history ring (NumericBaselineSize values, all points in time
+// order, unusual ones included: the median of K days absorbs one odd day)
+// and the residual calibration (seasonCalSize values), allocated with the
+// series: 8 * (NumericBaselineSize + seasonCalSize) bytes, 20 KiB at the
+// defaults.
+
+const (
+	seasonPeriod   = 24 * 60 * 60 // seconds in the period tested: a day
+	seasonMaxLags  = 7            // days the expectation looks back
+	seasonCalSize  = 512          // residuals the exceedance threshold is taken from
+	seasonMinCal   = 64           // residuals needed before the test judges
+	seasonWindow   = 8            // points the exceedances are counted over
+	seasonQuantile = 0.99         // residual quantile that makes an exceedance
+	seasonPValue   = 1e-4         // level of the binomial count
+	seasonGate     = 0.5          // residual IQR / value IQR at most this
+	seasonMinStep  = 8            // points per day at least (a point every 3 h)
+	seasonSteps    = 16           // timestamp spacings the step is the median of
+)
+
+type seasonalState struct {
+	hist ring1 // every finite point, oldest first
+
+	// Spacing of the last points' timestamps (nanoseconds).
+	lastT  int64
+	steps  [seasonSteps]int64
+	nSteps int
+
+	period int     // points per day; 0 while the test does not apply
+	thr    float64 // exceedance threshold on |residual|
+	rate   float64 // calibrated exceedance rate
+	resid  []float64
+	// exceed is the last seasonWindow exceedance bits, newest lowest.
+	exceed uint32
+}
+
+func newSeasonal(size int) seasonalState {
+	return seasonalState{hist: ring1{v: make([]float64, size)}, resid: make([]float64, 0, seasonCalSize)}
+}
+
+func (ss *seasonalState) bytes() int { return 256 + len(ss.hist.v)*8 + cap(ss.resid)*8 }
+
+// observeTime records a point's timestamp (UnixNano; 0 = none).
+func (ss *seasonalState) observeTime(t int64) {
+	if t == 0 {
+		return
+	}
+	if ss.lastT != 0 && t > ss.lastT {
+		ss.steps[ss.nSteps%seasonSteps] = t - ss.lastT
+		ss.nSteps++
+	}
+	ss.lastT = t
+}
+
+// expectAt returns the seasonal expectation for history position pos (pos
+// may be hist.n: the point being scored) and whether there were enough
+// earlier days.
+func (ss *seasonalState) expectAt(pos int) (float64, bool) {
+	p := ss.period
+	var buf [3 * seasonMaxLags]float64
+	m := 0
+	for k := 1; k <= seasonMaxLags; k++ {
+		c := pos - k*p
+		if c-1 < 0 {
+			break
+		}
+		for d := -1; d <= 1; d++ {
+			if c+d < ss.hist.n {
+				buf[m] = ss.hist.at(c + d)
+				m++
+			}
+		}
+	}
+	if m < 6 { // two days
+		return 0, false
+	}
+	xs := buf[:m]
+	insertionSort(xs)
+	if m%2 == 1 {
+		return xs[m/2], true
+	}
+	return (xs[m/2-1] + xs[m/2]) / 2, true
+}
+
+// rebuild re-derives the period, the gate and the exceedance threshold
+// from the history (every hop). The candidate periods are a day and a week
+// (traffic that differs on weekends is weekly); the one whose residuals are
+// smaller is used. A candidate needs two periods of history before the
+// residuals it calibrates on, and those must cover a whole period (or
+// seasonCalSize points), so every time of day is in the threshold.
+func (ss *seasonalState) rebuild(valueIQR float64) {
+	ss.period = 0
+	if ss.nSteps < seasonSteps {
+		return
+	}
+	var st [seasonSteps]int64
+	copy(st[:], ss.steps[:])
+	slices.Sort(st[:])
+	step := float64(st[seasonSteps/2]) / 1e9
+	if step <= 0 {
+		return
+	}
+	day := int(math.Round(seasonPeriod / step))
+	if day < seasonMinStep {
+		return
+	}
+	best, bestMed := 0, math.Inf(1)
+	for _, p := range [2]int{day, 7 * day} {
+		if !ss.fits(p) {
+			continue
+		}
+		ss.calibrate(p)
+		if med := ss.resid[len(ss.resid)/2]; med < bestMed {
+			best, bestMed = p, med
+		}
+	}
+	if best == 0 {
+		return
+	}
+	// The residuals are absolute: twice their median is about the
+	// inter-quartile range of the signed residuals, compared with the
+	// values' own.
+	if 2*bestMed > seasonGate*valueIQR {
+		return
+	}
+	ss.calibrate(best)
+	m := len(ss.resid)
+	ss.period = best
+	ss.thr = ss.resid[min(int(seasonQuantile*float64(m)), m-1)]
+	above := m - searchSorted(ss.resid, math.Nextafter(ss.thr, math.Inf(1)))
+	ss.rate = float64(above+1) / float64(m+1)
+}
+
+// fits reports whether period p has two periods of history before a
+// calibration stretch covering a period (or seasonCalSize points).
+func (ss *seasonalState) fits(p int) bool {
+	return 2*p+1+max(min(p, seasonCalSize), seasonMinCal) <= ss.hist.n
+}
+
+// calibrate fills resid with the sorted absolute residuals of the last
+// seasonCalSize points under period p.
+func (ss *seasonalState) calibrate(p int) {
+	ss.period = p
+	n := ss.hist.n
+	ss.resid = ss.resid[:0]
+	for pos := max(2*p+1, n-seasonCalSize); pos < n; pos++ {
+		e, _ := ss.expectAt(pos)
+		ss.resid = append(ss.resid, math.Abs(ss.hist.at(pos)-e))
+	}
+	slices.Sort(ss.resid)
+	ss.period = 0
+}
+
+// score judges v (not yet in the history): the binomial p-value of the
+// exceedances among the last seasonWindow points including v, and the
+// expectation. ok is false when the test does not apply.
+func (ss *seasonalState) score(v float64) (p, expect, thr float64, ok bool) {
+	if ss.period == 0 {
+		return 1, 0, 0, false
+	}
+	e, ok := ss.expectAt(ss.hist.n)
+	if !ok {
+		return 1, 0, 0, false
+	}
+	// A residual within a thousandth of the level is ordinary even when the
+	// history repeats exactly (the floor a constant series gets elsewhere).
+	thr = math.Max(ss.thr, numTailRel*math.Abs(e))
+	ex := ss.exceed << 1
+	if math.Abs(v-e) > thr {
+		ex |= 1
+	}
+	c := bits.OnesCount32(ex & (1<<seasonWindow - 1))
+	return binomTail(seasonWindow, c, ss.rate), e, thr, true
+}
+
+// push adds v to the history, with its exceedance bit.
+func (ss *seasonalState) push(v, e, thr float64, scored bool) {
+	ss.exceed <<= 1
+	if scored && math.Abs(v-e) > thr {
+		ss.exceed |= 1
+	}
+	ss.hist.push(v)
+}
