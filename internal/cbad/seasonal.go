@@ -19,13 +19,14 @@ import (
 // point is still one pattern). The residual |v - expectation| is an
 // exceedance when it is above the 99th percentile of the residuals of the
 // series' own last seasonCalSize points (computed the same way), and the
-// evidence is the number of exceedances among the last seasonWindow points
-// under a binomial test against the calibrated exceedance rate, at level
-// seasonPValue (the same form as the latency test: one odd point is not a
-// changed day, three in eight are).
+// evidence is the number of exceedances among the last seasonWindow points,
+// tested at level seasonPValue against what the series' normal residuals
+// allow: their exceedances as a two-state Markov chain (see countTail), so
+// a series whose normal deviations come in runs needs a longer run. One odd
+// point is not a changed day; a run of them is.
 //
-// The test runs only when it fits the series: the period (a day of points,
-// from the median spacing of the last points' timestamps) fits twice in the
+// The test runs only when it fits the series: the period (a day or a week,
+// in points from the median spacing of the timestamps) fits twice in the
 // history, and the residuals' spread (inter-quartile range) is at most
 // seasonGate times the values' own spread, i.e. the time of day explains
 // most of the series' variation. A series without a daily pattern (noise,
@@ -33,16 +34,16 @@ import (
 //
 // Memory: the history ring (NumericBaselineSize values, all points in time
 // order, unusual ones included: the median of K days absorbs one odd day)
-// and the residual calibration (seasonCalSize values), allocated with the
-// series: 8 * (NumericBaselineSize + seasonCalSize) bytes, 20 KiB at the
-// defaults.
+// and the residual calibration (seasonCalSize values, sorted and in time
+// order), allocated with the series: 8 * (NumericBaselineSize +
+// 2*seasonCalSize) bytes, 24 KiB at the defaults.
 
 const (
 	seasonPeriod   = 24 * 60 * 60 // seconds in the period tested: a day
 	seasonMaxLags  = 7            // days the expectation looks back
 	seasonCalSize  = 512          // residuals the exceedance threshold is taken from
 	seasonMinCal   = 64           // residuals needed before the test judges
-	seasonWindow   = 8            // points the exceedances are counted over
+	seasonWindow   = 16           // points the exceedances are counted over
 	seasonQuantile = 0.99         // residual quantile that makes an exceedance
 	seasonPValue   = 1e-4         // level of the binomial count
 	seasonGate     = 0.5          // residual IQR / value IQR at most this
@@ -60,17 +61,24 @@ type seasonalState struct {
 
 	period int     // points per day; 0 while the test does not apply
 	thr    float64 // exceedance threshold on |residual|
-	rate   float64 // calibrated exceedance rate
-	resid  []float64
+	// The exceedances of normal residuals as a two-state Markov chain:
+	// rate is the stationary exceedance rate, after1 the chance of an
+	// exceedance right after one, after0 right after none.
+	rate, after1, after0 float64
+	resid                []float64 // residuals of the calibration stretch, sorted
+	inTime               []float64 // the same in time order
 	// exceed is the last seasonWindow exceedance bits, newest lowest.
 	exceed uint32
 }
 
 func newSeasonal(size int) seasonalState {
-	return seasonalState{hist: ring1{v: make([]float64, size)}, resid: make([]float64, 0, seasonCalSize)}
+	return seasonalState{hist: ring1{v: make([]float64, size)},
+		resid: make([]float64, 0, seasonCalSize), inTime: make([]float64, 0, seasonCalSize)}
 }
 
-func (ss *seasonalState) bytes() int { return 256 + len(ss.hist.v)*8 + cap(ss.resid)*8 }
+func (ss *seasonalState) bytes() int {
+	return 256 + len(ss.hist.v)*8 + cap(ss.resid)*8 + cap(ss.inTime)*8
+}
 
 // observeTime records a point's timestamp (UnixNano; 0 = none).
 func (ss *seasonalState) observeTime(t int64) {
@@ -159,8 +167,33 @@ func (ss *seasonalState) rebuild(valueIQR float64) {
 	m := len(ss.resid)
 	ss.period = best
 	ss.thr = ss.resid[min(int(seasonQuantile*float64(m)), m-1)]
-	above := m - searchSorted(ss.resid, math.Nextafter(ss.thr, math.Inf(1)))
-	ss.rate = float64(above+1) / float64(m+1)
+	// Exceedances of real residuals cluster (a busy evening runs late for
+	// an hour, not a point): count the transitions of the calibration
+	// stretch's exceedance sequence, smoothed (Krichevsky-Trofimov, as the
+	// symbol model), so the count test below charges a run of exceedances
+	// what runs cost in this series' normal days.
+	var n0, n1, n01, n11 float64
+	prev := false
+	for i, r := range ss.inTime {
+		cur := r > ss.thr
+		if i > 0 {
+			if prev {
+				n1++
+				if cur {
+					n11++
+				}
+			} else {
+				n0++
+				if cur {
+					n01++
+				}
+			}
+		}
+		prev = cur
+	}
+	ss.after1 = (n11 + 0.5) / (n1 + 1)
+	ss.after0 = (n01 + 0.5) / (n0 + 1)
+	ss.rate = ss.after0 / (1 - ss.after1 + ss.after0)
 }
 
 // fits reports whether period p has two periods of history before a
@@ -174,16 +207,17 @@ func (ss *seasonalState) fits(p int) bool {
 func (ss *seasonalState) calibrate(p int) {
 	ss.period = p
 	n := ss.hist.n
-	ss.resid = ss.resid[:0]
+	ss.inTime = ss.inTime[:0]
 	for pos := max(2*p+1, n-seasonCalSize); pos < n; pos++ {
 		e, _ := ss.expectAt(pos)
-		ss.resid = append(ss.resid, math.Abs(ss.hist.at(pos)-e))
+		ss.inTime = append(ss.inTime, math.Abs(ss.hist.at(pos)-e))
 	}
+	ss.resid = append(ss.resid[:0], ss.inTime...)
 	slices.Sort(ss.resid)
 	ss.period = 0
 }
 
-// score judges v (not yet in the history): the binomial p-value of the
+// score judges v (not yet in the history): the p-value (countTail) of the
 // exceedances among the last seasonWindow points including v, and the
 // expectation. ok is false when the test does not apply.
 func (ss *seasonalState) score(v float64) (p, expect, thr float64, ok bool) {
@@ -201,8 +235,37 @@ func (ss *seasonalState) score(v float64) (p, expect, thr float64, ok bool) {
 	if math.Abs(v-e) > thr {
 		ex |= 1
 	}
+	return ss.countTail(ex), e, thr, true
+}
+
+// countTail is the chance that a stretch of seasonWindow normal points
+// holds at least as many exceedances as the last seasonWindow bits of ex,
+// under the two-state Markov chain fitted in rebuild (started from its
+// stationary rate). With unclustered exceedances (after1 = after0 = rate)
+// it is the binomial tail.
+func (ss *seasonalState) countTail(ex uint32) float64 {
 	c := bits.OnesCount32(ex & (1<<seasonWindow - 1))
-	return binomTail(seasonWindow, c, ss.rate), e, thr, true
+	if c == 0 {
+		return 1
+	}
+	// prob[k][b]: k exceedances so far, last point exceeded (b = 1) or not.
+	var prob [seasonWindow + 1][2]float64
+	prob[0][0], prob[1][1] = 1-ss.rate, ss.rate
+	for step := 1; step < seasonWindow; step++ {
+		var next [seasonWindow + 1][2]float64
+		for k := 0; k <= step; k++ {
+			p0, p1 := prob[k][0], prob[k][1]
+			stay := p0*(1-ss.after0) + p1*(1-ss.after1)
+			next[k][0] += stay
+			next[k+1][1] += p0*ss.after0 + p1*ss.after1
+		}
+		prob = next
+	}
+	tail := 0.0
+	for k := c; k <= seasonWindow; k++ {
+		tail += prob[k][0] + prob[k][1]
+	}
+	return min(tail, 1)
 }
 
 // push adds v to the history, with its exceedance bit.
