@@ -276,3 +276,40 @@ func (ss *seasonalState) push(v, e, thr float64, scored bool) {
 	}
 	ss.hist.push(v)
 }
+
+// seasonSnap is the seasonal state in a snapshot: the history and the
+// figures of the last rebuild, so a restored series scores as the original.
+type seasonSnap struct {
+	Hist                      []float64
+	LastT                     int64
+	Steps                     [seasonSteps]int64
+	NSteps, Period            int
+	Thr, Rate, After1, After0 float64
+	Exceed                    uint32
+}
+
+func (ss *seasonalState) snap() *seasonSnap {
+	if ss.hist.v == nil {
+		return nil
+	}
+	s := &seasonSnap{LastT: ss.lastT, Steps: ss.steps, NSteps: ss.nSteps, Period: ss.period,
+		Thr: ss.thr, Rate: ss.rate, After1: ss.after1, After0: ss.after0, Exceed: ss.exceed}
+	for i := 0; i < ss.hist.n; i++ {
+		s.Hist = append(s.Hist, ss.hist.at(i))
+	}
+	return s
+}
+
+// restore loads a snapshot's seasonal state (nil: none, the test starts
+// over) into a history of size values.
+func (ss *seasonalState) restore(s *seasonSnap, size int) {
+	*ss = newSeasonal(size)
+	if s == nil {
+		return
+	}
+	for _, v := range s.Hist {
+		ss.hist.push(v)
+	}
+	ss.lastT, ss.steps, ss.nSteps, ss.period = s.LastT, s.Steps, s.NSteps, s.Period
+	ss.thr, ss.rate, ss.after1, ss.after0, ss.exceed = s.Thr, s.Rate, s.After1, s.After0, s.Exceed
+}

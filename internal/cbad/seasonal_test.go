@@ -1,6 +1,7 @@
 package cbad
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -158,5 +159,44 @@ func TestSeasonalClusteredResidualsQuiet(t *testing.T) {
 	}
 	if !missing {
 		t.Fatal("the day without its peak was not flagged")
+	}
+}
+
+// A snapshot carries the seasonal state: a restored series flags the same
+// points, with the same p-values, as the original.
+func TestSeasonalSurvivesSnapshot(t *testing.T) {
+	ts, vs := dailySeries(3500, 2, 9, func(day int) float64 {
+		if day == 11 {
+			return 40
+		}
+		return 80
+	})
+	d1, _ := New(DefaultConfig())
+	for i := 0; i < 3000; i++ {
+		d1.ScoreValue("s", ts[i], vs[i])
+	}
+	if d1.streams["s"].num.season.period == 0 {
+		t.Fatal("the seasonal test is not running before the snapshot")
+	}
+	var buf bytes.Buffer
+	if err := d1.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := New(DefaultConfig())
+	if err := d2.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	seasonal := 0
+	for i := 3000; i < len(vs); i++ {
+		a, b := d1.ScoreValue("s", ts[i], vs[i]), d2.ScoreValue("s", ts[i], vs[i])
+		if a.Anomaly != b.Anomaly || a.PValue != b.PValue || a.Explanation != b.Explanation {
+			t.Fatalf("point %d: original %+v, restored %+v", i, a, b)
+		}
+		if isSeasonalFlag(a) {
+			seasonal++
+		}
+	}
+	if seasonal == 0 {
+		t.Fatal("the half-height day after the restore was not flagged by the time-of-day test")
 	}
 }

@@ -50,6 +50,7 @@ type streamSnap struct {
 	NumRecent []float64
 	NumSince  int
 	NumModel  *numModelSnap
+	NumSeason *seasonSnap // the time-of-day test (seasonal.go)
 	Median    float64
 	Rate      *rateSnap
 	Lat       *latencySnap // latency path (latency_snapshot.go)
@@ -174,6 +175,7 @@ func (st *stream) snap() streamSnap {
 		s.NumSince = ns.sinceHop
 		s.NumModel = &numModelSnap{Edges: ns.edges, Lo: ns.lo, Hi: ns.hi, Q1: ns.q1, Q3: ns.q3,
 			C0: ns.c0, C1: ns.c1, N0: ns.n0, Ready: ns.ready, PrevFar: ns.prevFar, Quiet: ns.quiet}
+		s.NumSeason = ns.season.snap()
 	}
 	s.Median, s.TailU, s.TailBeta = st.cal.median, st.cal.tailU, st.cal.tailBeta
 	if st.calPeak.scores != nil {
@@ -271,6 +273,7 @@ func (d *Detector) Restore(r io.Reader) error {
 			} else {
 				ns.rebuild()
 			}
+			ns.season.restore(s.NumSeason, len(ns.values.v))
 		}
 		if d.cfg.Compressor != CompressorNgram {
 			st.dict.rebuild(d.cfg.Compressor, &st.ref, &st.window)
