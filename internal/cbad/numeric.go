@@ -310,7 +310,7 @@ func (d *Detector) scoreValue(st *stream, fam *family, t time.Time, v float64) R
 			res.Reason = attrs.ReasonValue
 			res.Explanation = numericExplanation(&res, coldStart, ns.values.n)
 			if seasonFlag {
-				res.Explanation = seasonalExplanation(&res, ns.season.period)
+				res.Explanation = seasonalExplanation(&res, &ns.season)
 			}
 		}
 		if cfg.AdmitAfter > 0 && st.novelty.observe(uint64(s)+1) >= cfg.AdmitAfter {
@@ -422,8 +422,9 @@ func (ns *numericState) pushRecent(c float64) {
 }
 
 // seasonalExplanation is the sentence on a point flagged by the seasonal
-// test.
-func seasonalExplanation(r *Result, period int) string {
-	return fmt.Sprintf("value %.6g is unusual for this time of day: the same time on earlier days shows %.6g (+-%.3g), and recent points deviate too (a day is %d points); p=%.2g",
-		r.Observed, (r.ExpectedLow+r.ExpectedHigh)/2, (r.ExpectedHigh-r.ExpectedLow)/2, period, r.PValue)
+// test: the evidence is the run of recent points, the point the last of it.
+func seasonalExplanation(r *Result, ss *seasonalState) string {
+	c, period := ss.recent()
+	return fmt.Sprintf("%d of the last %d points are off what this time of %s usually shows; this one is %.6g where earlier %ss show %.6g (+-%.3g); p=%.2g",
+		c, seasonWindow, period, r.Observed, period, (r.ExpectedLow+r.ExpectedHigh)/2, (r.ExpectedHigh-r.ExpectedLow)/2, r.PValue)
 }

@@ -59,7 +59,8 @@ type seasonalState struct {
 	steps  [seasonSteps]int64
 	nSteps int
 
-	period int     // points per day; 0 while the test does not apply
+	period int     // points per period; 0 while the test does not apply
+	weekly bool    // the period is a week (else a day)
 	thr    float64 // exceedance threshold on |residual|
 	// The exceedances of normal residuals as a two-state Markov chain:
 	// rate is the stationary exceedance rate, after1 the chance of an
@@ -165,7 +166,7 @@ func (ss *seasonalState) rebuild(valueIQR float64) {
 	}
 	ss.calibrate(best)
 	m := len(ss.resid)
-	ss.period = best
+	ss.period, ss.weekly = best, best != day
 	ss.thr = ss.resid[min(int(seasonQuantile*float64(m)), m-1)]
 	// Exceedances of real residuals cluster (a busy evening runs late for
 	// an hour, not a point): count the transitions of the calibration
@@ -268,6 +269,16 @@ func (ss *seasonalState) countTail(ex uint32) float64 {
 	return min(tail, 1)
 }
 
+// recent returns the exceedances among the last seasonWindow points pushed
+// and the period's name, for a flag's sentence.
+func (ss *seasonalState) recent() (int, string) {
+	name := "day"
+	if ss.weekly {
+		name = "week"
+	}
+	return bits.OnesCount32(ss.exceed & (1<<seasonWindow - 1)), name
+}
+
 // push adds v to the history, with its exceedance bit.
 func (ss *seasonalState) push(v, e, thr float64, scored bool) {
 	ss.exceed <<= 1
@@ -284,6 +295,7 @@ type seasonSnap struct {
 	LastT                     int64
 	Steps                     [seasonSteps]int64
 	NSteps, Period            int
+	Weekly                    bool
 	Thr, Rate, After1, After0 float64
 	Exceed                    uint32
 }
@@ -292,7 +304,7 @@ func (ss *seasonalState) snap() *seasonSnap {
 	if ss.hist.v == nil {
 		return nil
 	}
-	s := &seasonSnap{LastT: ss.lastT, Steps: ss.steps, NSteps: ss.nSteps, Period: ss.period,
+	s := &seasonSnap{LastT: ss.lastT, Steps: ss.steps, NSteps: ss.nSteps, Period: ss.period, Weekly: ss.weekly,
 		Thr: ss.thr, Rate: ss.rate, After1: ss.after1, After0: ss.after0, Exceed: ss.exceed}
 	for i := 0; i < ss.hist.n; i++ {
 		s.Hist = append(s.Hist, ss.hist.at(i))
@@ -310,6 +322,6 @@ func (ss *seasonalState) restore(s *seasonSnap, size int) {
 	for _, v := range s.Hist {
 		ss.hist.push(v)
 	}
-	ss.lastT, ss.steps, ss.nSteps, ss.period = s.LastT, s.Steps, s.NSteps, s.Period
+	ss.lastT, ss.steps, ss.nSteps, ss.period, ss.weekly = s.LastT, s.Steps, s.NSteps, s.Period, s.Weekly
 	ss.thr, ss.rate, ss.after1, ss.after0, ss.exceed = s.Thr, s.Rate, s.After1, s.After0, s.Exceed
 }

@@ -30,7 +30,7 @@ func dailySeries(n int, sd float64, seed uint64, peak func(day int) float64) ([]
 }
 
 func isSeasonalFlag(r Result) bool {
-	return r.Anomaly && strings.Contains(r.Explanation, "time of day")
+	return r.Anomaly && strings.Contains(r.Explanation, "usually shows")
 }
 
 // A day whose busy hours reach only half the usual level is made of values
