@@ -14,6 +14,9 @@ import (
 type Detector struct {
 	cfg Config
 	rp  rateParams
+	// noDiscovery turns off the novelty-rate mixture (tests measure what
+	// it changes).
+	noDiscovery bool
 
 	mu      sync.Mutex
 	streams map[string]*stream

@@ -49,3 +49,26 @@ func KindOf(data []byte) uint64 {
 	_, _, k := tokenize(nil, nil, canon)
 	return k
 }
+
+// calendarWord reports whether a three-letter word is a capitalized
+// month or weekday abbreviation (Jun, Fri): the words of a written-out
+// date ("at Fri Jun 17 07:07:00 2005", a syslog line's "Jul  1"), which
+// are values like the digits beside them. Without it a record's kind
+// changed with the day of the week and the month, and a kind's history
+// (its rate, its habit of bursting) restarted every month.
+func calendarWord(a, b, c byte) bool {
+	if a < 'A' || a > 'Z' {
+		return false
+	}
+	switch uint32(a)<<16 | uint32(b)<<8 | uint32(c) {
+	case 'J'<<16 | 'a'<<8 | 'n', 'F'<<16 | 'e'<<8 | 'b', 'M'<<16 | 'a'<<8 | 'r',
+		'A'<<16 | 'p'<<8 | 'r', 'M'<<16 | 'a'<<8 | 'y', 'J'<<16 | 'u'<<8 | 'n',
+		'J'<<16 | 'u'<<8 | 'l', 'A'<<16 | 'u'<<8 | 'g', 'S'<<16 | 'e'<<8 | 'p',
+		'O'<<16 | 'c'<<8 | 't', 'N'<<16 | 'o'<<8 | 'v', 'D'<<16 | 'e'<<8 | 'c',
+		'M'<<16 | 'o'<<8 | 'n', 'T'<<16 | 'u'<<8 | 'e', 'W'<<16 | 'e'<<8 | 'd',
+		'T'<<16 | 'h'<<8 | 'u', 'F'<<16 | 'r'<<8 | 'i', 'S'<<16 | 'a'<<8 | 't',
+		'S'<<16 | 'u'<<8 | 'n':
+		return true
+	}
+	return false
+}

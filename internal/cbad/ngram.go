@@ -261,7 +261,7 @@ func tokenize(toks []uint64, spans []tokenSpan, s []byte) ([]uint64, []tokenSpan
 				cls |= x
 				h = (h ^ uint64(b)) * fnvPrime
 			}
-			wild = cls&clsDigit != 0
+			wild = cls&clsDigit != 0 || (j-i == 3 && calendarWord(s[i], s[i+1], s[i+2]))
 		case c == '<':
 			k := i + 1
 			for k < len(s) && k-i < 8 && isAlpha(s[k]) {

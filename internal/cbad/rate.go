@@ -107,6 +107,14 @@ const (
 	// minutes is short enough for the flag to come while the fault is
 	// fresh, long enough to gather minBurst records at a few a minute.
 	burstWindow = 2 * time.Minute
+	// routineHalfLife is the memory of how often a kind bursts: a week, so
+	// that a daily or weekly batch (a scan, a backup, a brute-force session
+	// a night) is known when it comes back.
+	routineHalfLife = 7 * 24 * time.Hour
+	// routineOnsets is how many earlier bursts of a kind (exponentially
+	// weighted) make its bursts a habit: one earlier burst is a
+	// coincidence, not a rate.
+	routineOnsets = 0.5
 	// maxWindowBuckets bounds the window in buckets (and the history each
 	// counter keeps): with buckets narrower than burstWindow/8 the window
 	// spans 8 buckets, less than burstWindow.
@@ -151,6 +159,12 @@ type rateCounter struct {
 	epMean, epR float64
 	epSum       uint32 // records over the buckets of the episode's test
 	quiet       uint16 // buckets in that test so far
+	// How often the counter's bursts begin: exponentially weighted counts
+	// of burst onsets and of buckets watched, over routineHalfLife (see
+	// routine). routineEp is set while the open episode began as a
+	// routine burst.
+	onsets, watched float64
+	routineEp       bool
 }
 
 // rateState is one stream's stream-level evidence.
@@ -184,22 +198,29 @@ type rateParams struct {
 	alpha   float64 // burst level of the stream (both looks together)
 	window  int     // buckets in the window test (1: none)
 	perHour float64 // buckets per hour
+	// decayRoutine is the weight of a bucket one bucket later in the
+	// counts of burst onsets (routineHalfLife).
+	decayRoutine float64
 	// noKindBursts turns the per-kind burst test off (WithoutKindBursts);
 	// kinds are still counted, and error bursts still tested.
 	noKindBursts bool
+	// noRoutine flags habitual bursts too (tests measure what routine
+	// changes).
+	noRoutine bool
 }
 
 func newRateParams(cfg *Config) rateParams {
 	b := cfg.RateBucket
 	w0 := float64(priorSpan) / float64(b)
 	p := rateParams{
-		width:   int64(b),
-		decay:   math.Exp2(-float64(b) / float64(rateHalfLife)),
-		w0:      w0,
-		m0:      1 / w0,
-		alpha:   cfg.RatePValue,
-		window:  1,
-		perHour: float64(time.Hour) / float64(b),
+		width:        int64(b),
+		decay:        math.Exp2(-float64(b) / float64(rateHalfLife)),
+		w0:           w0,
+		m0:           1 / w0,
+		alpha:        cfg.RatePValue,
+		window:       1,
+		perHour:      float64(time.Hour) / float64(b),
+		decayRoutine: math.Exp2(-float64(b) / float64(routineHalfLife)),
 	}
 	if b > 0 {
 		p.window = windowBuckets(b)
@@ -214,6 +235,9 @@ func newRateParams(cfg *Config) rateParams {
 // (worse, being busy) the dispersion the later ones are judged by, and a
 // window found to be a burst can still clip all of its buckets.
 func (c *rateCounter) fold(p *rateParams, gap int64, delay int) {
+	g := math.Pow(p.decayRoutine, float64(gap+1))
+	c.onsets *= g
+	c.watched = c.watched*g + (1-g)/(1-p.decayRoutine)
 	// A burst teaches the background at most its threshold (a clipped,
 	// robust update): otherwise one outage would make every later burst of
 	// the kind look normal. A bucket over its own threshold teaches
@@ -449,10 +473,13 @@ func (rs *rateState) slot(k uint64) *rateCounter {
 		*c = rateCounter{kind: k}
 		return c
 	}
+	// The victim is the kind with the least background, a kind with a
+	// habit of bursting (routine) only when no other is left: its
+	// background fades between bursts hours apart, its habit must not.
 	victim := -1
 	for i := range rs.kinds {
 		c := &rs.kinds[i]
-		if c.episode == 0 && c.count == 0 && (victim < 0 || c.s1 < rs.kinds[victim].s1) {
+		if c.episode == 0 && c.count == 0 && (victim < 0 || c.evictBefore(&rs.kinds[victim])) {
 			victim = i
 		}
 	}
@@ -461,6 +488,15 @@ func (rs *rateState) slot(k uint64) *rateCounter {
 	}
 	rs.kinds[victim] = rateCounter{kind: k}
 	return &rs.kinds[victim]
+}
+
+// evictBefore reports whether c makes a better victim than v.
+func (c *rateCounter) evictBefore(v *rateCounter) bool {
+	ch, vh := c.onsets >= routineOnsets/2, v.onsets >= routineOnsets/2
+	if ch != vh {
+		return vh
+	}
+	return c.s1 < v.s1
 }
 
 // rateVerdict is what the stream-level path says about one record.
@@ -498,7 +534,7 @@ func (rs *rateState) observe(p *rateParams, ns int64, k uint64, isError bool) ra
 		// burst then teaches the background no more than after (a clipped
 		// update); only the flag waits for the stream's own history.
 		c.threshold(p, isError)
-		if warm && !p.noKindBursts && c.test(p, ns, isError) {
+		if warm && !p.noKindBursts && c.test(p, ns, isError) && (isError || !c.routineEp || p.noRoutine) {
 			v.reason = attrs.ReasonRate
 			v.set(p, c, ns)
 		}
@@ -580,11 +616,29 @@ func (c *rateCounter) test(p *rateParams, ns int64, window bool) bool {
 		}
 	case c.count >= c.burst || (window && c.wburst > 0 && c.prev+c.count >= c.wburst):
 		c.openAt(p, ns)
+		c.routineEp = c.routine(p)
+		c.onsets++
 	default:
 		return false
 	}
 	c.lastFlag = ns
 	return true
+}
+
+// routine reports whether c's bursts are a habit of the stream: the
+// counts that reach the burst threshold are clipped when they teach the
+// background (see fold), so the background alone never learns that a kind
+// comes in bursts, and a kind that bursts every night (a brute-force
+// session, a batch job) would be flagged every night. So the onsets are
+// counted on their own: a kind that has begun at least routineOnsets
+// bursts, at a rate per bucket above the burst level, bursts as a habit,
+// and its next burst is what the stream does (the episode still opens and
+// annotates its records, but is not flagged). A kind that never burst
+// before keeps being flagged on its first burst. The caller applies it to
+// kinds of non-error records only: a burst of errors is news however
+// often it happens.
+func (c *rateCounter) routine(p *rateParams) bool {
+	return c.onsets >= routineOnsets && c.onsets > p.alpha*c.watched
 }
 
 // ongoing reports whether the episode's recent buckets (those of its

@@ -79,6 +79,9 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		}
 	}
 
+	// Whether the record's kind is new to the stream (novelty.go).
+	newKind := !st.disc.seen.visit(sc.kind)
+
 	peakTest := st.calPeak.scores != nil && ntok >= peakMinTokens && st.calPeak.n > 0
 	if !res.Calibrating {
 		res.PValue = st.cal.tailPValue(res.Score)
@@ -87,6 +90,10 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		// record needs less surprise, a debug line more), while the effect
 		// size must still clear min_effect over the stream's median.
 		meanHit := res.Score-st.cal.median >= cfg.MinEffect
+		// The stream's own rate of novelty (novelty.go: discovery) weighs
+		// on a record the known kinds alone would flag. The mixture only
+		// raises a p-value, so it is computed for those records alone.
+		mix := newKind && !d.noDiscovery
 		if peakTest {
 			// Peak evidence beside the mean: the rarest token of a long
 			// record (one rare transition in a session of event ids) is
@@ -98,9 +105,16 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 			peakHit := peak-st.calPeak.median >= peakMinEffect
 			pm := 2 * res.PValue
 			pp := 2 * pPeak
+			if mix && ((pm*lr < alpha && meanHit) || (pp*lr < alpha && peakHit)) {
+				pm = 2 * st.disc.mix(res.PValue, &st.disc.novel, res.Score, sev >= 17)
+				pp = 2 * st.disc.mix(pPeak, &st.disc.novelPk, peak, sev >= 17)
+			}
 			res.PValue = min(1, pm, pp)
 			res.Anomaly = (pm*lr < alpha && meanHit) || (pp*lr < alpha && peakHit)
 		} else {
+			if mix && res.PValue*lr < alpha && meanHit {
+				res.PValue = st.disc.mix(res.PValue, &st.disc.novel, res.Score, sev >= 17)
+			}
 			res.Anomaly = res.PValue*lr < alpha && meanHit
 		}
 		if res.Anomaly {
@@ -120,13 +134,20 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		res.Episode = time.Unix(0, rv.episode).UTC()
 	}
 
+	// Records scored against a nearly empty baseline (before
+	// calibrationStart) are remembered but not counted: every kind is new
+	// then, and costs all it can.
+	if st.baseline.n >= calibrationStart(cfg) {
+		st.disc.observe(newKind, sev >= 17, res.Score, peak)
+	}
+
 	// Window bookkeeping: every record goes into the window.
 	st.pushWindow(sc.canon, sc.toks, res.Anomaly)
 
 	if res.Anomaly {
 		d.anomalies.Add(1)
 		res.Explanation = explain(res, st, peak, sev, ntok)
-		if cfg.AdmitAfter > 0 && st.novelty.observe(anomalyKind(sc.toks, sc.costs)) >= admitAfter(cfg.AdmitAfter, lr) {
+		if cfg.AdmitAfter > 0 && st.recurrences(sc, lr) >= admitAfter(cfg.AdmitAfter, lr) {
 			// A recurring kind is a regime, not an incident: learn it, and let
 			// its cost count as a normal score from now on. Its condition is
 			// still ongoing: the kind's episode stays open until its rate is
@@ -328,4 +349,18 @@ func admitAfter(base int, lr float64) int {
 		return int(math.Ceil(float64(base) / (lr * lr)))
 	}
 	return int(math.Ceil(float64(base) / lr))
+}
+
+// recurrences counts a flagged record's kind of anomaly and returns how
+// often it has recurred: by its template with the surprising tokens as
+// wildcards (a new host name each time), or, below FATAL, by its kind
+// (kind.go: the same message, whose surprising tokens differ as the
+// baseline moves), whichever has recurred more. A FATAL kind counts by
+// its template alone: its admission is meant to take long.
+func (st *stream) recurrences(sc *scratch, lr float64) int {
+	a := st.novelty.observe(anomalyKind(sc.toks, sc.costs))
+	if lr <= fatalLR {
+		return a
+	}
+	return max(a, st.novelty.observe(sc.kind))
 }

@@ -59,6 +59,9 @@ type streamSnap struct {
 	// The peak-cost calibration (ngram streams), with its cached figures.
 	PeakCal                             []float32
 	PeakMedian, PeakTailU, PeakTailBeta float64
+	// The stream's rate of new kinds (novelty.go; absent from older
+	// snapshots: it is measured afresh).
+	Disc *discoverySnap
 }
 
 // rateSnap mirrors rateState with exported fields (gob needs them).
@@ -84,19 +87,24 @@ type counterSnap struct {
 	Taught       [maxWindowBuckets - 1]float32
 	At, NH       uint8
 	Windowed     bool
+	// The kind's habit of bursting (see routine).
+	Onsets, Watched float64
+	RoutineEp       bool
 }
 
 func (c *rateCounter) snap() counterSnap {
 	return counterSnap{Kind: c.kind, Count: c.count, Burst: c.burst, S1: c.s1, S2: c.s2, W: c.w, Busy: c.busy,
 		Episode: c.episode, LastFlag: c.lastFlag, EpMean: c.epMean, EpR: c.epR, EpSum: c.epSum, Quiet: c.quiet,
-		WBurst: c.wburst, Prev: c.prev, Hist: c.hist, Taught: c.taught, At: c.at, NH: c.nh, Windowed: c.windowed}
+		WBurst: c.wburst, Prev: c.prev, Hist: c.hist, Taught: c.taught, At: c.at, NH: c.nh, Windowed: c.windowed,
+		Onsets: c.onsets, Watched: c.watched, RoutineEp: c.routineEp}
 }
 
 func (s counterSnap) restore() rateCounter {
 	return rateCounter{kind: s.Kind, count: s.Count, burst: s.Burst, s1: s.S1, s2: s.S2, w: s.W, busy: s.Busy,
 		episode: s.Episode, lastFlag: s.LastFlag, epMean: s.EpMean, epR: s.EpR, epSum: s.EpSum, quiet: s.Quiet,
 		wburst: s.WBurst, prev: s.Prev, hist: s.Hist, taught: s.Taught,
-		at: min(s.At, maxWindowBuckets-2), nh: min(s.NH, maxWindowBuckets-1), windowed: s.Windowed}
+		at: min(s.At, maxWindowBuckets-2), nh: min(s.NH, maxWindowBuckets-1), windowed: s.Windowed,
+		onsets: s.Onsets, watched: s.Watched, routineEp: s.RoutineEp}
 }
 
 // numModelSnap is the numeric model as of its last rebuild: restoring it
@@ -182,6 +190,9 @@ func (st *stream) snap() streamSnap {
 		s.PeakCal = st.calPeak.ordered()
 		s.PeakMedian, s.PeakTailU, s.PeakTailBeta = st.calPeak.median, st.calPeak.tailU, st.calPeak.tailBeta
 	}
+	if st.disc != nil {
+		s.Disc = st.disc.snap()
+	}
 	if rs := st.rate; rs != nil {
 		s.Rate = &rateSnap{Bucket: rs.bucket, Total: rs.total.snap(), Errors: rs.errors.snap()}
 		for i := 0; i < rs.n; i++ {
@@ -246,6 +257,9 @@ func (d *Detector) Restore(r io.Reader) error {
 				st.calPeak.add(float64(v))
 			}
 			st.calPeak.median, st.calPeak.tailU, st.calPeak.tailBeta = s.PeakMedian, s.PeakTailU, s.PeakTailBeta
+		}
+		if s.Disc != nil && st.disc != nil {
+			st.disc.restore(s.Disc)
 		}
 		if r := s.Rate; r != nil && f.RateBucket == d.cfg.RateBucket && d.cfg.RateBucket > 0 {
 			if len(r.Kinds) > rateSlots {

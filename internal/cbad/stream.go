@@ -76,6 +76,8 @@ type stream struct {
 	rng      splitmix64
 	dict     dictModel
 	novelty  noveltyTracker
+	// disc measures how often the stream introduces new kinds (novelty.go).
+	disc *discovery
 
 	// lastWindowC is the compressed size of the window closed last (0 if
 	// not known), and movedSinceClose how many of its records moved on to
@@ -113,6 +115,7 @@ func (st *stream) ensureText(cfg *Config) {
 	st.ref = newRing(refSize)
 	st.window = newRing(cfg.Hop)
 	st.cal = newCalibration(cfg.CalibrationSize, textResolution)
+	st.disc = newDiscovery(cfg.Compressor == CompressorNgram)
 	if cfg.Compressor == CompressorNgram {
 		st.calPeak = newCalibration(cfg.CalibrationSize, peakResolution)
 	}
@@ -198,6 +201,9 @@ func (st *stream) bytes() int {
 	}
 	if st.rate != nil {
 		n += int(unsafe.Sizeof(*st.rate))
+	}
+	if st.disc != nil {
+		n += int(unsafe.Sizeof(*st.disc)) + 2*novelCosts*8
 	}
 	return n
 }

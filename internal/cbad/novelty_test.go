@@ -1,0 +1,185 @@
+package cbad
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/driftlock/driftlock/internal/attrs"
+)
+
+// word returns a distinct letters-only word for i (no digit: each one
+// makes a new kind, see kindStep).
+func word(i int) string {
+	b := []byte{}
+	for i++; i > 0; i /= 26 {
+		b = append(b, byte('a'+i%26))
+	}
+	return string(b)
+}
+
+// diverseStream is routine traffic in which one record in every 20 is of a
+// kind never seen before: a component logging a new message each time, as
+// a desktop's system log or a proxy naming each new host does.
+func diverseStream(n int) [][]byte {
+	out := make([][]byte, 0, n)
+	for i := 0; i < n; i++ {
+		if i%20 == 7 {
+			out = append(out, []byte(fmt.Sprintf("ERROR agent %s failed: %s refused %s", word(3*i), word(3*i+1), word(3*i+2))))
+			continue
+		}
+		out = append(out, timedNormal(i))
+	}
+	return out
+}
+
+func countFlags(rs []Result, from int) int {
+	n := 0
+	for _, r := range rs[from:] {
+		if r.Anomaly {
+			n++
+		}
+	}
+	return n
+}
+
+func scoreAllWith(t *testing.T, cfg Config, lines [][]byte, opts ...Option) []Result {
+	t.Helper()
+	d, err := New(cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]Result, len(lines))
+	for i, l := range lines {
+		out[i] = d.Score("s", Record{Data: l})
+	}
+	return out
+}
+
+func withoutDiscovery() Option { return func(d *Detector) { d.noDiscovery = true } }
+
+// A stream that introduces a new kind every 20 records learns that this is
+// what it does: its novelties are weighed against its own rate of novelty
+// (discovery), instead of each being flagged as the first of its kind.
+func TestRoutineNoveltyIsNotNews(t *testing.T) {
+	lines := diverseStream(2000)
+	// The rate is measured once the stream has run discoveryMin records;
+	// from then on (record 500, a few hundred records later) its new
+	// error kinds are what it does.
+	with := countFlags(scoreAllWith(t, DefaultConfig(), lines), 500)
+	without := countFlags(scoreAllWith(t, DefaultConfig(), lines, withoutDiscovery()), 500)
+	t.Logf("flags of records 500..2000, a new ERROR kind every 20: %d with the discovery rate, %d without", with, without)
+	if with > 2 {
+		t.Fatalf("%d flags of 1500 records of a stream that introduces a new kind every 20, want <= 2", with)
+	}
+	if without < 5 {
+		t.Fatalf("without the discovery rate only %d flags (with it %d): the test does not measure the mechanism", without, with)
+	}
+}
+
+// A stream that never produces new kinds keeps flagging the first one (its
+// discovery rate is 0), and in a diverse stream a record far rarer than its
+// usual novelties is still news.
+func TestNoveltyStillFlagged(t *testing.T) {
+	stable := syntheticStream(1500, 1200)
+	if r := scoreAllWith(t, DefaultConfig(), stable)[1200]; !r.Anomaly {
+		t.Fatalf("first never-seen ERROR line of a stable stream not flagged: %+v", r)
+	}
+	lines := diverseStream(1500)
+	lines[1203] = []byte("ERROR kernel panic: unable to mount root filesystem on unknown block device; stack follows: vfs mount root prepare namespace kernel init freeinit")
+	if r := scoreAllWith(t, DefaultConfig(), lines)[1203]; !r.Anomaly {
+		t.Fatalf("a record far beyond the diverse stream's novelties not flagged: %+v", r)
+	}
+}
+
+func TestDiscoveryRateAndKindSet(t *testing.T) {
+	var s kindSet
+	// Far more kinds than a generation holds: the recent ones stay known.
+	for i := uint64(1); i <= 5000; i++ {
+		if s.visit(i * 0x9e3779b97f4a7c15) {
+			t.Fatalf("kind %d seen before its first visit", i)
+		}
+	}
+	for i := uint64(4901); i <= 5000; i++ {
+		if !s.visit(i * 0x9e3779b97f4a7c15) {
+			t.Fatalf("recent kind %d forgotten", i)
+		}
+	}
+	d := newDiscovery(false)
+	for i := 0; i < discoveryWindow*2; i++ {
+		d.observe(i%10 == 0, false, 1, 1)
+	}
+	if r := d.rate(false); r < 0.09 || r > 0.11 {
+		t.Fatalf("discovery rate %v, want 0.1", r)
+	}
+}
+
+// Kinds ignore the words of a written-out date, as they ignore its digits.
+func TestKindIgnoresCalendarWords(t *testing.T) {
+	a := KindOf([]byte("Jun 17 07:07:00 combo ftpd[29504]: connection from 24.54.76.216 () at Fri Jun 17 07:07:00 2005"))
+	b := KindOf([]byte("Jul  2 13:16:30 combo ftpd[17890]: connection from 210.245.165.136 () at Sat Jul  2 13:16:30 2005"))
+	if a != b {
+		t.Fatalf("the same message on two dates has kinds %x and %x", a, b)
+	}
+	if KindOf([]byte("May the build pass")) != KindOf([]byte("Mar the build pass")) || KindOf([]byte("may pass")) == KindOf([]byte("mar pass")) {
+		t.Fatal("calendar words: capitalized abbreviations are values, other words are not")
+	}
+}
+
+// A kind that bursts every night (a brute-force session, a batch job) is
+// news the first time; once it has a habit of bursting its bursts are what
+// the stream does. A burst of errors is news however often it happens.
+func TestHabitualBurstsOfAnInfoKind(t *testing.T) {
+	run := func(opts ...Option) (info, errs []int) {
+		d, _ := New(DefaultConfig(), opts...)
+		const days = 5
+		info, errs = make([]int, days), make([]int, days)
+		n := 0
+		for s := 0; s < days*86400; s += 10 {
+			tm := t0.Add(time.Duration(s) * time.Second)
+			d.Score("svc", Record{Data: timedNormal(n), Time: tm})
+			n++
+			day, sec := s/86400, s%86400
+			if s%600 == 0 { // both kinds are familiar text: a line every 10 minutes
+				d.Score("svc", Record{Data: []byte(fmt.Sprintf("INFO sshd session opened for user test from %d.%d.0.1", day, s%7)), Time: tm})
+				d.Score("svc", Record{Data: []byte(fmt.Sprintf("ERROR upstream refused connection to %d.%d.0.9", day, s%7)), Time: tm})
+			}
+			if sec >= 3*3600 && sec < 3*3600+60 { // 03:00, 30 lines in a minute
+				for k := 0; k < 5; k++ {
+					r := d.Score("svc", Record{Data: []byte(fmt.Sprintf("INFO sshd session opened for user test from %d.%d.0.1", day, k)), Time: tm})
+					if r.Anomaly && r.Reason == attrs.ReasonRate {
+						info[day]++
+					}
+				}
+			}
+			if sec >= 15*3600 && sec < 15*3600+60 { // 15:00, an error storm
+				for k := 0; k < 5; k++ {
+					r := d.Score("svc", Record{Data: []byte(fmt.Sprintf("ERROR upstream refused connection to %d.%d.0.9", day, k)), Time: tm})
+					if r.Anomaly && (r.Reason == attrs.ReasonErrors || r.Reason == attrs.ReasonRate) {
+						errs[day]++
+					}
+				}
+			}
+		}
+		return info, errs
+	}
+	info, errs := run()
+	t.Logf("burst flags per day: info %v, errors %v", info, errs)
+	if info[0] == 0 {
+		t.Fatalf("the first burst of an INFO kind was not flagged: %v", info)
+	}
+	for day := 2; day < len(info); day++ {
+		if info[day] != 0 {
+			t.Fatalf("day %d: a nightly burst was flagged again (%v): it is a habit by now", day, info)
+		}
+	}
+	for day, n := range errs {
+		if n == 0 {
+			t.Fatalf("day %d: the error storm was not flagged (%v): errors are news however often", day, errs)
+		}
+	}
+	infoOff, _ := run(func(d *Detector) { d.rp.noRoutine = true })
+	if infoOff[len(infoOff)-1] == 0 {
+		t.Fatalf("without the habit test the last nightly burst got no flag (%v): the test does not measure the mechanism", infoOff)
+	}
+}
