@@ -17,6 +17,9 @@ type Detector struct {
 	// noDiscovery turns off the novelty-rate mixture (tests measure what
 	// it changes).
 	noDiscovery bool
+	// keepAdmittedSeverity keeps weighing an admitted kind's severity
+	// (tests measure what dropping it changes).
+	keepAdmittedSeverity bool
 
 	mu      sync.Mutex
 	streams map[string]*stream

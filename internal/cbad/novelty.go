@@ -12,6 +12,31 @@ type noveltyTracker struct {
 	counts [noveltySlots]uint16
 	age    [noveltySlots]uint32
 	clock  uint32
+	// admitted holds the kinds (kind.go) most recently admitted, a ring.
+	admitted [noveltySlots]uint64
+	nextAdm  int
+}
+
+// admit remembers that kind k was admitted to the baseline.
+func (t *noveltyTracker) admit(k uint64) {
+	if k == 0 || t.admittedKind(k) {
+		return
+	}
+	t.admitted[t.nextAdm] = k
+	t.nextAdm = (t.nextAdm + 1) % noveltySlots
+}
+
+// admittedKind reports whether kind k was admitted recently.
+func (t *noveltyTracker) admittedKind(k uint64) bool {
+	if k == 0 {
+		return false
+	}
+	for _, a := range t.admitted {
+		if a == k {
+			return true
+		}
+	}
+	return false
 }
 
 const noveltySlots = 32

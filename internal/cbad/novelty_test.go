@@ -183,3 +183,130 @@ func TestHabitualBurstsOfAnInfoKind(t *testing.T) {
 		t.Fatalf("without the habit test the last nightly burst got no flag (%v): the test does not measure the mechanism", infoOff)
 	}
 }
+
+// Several familiar kinds that surge together (a connection storm logs a
+// dozen messages per reconnect) are one condition of the stream: one burst
+// flag per maxFlagGap, while every kind's episode still annotates its
+// records. Each brute-force session that names a new host is a new kind
+// bursting in its first bucket; once the stream has a habit of such debuts
+// they are what it does.
+func TestStormOfFamiliarKindsIsOneCondition(t *testing.T) {
+	storm := []string{
+		"WARN RecvWorker interrupting SendWorker for peer %d",
+		"WARN SendWorker interrupted while waiting for message on queue %d",
+		"INFO Listener received connection request from peer %d",
+		"WARN RecvWorker connection broken for id %d",
+	}
+	run := func(opts ...Option) (flags, episodes int) {
+		d, _ := New(DefaultConfig(), opts...)
+		n := 0
+		for s := 0; s < 6*3600; s += 5 {
+			tm := t0.Add(time.Duration(s) * time.Second)
+			d.Score("svc", Record{Data: timedNormal(n), Time: tm})
+			n++
+			if s%900 == 0 { // the storm's kinds are familiar: each logs now and then
+				for _, f := range storm {
+					d.Score("svc", Record{Data: []byte(fmt.Sprintf(f, s%7)), Time: tm})
+				}
+			}
+			if s >= 4*3600 && s < 4*3600+60 { // a one-minute storm: every kind surges
+				for k := 0; k < 2; k++ {
+					for _, f := range storm {
+						r := d.Score("svc", Record{Data: []byte(fmt.Sprintf(f, k)), Time: tm})
+						if r.Anomaly && r.Reason == attrs.ReasonRate {
+							flags++
+						}
+						if !r.Episode.IsZero() {
+							episodes++
+						}
+					}
+				}
+			}
+		}
+		return flags, episodes
+	}
+	flags, episodes := run()
+	all, _ := run(func(d *Detector) { d.rp.noRoutine = true })
+	t.Logf("burst flags of a 4-kind storm: %d (each kind on its own: %d); storm records in an episode: %d", flags, all, episodes)
+	if flags != 1 {
+		t.Fatalf("a storm of 4 familiar kinds got %d burst flags, want 1", flags)
+	}
+	if all < 3 {
+		t.Fatalf("each kind on its own got only %d flags: the test does not measure the mechanism", all)
+	}
+	if episodes < 40 {
+		t.Fatalf("only %d of the storm's 96 records carry an episode", episodes)
+	}
+}
+
+func TestDebutBurstsBecomeAHabit(t *testing.T) {
+	run := func(opts ...Option) []int {
+		d, _ := New(DefaultConfig(), opts...)
+		const days = 6
+		flags := make([]int, days)
+		n := 0
+		for s := 0; s < days*86400; s += 10 {
+			tm := t0.Add(time.Duration(s) * time.Second)
+			d.Score("svc", Record{Data: timedNormal(n), Time: tm})
+			n++
+			day, sec := s/86400, s%86400
+			if s%600 == 0 { // single failed logins from ever new hosts: familiar text
+				d.Score("svc", Record{Data: []byte("INFO sshd authentication failure logname= uid=0 euid=0 tty=ssh ruser= rhost=" + word(s/600) + ".example.org user=root"), Time: tm})
+			}
+			if day > 0 && sec >= 2*3600 && sec < 2*3600+60 {
+				// A session from a host that failed once 20 hours ago: its
+				// kind (the host name is part of it) has left the stream's
+				// table of kinds since, and bursts in its first bucket.
+				for k := 0; k < 4; k++ {
+					r := d.Score("svc", Record{Data: []byte("INFO sshd authentication failure logname= uid=0 euid=0 tty=ssh ruser= rhost=" + word((s-20*3600)/600) + ".example.org user=root"), Time: tm})
+					if r.Anomaly && r.Reason == attrs.ReasonRate {
+						flags[day]++
+					}
+				}
+			}
+		}
+		return flags
+	}
+	flags := run()
+	all := run(func(d *Detector) { d.rp.noRoutine = true })
+	t.Logf("debut-burst flags per day: %v (without the habit: %v)", flags, all)
+	if flags[1] == 0 {
+		t.Fatalf("the stream's first debut burst was not flagged: %v", flags)
+	}
+	for day := 3; day < len(flags); day++ {
+		if flags[day] != 0 {
+			t.Fatalf("day %d: a debut burst flagged although the stream has the habit (%v)", day, flags)
+		}
+	}
+	if all[len(all)-1] == 0 {
+		t.Fatalf("without the habit the last debut burst got no flag (%v): the test does not measure the mechanism", all)
+	}
+}
+
+// A recurring error kind that the stream admitted to its baseline is
+// weighed by its cost alone afterwards: its severity kept it out until it
+// recurred enough, and does not flag its ordinary copies for ever.
+func TestAdmittedErrorKindLosesSeverityWeight(t *testing.T) {
+	lines := make([][]byte, 0, 3000)
+	for i := 0; i < 3000; i++ {
+		if i > 300 && i%25 == 0 {
+			lines = append(lines, []byte(fmt.Sprintf("ERROR switch module link state changed after %d ms on port %d", 100+(i*7919)%900, 100+(i*104729)%900)))
+			continue
+		}
+		lines = append(lines, timedNormal(i))
+	}
+	rs := scoreAllWith(t, DefaultConfig(), lines)
+	d, _ := New(DefaultConfig())
+	for _, l := range lines {
+		d.Score("s", Record{Data: l})
+	}
+	if !d.streams["s"].novelty.admittedKind(KindOf(lines[325])) {
+		t.Fatalf("the recurring error kind was never admitted")
+	}
+	late := countFlags(rs, 1500)
+	kept := countFlags(scoreAllWith(t, DefaultConfig(), lines, func(d *Detector) { d.keepAdmittedSeverity = true }), 1500)
+	t.Logf("flags on the last 60 copies of an admitted error kind: %d (weighing its severity still: %d)", late, kept)
+	if late > 15 || kept < 2*late+10 {
+		t.Fatalf("%d flags on the last 60 copies of an admitted error kind (%d with its severity), want <= 15 and far fewer", late, kept)
+	}
+}

@@ -174,6 +174,12 @@ type rateState struct {
 	errors rateCounter
 	kinds  [rateSlots]rateCounter
 	n      int // kinds in use
+	// lastKindFlag is when a burst of a kind of non-error records was
+	// last flagged (unix ns; see newsworthy).
+	lastKindFlag int64
+	// debuts counts the bursts of kinds in their first bucket, weighted
+	// as rateCounter.onsets (see newsworthy).
+	debuts float64
 }
 
 // Option adjusts a detector beyond its Config, for settings the caller
@@ -204,8 +210,8 @@ type rateParams struct {
 	// noKindBursts turns the per-kind burst test off (WithoutKindBursts);
 	// kinds are still counted, and error bursts still tested.
 	noKindBursts bool
-	// noRoutine flags habitual bursts too (tests measure what routine
-	// changes).
+	// noRoutine flags habitual and concurrent bursts too (tests measure
+	// what newsworthy changes).
 	noRoutine bool
 }
 
@@ -402,6 +408,7 @@ func (rs *rateState) advance(p *rateParams, b int64) bool {
 		gap = 0 // re-anchor: close the current bucket, no empty ones
 	}
 	rs.total.fold(p, gap, 0)
+	rs.debuts *= math.Pow(p.decayRoutine, float64(gap+1))
 	rs.errors.closeBucket(p, gap, b*p.width)
 	for i := 0; i < rs.n; i++ {
 		rs.kinds[i].closeBucket(p, gap, b*p.width)
@@ -499,6 +506,38 @@ func (c *rateCounter) evictBefore(v *rateCounter) bool {
 	return c.s1 < v.s1
 }
 
+// newsworthy reports whether a burst flag of c, a kind of non-error
+// records, is news, and notes it when it is. It is not when the kind bursts
+// by habit (routine), nor when another kind's burst was flagged in the last
+// maxFlagGap: several familiar kinds that surge together (a connection
+// storm's dozen messages, a brute-force session's two lines per attempt)
+// are one condition of the stream, reported once per maxFlagGap like an
+// ongoing episode; each kind's episode still opens and annotates its
+// records. Errors are not held back: each error kind's burst is its own
+// news.
+//
+// A kind whose burst opens in its very first bucket (fresh: a new client
+// hammering a service, each brute-force session naming a new host) has no
+// habit of its own: the stream's habit of such debuts is its null, counted
+// as a kind's onsets are (debuts over the stream's watched buckets).
+func (rs *rateState) newsworthy(p *rateParams, c *rateCounter, ns int64, fresh bool) bool {
+	if p.noRoutine {
+		return true
+	}
+	if fresh && c.episode == ns {
+		c.routineEp = rs.debuts >= routineOnsets && rs.debuts > p.alpha*rs.total.watched
+		rs.debuts++
+	}
+	if c.routineEp {
+		return false
+	}
+	if rs.lastKindFlag != 0 && ns-rs.lastKindFlag < int64(maxFlagGap) && ns >= rs.lastKindFlag {
+		return false
+	}
+	rs.lastKindFlag = ns
+	return true
+}
+
 // rateVerdict is what the stream-level path says about one record.
 type rateVerdict struct {
 	reason  string
@@ -534,7 +573,8 @@ func (rs *rateState) observe(p *rateParams, ns int64, k uint64, isError bool) ra
 		// burst then teaches the background no more than after (a clipped
 		// update); only the flag waits for the stream's own history.
 		c.threshold(p, isError)
-		if warm && !p.noKindBursts && c.test(p, ns, isError) && (isError || !c.routineEp || p.noRoutine) {
+		fresh := c.w == 0 && c.nh == 0 && c.episode == 0 // no closed bucket yet
+		if warm && !p.noKindBursts && c.test(p, ns, isError) && (isError || rs.newsworthy(p, c, ns, fresh)) {
 			v.reason = attrs.ReasonRate
 			v.set(p, c, ns)
 		}

@@ -47,7 +47,10 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		sev = severityFromTokens(sc.canon)
 	}
 	lr := 1.0
-	if cfg.UseSeverity {
+	if cfg.UseSeverity && (d.keepAdmittedSeverity || !st.novelty.admittedKind(sc.kind)) {
+		// A kind the stream admitted to its baseline (a recurring error
+		// that is the new normal) is weighed by its cost alone: its
+		// severity was the evidence that kept it out, and was used up.
 		lr = severityLikelihood(sev)
 	}
 
@@ -153,6 +156,7 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 			// still ongoing: the kind's episode stays open until its rate is
 			// back at background.
 			st.learn(sc.toks)
+			st.novelty.admit(sc.kind)
 			st.cal.add(res.Score)
 			if st.calPeak.scores != nil {
 				st.calPeak.add(peak)

@@ -69,6 +69,8 @@ type rateSnap struct {
 	Bucket        int64
 	Total, Errors counterSnap
 	Kinds         []counterSnap
+	LastKindFlag  int64
+	Debuts        float64
 }
 
 type counterSnap struct {
@@ -194,7 +196,7 @@ func (st *stream) snap() streamSnap {
 		s.Disc = st.disc.snap()
 	}
 	if rs := st.rate; rs != nil {
-		s.Rate = &rateSnap{Bucket: rs.bucket, Total: rs.total.snap(), Errors: rs.errors.snap()}
+		s.Rate = &rateSnap{Bucket: rs.bucket, Total: rs.total.snap(), Errors: rs.errors.snap(), LastKindFlag: rs.lastKindFlag, Debuts: rs.debuts}
 		for i := 0; i < rs.n; i++ {
 			s.Rate.Kinds = append(s.Rate.Kinds, rs.kinds[i].snap())
 		}
@@ -265,7 +267,7 @@ func (d *Detector) Restore(r io.Reader) error {
 			if len(r.Kinds) > rateSlots {
 				return fmt.Errorf("cbad: snapshot stream %q: %d kinds exceed %d", s.Key, len(r.Kinds), rateSlots)
 			}
-			rs := &rateState{bucket: r.Bucket, total: r.Total.restore(), errors: r.Errors.restore(), n: len(r.Kinds)}
+			rs := &rateState{bucket: r.Bucket, total: r.Total.restore(), errors: r.Errors.restore(), n: len(r.Kinds), lastKindFlag: r.LastKindFlag, debuts: r.Debuts}
 			for i, k := range r.Kinds {
 				rs.kinds[i] = k.restore()
 			}
