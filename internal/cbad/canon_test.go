@@ -73,6 +73,9 @@ func TestSeverityFromText(t *testing.T) {
 		"sshd: authentication failure; logname=":        0,
 		"- KERNEL FAILURE something":                    18,
 		"no level here at all":                          0,
+		// A level word that ends the record is a value, not its level.
+		"<num> gige7 gige temperature <num> 1 critical": 0,
+		"<num> node-0 node status <num> 1 error":        0,
 	}
 	for in, want := range cases {
 		if got := severityFromTokens([]byte(in)); got != want {

@@ -47,7 +47,10 @@ func severityFromTokens(s []byte) int {
 				}
 				key = levelKeyStep(key, c)
 			}
-			if alpha {
+			// A level precedes its message: a level word that ends the
+			// record is a value ("gige temperature ... critical", a
+			// status column), not the record's level.
+			if alpha && j < len(s) {
 				if v := levelOf(key); v != 0 {
 					return v
 				}
