@@ -81,16 +81,40 @@ func (ss *seasonalState) bytes() int {
 	return 256 + len(ss.hist.v)*8 + cap(ss.resid)*8 + cap(ss.inTime)*8
 }
 
-// observeTime records a point's timestamp (UnixNano; 0 = none).
+// observeTime records a point's timestamp (UnixNano; 0 = none). Points
+// missing before it (a gap of k steps: a scrape that failed, a collector
+// restart) take k-1 empty places in the history, so "the same time
+// yesterday" stays the same time; a timestamp at or before the last one
+// changes nothing.
 func (ss *seasonalState) observeTime(t int64) {
 	if t == 0 {
 		return
 	}
 	if ss.lastT != 0 && t > ss.lastT {
-		ss.steps[ss.nSteps%seasonSteps] = t - ss.lastT
+		d := t - ss.lastT
+		if step := ss.medianStep(); step > 0 {
+			if missing := int(math.Round(float64(d)/float64(step))) - 1; missing > 0 {
+				for i := 0; i < min(missing, len(ss.hist.v)); i++ {
+					ss.hist.push(math.NaN())
+					ss.exceed <<= 1
+				}
+			}
+		}
+		ss.steps[ss.nSteps%seasonSteps] = d
 		ss.nSteps++
 	}
 	ss.lastT = t
+}
+
+// medianStep is the median spacing of the last seasonSteps timestamps in
+// nanoseconds, 0 until there are that many.
+func (ss *seasonalState) medianStep() int64 {
+	if ss.nSteps < seasonSteps {
+		return 0
+	}
+	st := ss.steps
+	slices.Sort(st[:])
+	return st[seasonSteps/2]
 }
 
 // expectAt returns the seasonal expectation for history position pos (pos
@@ -107,8 +131,10 @@ func (ss *seasonalState) expectAt(pos int) (float64, bool) {
 		}
 		for d := -1; d <= 1; d++ {
 			if c+d < ss.hist.n {
-				buf[m] = ss.hist.at(c + d)
-				m++
+				if x := ss.hist.at(c + d); !math.IsNaN(x) { // not an empty place
+					buf[m] = x
+					m++
+				}
 			}
 		}
 	}
@@ -131,13 +157,7 @@ func (ss *seasonalState) expectAt(pos int) (float64, bool) {
 // seasonCalSize points), so every time of day is in the threshold.
 func (ss *seasonalState) rebuild(valueIQR float64) {
 	ss.period = 0
-	if ss.nSteps < seasonSteps {
-		return
-	}
-	var st [seasonSteps]int64
-	copy(st[:], ss.steps[:])
-	slices.Sort(st[:])
-	step := float64(st[seasonSteps/2]) / 1e9
+	step := float64(ss.medianStep()) / 1e9
 	if step <= 0 {
 		return
 	}
@@ -151,6 +171,9 @@ func (ss *seasonalState) rebuild(valueIQR float64) {
 			continue
 		}
 		ss.calibrate(p)
+		if len(ss.resid) < seasonMinCal {
+			continue
+		}
 		if med := ss.resid[len(ss.resid)/2]; med < bestMed {
 			best, bestMed = p, med
 		}
@@ -210,8 +233,10 @@ func (ss *seasonalState) calibrate(p int) {
 	n := ss.hist.n
 	ss.inTime = ss.inTime[:0]
 	for pos := max(2*p+1, n-seasonCalSize); pos < n; pos++ {
-		e, _ := ss.expectAt(pos)
-		ss.inTime = append(ss.inTime, math.Abs(ss.hist.at(pos)-e))
+		e, ok := ss.expectAt(pos)
+		if x := ss.hist.at(pos); ok && !math.IsNaN(x) { // an empty place has no residual
+			ss.inTime = append(ss.inTime, math.Abs(x-e))
+		}
 	}
 	ss.resid = append(ss.resid[:0], ss.inTime...)
 	slices.Sort(ss.resid)

@@ -200,3 +200,35 @@ func TestSeasonalSurvivesSnapshot(t *testing.T) {
 		t.Fatal("the half-height day after the restore was not flagged by the time-of-day test")
 	}
 }
+
+// A gap in the scrapes (two hours missing) keeps "the same time yesterday"
+// aligned: the days after it are not flagged, and a missing peak after it
+// still is.
+func TestSeasonalGapKeepsAlignment(t *testing.T) {
+	ts, vs := dailySeries(14*288, 2, 13, func(day int) float64 {
+		if day == 12 {
+			return 20
+		}
+		return 80
+	})
+	gapFrom, gapTo := 8*288+10*12, 8*288+12*12 // day 8, 10:00 to 12:00
+	d, _ := New(DefaultConfig())
+	missing := false
+	for i, v := range vs {
+		if i >= gapFrom && i < gapTo {
+			continue
+		}
+		r := d.ScoreValue("s", ts[i], v)
+		if !isSeasonalFlag(r) {
+			continue
+		}
+		if i/288 == 12 {
+			missing = true
+			continue
+		}
+		t.Fatalf("point %d (day %d, %s) flagged after a gap: %s", i, i/288, ts[i].Format("15:04"), r.Explanation)
+	}
+	if !missing {
+		t.Fatal("the day without its peak after the gap was not flagged")
+	}
+}
