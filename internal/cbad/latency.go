@@ -63,8 +63,12 @@ type latencyState struct {
 	group  [64]uint64  // the request (trace) of each of the last calls
 	calls  uint64      // calls seen
 	exceed uint64      // exceedance bits of the last calls, newest in bit 0
-	held   uint64      // bits of calls held out (exceedances of an episode)
-	slow   int         // calls held out since the last normal one
+	// bulk marks the last calls above the baseline's upper quartile (the
+	// shift test), newest in bit 0.
+	bulk    uint64
+	shifted bool   // the current episode was proven by the shift test
+	held    uint64 // bits of calls held out (exceedances of an episode)
+	slow    int    // calls held out since the last normal one
 	// episode is when the current slowdown was first proven (record time),
 	// zero outside one.
 	episode time.Time
@@ -177,9 +181,17 @@ func (d *Detector) scoreLatency(st *stream, t time.Time, v float64, group uint64
 	res.Median = math.Exp(med)
 	res.Score = (x - med) / math.Ln2 // doublings above the median
 	mask := uint64(1)<<uint(w) - 1
+	if x > ls.sorted[quantileIndex(n, shiftQuantile)] {
+		ls.bulk |= 1
+	}
 	if x <= hi {
-		if ls.exceed&mask == 0 {
-			ls.episode = time.Time{} // a whole window without a slow call
+		if ls.exceed&mask == 0 && (!ls.shifted || ls.bulk&mask == 0) {
+			// A whole window without a slow call (or, in a shift, without
+			// a call above the upper quartile).
+			ls.episode, ls.shifted = time.Time{}, false
+		}
+		if ls.bulk&1 != 0 {
+			return d.shiftTest(ls, &res, t, reason, n)
 		}
 		return res
 	}
@@ -190,7 +202,7 @@ func (d *Detector) scoreLatency(st *stream, t time.Time, v float64, group uint64
 	qw := math.Max(cfg.LatencyQuantile, 1/float64(max(n-w, 1)+1))
 	res.PValue = binomTail(w, c, qw)
 	if res.PValue >= cfg.LatencyPValue {
-		return res
+		return d.shiftTest(ls, &res, t, reason, n)
 	}
 	// An episode: its slow calls in the window stay out of the baseline,
 	// and its flags carry its start (record time) until a whole window
@@ -207,8 +219,116 @@ func (d *Detector) scoreLatency(st *stream, t time.Time, v float64, group uint64
 		d.anomalies.Add(1)
 		res.Explanation = fmt.Sprintf("%s %s: %d of the last %d calls above the expected %s (median %s); p=%.2g",
 			latencyWhat(reason), fmtSeconds(v), c, w, fmtSeconds(res.ExpectedHigh), fmtSeconds(res.Median), res.PValue)
+		return res
 	}
-	return res
+	// Proven but small beside the tail (a 300 ms delay on a gap whose
+	// tail is 240 ms): the shift test may still show it.
+	return d.shiftTest(ls, &res, t, reason, n)
+}
+
+// shiftQuantile is the upper tail of the shift test: a call above the
+// baseline's upper quartile.
+const shiftQuantile = 0.25
+
+// quantileIndex is the index in a sorted baseline of n values of its
+// q-upper edge: at most floor(q(n+1)) values lie above it.
+func quantileIndex(n int, q float64) int {
+	k := n - int(math.Floor(q*float64(n+1)))
+	return min(max(k, 0), n-1)
+}
+
+// shiftTest is the second look at a call gap (reason edge_latency) that is
+// slow but not in the tail: the bulk of the distribution moved. A
+// heavy-tailed gap (a median of 2 ms and a 99th percentile at 200 ms, the
+// delayed-ACK mode of TCP) hides a constant added delay of 100 ms below
+// its tail, where the exceedance count never sees it; but then nearly
+// every call lands above the usual upper quartile. Among the last 2 x
+// LatencyWindow requests (the latest call of each, within the last 64
+// calls), the count above the upper quartile is tested under
+// Binomial(requests, 1/4) at LatencyPValue, and the shift must be large:
+// the median of those calls at least LatencyMinRatio times the usual upper
+// quartile. Only gaps: a call's gap is network and queueing, which a
+// delay shifts as a whole, while a span's own duration also drifts with
+// the data it works on (a query over a table that grows all day), which
+// only the tail test judges. Flags share the exceedance test's episode and
+// its one flag per window.
+func (d *Detector) shiftTest(ls *latencyState, res *Result, t time.Time, reason string, n int) Result {
+	cfg := &d.cfg
+	w := cfg.LatencyWindow
+	ws := min(2*w, 64)
+	if reason != attrs.ReasonEdgeLatency || ls.calls < uint64(ws) {
+		return *res
+	}
+	var vals [64]float64
+	c, trials := ls.requestVotes(ws, &vals)
+	if trials < w {
+		return *res
+	}
+	p75 := ls.sorted[quantileIndex(n, shiftQuantile)]
+	if med := medianOf(vals[:trials]); med < p75+math.Log(cfg.LatencyMinRatio) {
+		return *res
+	}
+	p := binomTail(trials, c, math.Max(shiftQuantile, 1/float64(max(n-ws, 1)+1)))
+	if p >= cfg.LatencyPValue {
+		return *res
+	}
+	res.PValue = min(res.PValue, p)
+	ls.held |= ls.bulk & (uint64(1)<<uint(w) - 1)
+	ls.shifted = true
+	if ls.episode.IsZero() {
+		ls.episode = t
+	}
+	res.Episode = ls.episode
+	if ls.quiet == 0 {
+		res.Anomaly = true
+		res.Reason = reason
+		ls.quiet = w
+		d.anomalies.Add(1)
+		res.Explanation = fmt.Sprintf("%s %s: %d of the last %d requests above the usual upper quartile %s (median %s); p=%.2g",
+			latencyWhat(reason), fmtSeconds(res.Observed), c, trials, fmtSeconds(math.Exp(p75)), fmtSeconds(res.Median), p)
+	}
+	return *res
+}
+
+// medianOf returns the median of xs, sorting it in place (a few values:
+// insertion sort, no allocation).
+func medianOf(xs []float64) float64 {
+	for i := 1; i < len(xs); i++ {
+		for j := i; j > 0 && xs[j] < xs[j-1]; j-- {
+			xs[j], xs[j-1] = xs[j-1], xs[j]
+		}
+	}
+	return xs[len(xs)/2]
+}
+
+// requestVotes looks back over the last 64 calls for up to max requests
+// (groups; a call without one is its own) and returns how many of them had
+// their latest call above the upper quartile, and how many requests voted;
+// vals receives the voting calls' log durations.
+func (ls *latencyState) requestVotes(max int, vals *[64]float64) (above, trials int) {
+	var seen [64]uint64
+	for i := 0; i < 64 && uint64(i) < ls.calls && trials < max; i++ {
+		at := (ls.calls - 1 - uint64(i)) % 64
+		g := ls.group[at]
+		if g != 0 {
+			dup := false
+			for _, s := range seen[:trials] {
+				if s == g {
+					dup = true
+					break
+				}
+			}
+			if dup {
+				continue
+			}
+		}
+		seen[trials], vals[trials] = g, ls.pend[at]
+		trials++
+		if ls.bulk&(1<<uint(i)) != 0 {
+			above++
+		}
+	}
+	return above, trials
 }
 
 // enter shifts call x into the window; the call that leaves it (w calls
@@ -231,21 +351,26 @@ func (ls *latencyState) enter(x float64, group uint64, w int) {
 	ls.group[ls.calls%64] = group
 	ls.calls++
 	ls.exceed <<= 1
+	ls.bulk <<= 1
 	ls.held <<= 1
 }
 
 // distinctExceedances counts the exceedances among the last w calls,
 // those of one request (group) once.
-func (ls *latencyState) distinctExceedances(w int) int {
+func (ls *latencyState) distinctExceedances(w int) int { return ls.distinct(ls.exceed, w) }
+
+// distinct counts the calls marked in bits among the last w, those of one
+// request (group) once.
+func (ls *latencyState) distinct(bits uint64, w int) int {
 	c := 0
 	for i := 0; i < w && uint64(i) < ls.calls; i++ {
-		if ls.exceed&(1<<uint(i)) == 0 {
+		if bits&(1<<uint(i)) == 0 {
 			continue
 		}
 		g := ls.group[(ls.calls-1-uint64(i))%64]
 		dup := false
 		for j := 0; j < i && g != 0; j++ {
-			if ls.exceed&(1<<uint(j)) != 0 && ls.group[(ls.calls-1-uint64(j))%64] == g {
+			if bits&(1<<uint(j)) != 0 && ls.group[(ls.calls-1-uint64(j))%64] == g {
 				dup = true
 				break
 			}

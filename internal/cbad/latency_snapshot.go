@@ -14,6 +14,8 @@ type latencySnap struct {
 	Group     [64]uint64
 	Calls     uint64
 	Exceed    uint64
+	Bulk      uint64 // the shift test's bits (absent in older snapshots: zero)
+	Shifted   bool
 	Held      uint64
 	Slow      int
 	Quiet     int
@@ -27,7 +29,7 @@ type latencySnap struct {
 }
 
 func (ls *latencyState) snap() *latencySnap {
-	s := &latencySnap{Pend: ls.pend, Group: ls.group, Calls: ls.calls, Exceed: ls.exceed, Held: ls.held,
+	s := &latencySnap{Pend: ls.pend, Group: ls.group, Calls: ls.calls, Exceed: ls.exceed, Bulk: ls.bulk, Shifted: ls.shifted, Held: ls.held,
 		Slow: ls.slow, Quiet: ls.quiet, Episode: ls.episode, ErrBits: ls.errBits, ErrHead: ls.errHead, ErrN: ls.errN,
 		ErrTotal: ls.errTotal, ErrRecent: ls.errRecent, ErrQuiet: ls.errQuiet}
 	for i := 0; i < ls.values.n; i++ {
@@ -42,6 +44,7 @@ func (st *stream) restoreLatency(cfg *Config, s *latencySnap) {
 		ls.push(v)
 	}
 	ls.pend, ls.group, ls.calls, ls.exceed, ls.held = s.Pend, s.Group, s.Calls, s.Exceed, s.Held
+	ls.bulk, ls.shifted = s.Bulk, s.Shifted
 	ls.slow, ls.quiet, ls.episode = s.Slow, s.Quiet, s.Episode
 	ls.errBits, ls.errHead, ls.errN, ls.errTotal, ls.errRecent, ls.errQuiet = s.ErrBits, s.ErrHead%latencyErrorHistory, min(s.ErrN, latencyErrorHistory), s.ErrTotal, s.ErrRecent, s.ErrQuiet
 }

@@ -400,3 +400,95 @@ func BenchmarkScoreSeriesFamily(b *testing.B) {
 		})
 	}
 }
+
+// bimodalGap draws a call gap as seen on real edges: a few milliseconds
+// for most calls and, for about one in ten, a 200 ms mode (TCP's delayed
+// acknowledgement) that puts the 99th percentile far above the median.
+func bimodalGap(r *rand.Rand) float64 {
+	if r.Float64() < 0.1 {
+		return lognormal(r, 0.220, 0.05)
+	}
+	return lognormal(r, 0.0025, 0.4)
+}
+
+// A constant added delay of 100 ms on an edge whose tail is at 200 ms stays
+// below the tail (the exceedance count never sees it) but moves nearly
+// every call above the usual upper quartile: the shift test flags the
+// edge within a few requests. The same series scored as a span's own
+// duration is left to the tail test alone (own durations drift with the
+// data they work on), so it must not flag: that is the test of the shift
+// path being the one that flags.
+func TestLatencyEdgeShiftBelowTheTail(t *testing.T) {
+	for _, tc := range []struct {
+		reason   string
+		wantFlag bool
+	}{{attrs.ReasonEdgeLatency, true}, {attrs.ReasonLatency, false}} {
+		d, _ := New(DefaultConfig())
+		r := rand.New(rand.NewPCG(5, 6))
+		t0 := time.Unix(0, 0)
+		call := func(i int, extra float64) Result {
+			// Three calls per request, as a caller that fans out.
+			return d.ScoreLatency("edge", t0.Add(time.Duration(i)*100*time.Millisecond), bimodalGap(r)+extra, uint64(i/3+1), tc.reason)
+		}
+		i := 0
+		for ; i < 5000; i++ {
+			if res := call(i, 0); res.Anomaly {
+				t.Fatalf("%s: a stable bimodal series flagged call %d: %s", tc.reason, i, res.Explanation)
+			}
+		}
+		first := -1
+		for j := 0; j < 300; j, i = j+1, i+1 {
+			if res := call(i, 0.100); res.Anomaly && first < 0 {
+				first = j
+				if !strings.Contains(res.Explanation, "upper quartile") {
+					t.Errorf("%s: flag explained as %q, want the shift test's sentence", tc.reason, res.Explanation)
+				}
+			}
+		}
+		switch {
+		case tc.wantFlag && (first < 0 || first > 60):
+			t.Errorf("%s: a 100 ms delay on every call was flagged at call %d of 300, want within 60 (20 requests)", tc.reason, first)
+		case !tc.wantFlag && first >= 0:
+			t.Errorf("%s: own durations flagged by the shift test at call %d; only call gaps take it", tc.reason, first)
+		}
+	}
+}
+
+// A stable heavy-tailed gap series, with requests of several calls, stays
+// quiet under both latency tests.
+func TestLatencyEdgeStableBimodalRarelyFlagged(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(7, 8))
+	t0 := time.Unix(0, 0)
+	flagged := 0
+	const n = 50000
+	for i := 0; i < n; i++ {
+		if d.ScoreLatency("edge", t0, bimodalGap(r), uint64(i/(1+i%4)+1), attrs.ReasonEdgeLatency).Anomaly {
+			flagged++
+		}
+	}
+	if flagged > 3 {
+		t.Errorf("a stable bimodal gap series flagged %d of %d calls", flagged, n)
+	}
+}
+
+// BenchmarkScoreEdgeGap is the per-call cost of a call gap, whose calls
+// above the upper quartile (a quarter of them) take the shift test too;
+// compare with BenchmarkScoreCall in the same run.
+func BenchmarkScoreEdgeGap(b *testing.B) {
+	d, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(21, 22))
+	t0 := time.Unix(0, 0)
+	vs := make([]float64, 4096)
+	for i := range vs {
+		vs[i] = bimodalGap(r)
+	}
+	for i := 0; i < 4096; i++ {
+		d.ScoreLatency("edge", t0, vs[i], uint64(i/3), attrs.ReasonEdgeLatency)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d.ScoreLatency("edge", t0, vs[i%len(vs)], uint64(i/3), attrs.ReasonEdgeLatency)
+	}
+}
