@@ -165,12 +165,13 @@ func (ss *seasonalState) rebuild(valueIQR float64) {
 	if day < seasonMinStep {
 		return
 	}
-	best, bestMed := 0, math.Inf(1)
+	best, bestMed, last := 0, math.Inf(1), 0
 	for _, p := range [2]int{day, 7 * day} {
 		if !ss.fits(p) {
 			continue
 		}
 		ss.calibrate(p)
+		last = p
 		if len(ss.resid) < seasonMinCal {
 			continue
 		}
@@ -187,7 +188,9 @@ func (ss *seasonalState) rebuild(valueIQR float64) {
 	if 2*bestMed > seasonGate*valueIQR {
 		return
 	}
-	ss.calibrate(best)
+	if best != last { // resid holds the other candidate's residuals
+		ss.calibrate(best)
+	}
 	m := len(ss.resid)
 	ss.period, ss.weekly = best, best != day
 	ss.thr = ss.resid[min(int(seasonQuantile*float64(m)), m-1)]

@@ -232,3 +232,27 @@ func TestSeasonalGapKeepsAlignment(t *testing.T) {
 		t.Fatal("the day without its peak after the gap was not flagged")
 	}
 }
+
+// BenchmarkScoreValueSeasonal is BenchmarkScoreValue on a series whose
+// time-of-day test runs (5-minute points of a daily pattern): compare the
+// two in one run for the test's cost per point.
+func BenchmarkScoreValueSeasonal(b *testing.B) {
+	ts, vs := dailySeries(20000, 2, 5, func(int) float64 { return 80 })
+	d, err := New(DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 5000; i++ {
+		d.ScoreValue("s", ts[i], vs[i])
+	}
+	if d.streams["s"].num.season.period == 0 {
+		b.Fatal("the seasonal test is not running")
+	}
+	step := ts[1].Sub(ts[0])
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := 5000 + i%15000
+		d.ScoreValue("s", ts[j].Add(time.Duration(i/15000)*15000*step), vs[j])
+	}
+}
