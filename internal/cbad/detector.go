@@ -150,6 +150,10 @@ func (d *Detector) Learn(key string, rec Record) {
 	sc.toks, sc.spans, sc.kind = tokenize(sc.toks[:0], sc.spans[:0], sc.canon)
 	st.ensureText(&d.cfg)
 	st.learn(sc.toks)
+	// A person said this record is normal: its kind is known, and (like a
+	// kind admitted after recurring) no longer weighed by its severity.
+	st.disc.seen.visit(sc.kind)
+	st.novelty.admit(sc.kind)
 	st.mu.Unlock()
 	d.scratch.Put(sc)
 }

@@ -310,3 +310,29 @@ func TestAdmittedErrorKindLosesSeverityWeight(t *testing.T) {
 		t.Fatalf("%d flags on the last 60 copies of an admitted error kind (%d with its severity), want <= 15 and far fewer", late, kept)
 	}
 }
+
+// Learn (triage: a person marked a flagged record as normal) makes the
+// record's kind known: its next copy is not flagged, while without the
+// feedback it is.
+func TestLearnMakesTheKindKnown(t *testing.T) {
+	line := []byte("ERROR payment gateway refused connection: TLS handshake timeout after 30s")
+	run := func(learn bool) Result {
+		d, _ := New(DefaultConfig())
+		for _, l := range syntheticStream(1000, -1) {
+			d.Score("s", Record{Data: l})
+		}
+		if learn {
+			d.Learn("s", Record{Data: line})
+			if st := d.streams["s"]; !st.novelty.admittedKind(KindOf(line)) || !st.disc.seen.visit(KindOf(line)) {
+				t.Fatal("Learn did not make the kind known")
+			}
+		}
+		return d.Score("s", Record{Data: line})
+	}
+	if r := run(false); !r.Anomaly {
+		t.Fatalf("without feedback the never-seen ERROR line is not flagged: %+v", r)
+	}
+	if r := run(true); r.Anomaly {
+		t.Fatalf("after Learn the same line is still flagged: %s", r.Explanation)
+	}
+}
