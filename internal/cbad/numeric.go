@@ -324,7 +324,13 @@ func (d *Detector) scoreValue(st *stream, fam *family, t time.Time, v float64) R
 		ns.pushValue(v)
 	}
 	ns.sinceHop++
-	if ns.sinceHop >= cfg.Hop || (!ns.ready && ns.values.n >= 16) {
+	// The model is rebuilt every hop, and while the series is young also
+	// whenever its history doubles and when it reaches Warmup (the point
+	// from which it judges on its own): a range built from its first 16
+	// points would call a slowly growing series (memory) far outside it.
+	have := ns.values.n
+	young := have < len(ns.values.v) && have >= 16 && (have&(have-1) == 0 || have == cfg.Warmup)
+	if ns.sinceHop >= cfg.Hop || (!ns.ready && have >= 16) || (young && ns.sinceHop > 0) {
 		ns.sinceHop = 0
 		ns.rebuild()
 		ns.season.rebuild(ns.q3 - ns.q1)

@@ -171,3 +171,20 @@ func TestColdStartFarValueUsesPoolTail(t *testing.T) {
 		prev = res.PValue
 	}
 }
+
+// A slowly growing series (a JVM's memory) reaching Warmup is judged
+// against its whole history, not the range of its first 16 points: the
+// moment it starts judging on its own, and the hop after it, are not an
+// anomaly. (Later its new highs may be: a trend is judged by its sequence.)
+func TestGrowingSeriesGraduatesQuietly(t *testing.T) {
+	d, _ := New(DefaultConfig())
+	r := rand.New(rand.NewPCG(5, 6))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	warm := DefaultConfig().Warmup
+	for i := 0; i < warm+DefaultConfig().Hop; i++ {
+		v := 330 + 0.25*float64(i) + 0.05*r.NormFloat64()
+		if res := d.ScoreValue("mem", t0.Add(time.Duration(i)*time.Minute), v); res.Anomaly {
+			t.Fatalf("point %d (%.2f) of a steadily growing series flagged: %s", i, v, res.Explanation)
+		}
+	}
+}
