@@ -17,29 +17,47 @@ func lognormal(r *rand.Rand, median, sigma float64) float64 {
 	return median * math.Exp(sigma*r.NormFloat64())
 }
 
+// Stable series stay quiet under the latency tests: a lognormal span
+// duration (the tail test), and a heavy-tailed call gap whose requests
+// make 1 to 4 calls each (the tail and the shift tests).
 func TestLatencyStableSeriesRarelyFlagged(t *testing.T) {
-	d, _ := New(DefaultConfig())
-	r := rand.New(rand.NewPCG(1, 2))
-	t0 := time.Unix(0, 0)
-	flagged, ex := 0, 0
-	const n = 50000
-	for i := 0; i < n; i++ {
-		res := d.ScoreLatency("op", t0, lognormal(r, 0.012, 0.4), 0, attrs.ReasonLatency)
-		if res.Anomaly {
-			flagged++
+	for _, tc := range []struct {
+		name   string
+		reason string
+		draw   func(*rand.Rand) float64
+	}{
+		{"lognormal duration", attrs.ReasonLatency, func(r *rand.Rand) float64 { return lognormal(r, 0.012, 0.4) }},
+		{"bimodal call gap", attrs.ReasonEdgeLatency, bimodalGap},
+	} {
+		d, _ := New(DefaultConfig())
+		r := rand.New(rand.NewPCG(1, 2))
+		t0 := time.Unix(0, 0)
+		flagged, ex := 0, 0
+		const n = 50000
+		request, left := uint64(0), 0
+		for i := 0; i < n; i++ {
+			if left == 0 {
+				request, left = request+1, 1+r.IntN(4)
+			}
+			left--
+			res := d.ScoreLatency("op", t0, tc.draw(r), request, tc.reason)
+			if res.Anomaly {
+				flagged++
+			}
+			if res.PValue < 1 {
+				ex++
+			}
 		}
-		if res.PValue < 1 {
-			ex++
+		// Exceedances (above the 99th percentile) are about 1% of calls
+		// (a shift test's p-value is only computed for calls above the
+		// upper quartile and rarely below 1); flags need several in a
+		// window: p < 1e-4 per call at most, with the effect size on top.
+		if ex > n/50 {
+			t.Errorf("%s: %d of %d calls had a p-value below 1, want about 1%%", tc.name, ex, n)
 		}
-	}
-	// Exceedances (above the 99th percentile) are about 1% of calls; flags
-	// need several in a window: p < 1e-4 per call at most, with the effect
-	// size on top.
-	if ex > n/50 {
-		t.Errorf("%d of %d calls were exceedances, want about 1%%", ex, n)
-	}
-	if flagged > 3 {
-		t.Errorf("a stable lognormal series flagged %d of %d calls", flagged, n)
+		if flagged > 3 {
+			t.Errorf("%s: a stable series flagged %d of %d calls", tc.name, flagged, n)
+		}
 	}
 }
 
@@ -451,24 +469,6 @@ func TestLatencyEdgeShiftBelowTheTail(t *testing.T) {
 		case !tc.wantFlag && first >= 0:
 			t.Errorf("%s: own durations flagged by the shift test at call %d; only call gaps take it", tc.reason, first)
 		}
-	}
-}
-
-// A stable heavy-tailed gap series, with requests of several calls, stays
-// quiet under both latency tests.
-func TestLatencyEdgeStableBimodalRarelyFlagged(t *testing.T) {
-	d, _ := New(DefaultConfig())
-	r := rand.New(rand.NewPCG(7, 8))
-	t0 := time.Unix(0, 0)
-	flagged := 0
-	const n = 50000
-	for i := 0; i < n; i++ {
-		if d.ScoreLatency("edge", t0, bimodalGap(r), uint64(i/(1+i%4)+1), attrs.ReasonEdgeLatency).Anomaly {
-			flagged++
-		}
-	}
-	if flagged > 3 {
-		t.Errorf("a stable bimodal gap series flagged %d of %d calls", flagged, n)
 	}
 }
 
