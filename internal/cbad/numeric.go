@@ -49,6 +49,9 @@ type numericState struct {
 	sinceHop   int
 	prevFar    bool
 	quiet      int // points left in the current episode quiet period
+	// episode is when the current episode began and lastFlag when it was
+	// last flagged (record time, unix ns; 0: none, or points without time).
+	episode, lastFlag int64
 
 	season seasonalState // the time-of-day test (seasonal.go)
 }
@@ -241,7 +244,7 @@ func (d *Detector) scoreValue(st *stream, fam *family, t time.Time, v float64) R
 			outside = (ns.lo - v) / iqr
 		}
 	}
-	unusual := false
+	unusual, continued := false, false
 	if !res.Calibrating {
 		res.PValue = st.cal.pValue(res.Score)
 		far := outside >= numFar
@@ -275,6 +278,14 @@ func (d *Detector) scoreValue(st *stream, fam *family, t time.Time, v float64) R
 		// point (a spike is its own incident).
 		res.Anomaly = unusual && (ns.quiet <= 0 || (far && !ns.prevFar))
 		ns.prevFar = far
+		if far && !res.Anomaly && ns.ongoing(tn) {
+			// A condition that lasts stays visible: while the episode goes
+			// on, a point is flagged again every maxFlagGap of record time
+			// (as a log episode is), so an incident built on it does not
+			// close while the value is still out of line.
+			res.Anomaly = true
+			continued = true
+		}
 	} else if fam != nil {
 		// Cold start: judged by the family's pooled residuals.
 		if p, pTail, lo, hi, ok := fam.coldVerdict(ns, v, cfg.PValue*coldAlphaShare); ok {
@@ -301,16 +312,26 @@ func (d *Detector) scoreValue(st *stream, fam *family, t time.Time, v float64) R
 
 	if unusual {
 		// The episode lasts while unusual points keep coming.
+		if ns.quiet <= 0 || ns.episode == 0 {
+			ns.episode = tn
+		}
 		ns.quiet = numRefractory
 		if ns.quiet < 0 {
 			ns.quiet = cfg.Hop
 		}
+		if ns.episode != 0 {
+			res.Episode = time.Unix(0, ns.episode).UTC()
+		}
 		if res.Anomaly {
 			d.anomalies.Add(1)
+			ns.lastFlag = tn
 			res.Reason = attrs.ReasonValue
 			res.Explanation = numericExplanation(&res, coldStart, ns.values.n)
 			if seasonFlag {
 				res.Explanation = seasonalExplanation(&res, &ns.season)
+			}
+			if continued {
+				res.Explanation += "; still out of line since " + res.Episode.Format(time.RFC3339)
 			}
 		}
 		if cfg.AdmitAfter > 0 && st.novelty.observe(uint64(s)+1) >= cfg.AdmitAfter {
@@ -339,6 +360,12 @@ func (d *Detector) scoreValue(st *stream, fam *family, t time.Time, v float64) R
 		}
 	}
 	return res
+}
+
+// ongoing reports whether an episode with a flag at least maxFlagGap of
+// record time before tn is still open (points with times only).
+func (ns *numericState) ongoing(tn int64) bool {
+	return ns.quiet > 0 && ns.lastFlag != 0 && tn != 0 && tn-ns.lastFlag >= int64(maxFlagGap)
 }
 
 // valueP is the p-value of a value v outside the baseline's range: the

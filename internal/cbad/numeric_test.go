@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,6 +186,54 @@ func TestGrowingSeriesGraduatesQuietly(t *testing.T) {
 		v := 330 + 0.25*float64(i) + 0.05*r.NormFloat64()
 		if res := d.ScoreValue("mem", t0.Add(time.Duration(i)*time.Minute), v); res.Anomaly {
 			t.Fatalf("point %d (%.2f) of a steadily growing series flagged: %s", i, v, res.Explanation)
+		}
+	}
+}
+
+// A metric that stays far out of line (a pod pegged at 40 times its CPU for
+// half an hour) stays visible: its episode is flagged at the onset and
+// again every maxFlagGap of record time while it lasts, every flag
+// carrying the episode's start; the incident built on it does not close
+// while the condition goes on. Points without times cannot tell how long
+// the condition lasted: one flag.
+func TestMetricEpisodeStaysVisible(t *testing.T) {
+	for _, timed := range []bool{true, false} {
+		d, _ := New(DefaultConfig())
+		r := rand.New(rand.NewPCG(31, 32))
+		at := func(i int) time.Time {
+			if !timed {
+				return time.Time{}
+			}
+			return time.Unix(int64(i)*60, 0) // one point a minute
+		}
+		i := 0
+		for ; i < 600; i++ {
+			d.ScoreValue("cpu", at(i), 10+r.NormFloat64())
+		}
+		start := at(i).UTC()
+		var flags []Result
+		for end := i + 30; i < end; i++ {
+			if res := d.ScoreValue("cpu", at(i), 400+10*r.NormFloat64()); res.Anomaly {
+				flags = append(flags, res)
+			}
+		}
+		if !timed {
+			if len(flags) != 1 {
+				t.Errorf("without times: %d flags in 30 far points, want the onset only", len(flags))
+			}
+			continue
+		}
+		// Onset, then at 5, 10, 15, 20 and 25 minutes.
+		if len(flags) != 6 {
+			t.Fatalf("%d flags in 30 minutes far out of line, want 6 (the onset and one every %v)", len(flags), maxFlagGap)
+		}
+		for k, f := range flags {
+			if !f.Episode.Equal(start) {
+				t.Errorf("flag %d carries episode %v, want its start %v", k, f.Episode, start)
+			}
+			if k > 0 && !strings.Contains(f.Explanation, "still out of line since") {
+				t.Errorf("flag %d explained as %q, want it to say the condition goes on", k, f.Explanation)
+			}
 		}
 	}
 }

@@ -120,6 +120,9 @@ type numModelSnap struct {
 	N0             float64
 	Ready, PrevFar bool
 	Quiet          int
+	// Episode and LastFlag (unix ns) are the open episode's start and last
+	// flag (absent in older snapshots: no episode open).
+	Episode, LastFlag int64
 }
 
 type windowSnap struct {
@@ -184,7 +187,8 @@ func (st *stream) snap() streamSnap {
 		s.NumRecent = slices.Clone(ns.recentCost[:ns.nRecent])
 		s.NumSince = ns.sinceHop
 		s.NumModel = &numModelSnap{Edges: ns.edges, Lo: ns.lo, Hi: ns.hi, Q1: ns.q1, Q3: ns.q3,
-			C0: ns.c0, C1: ns.c1, N0: ns.n0, Ready: ns.ready, PrevFar: ns.prevFar, Quiet: ns.quiet}
+			C0: ns.c0, C1: ns.c1, N0: ns.n0, Ready: ns.ready, PrevFar: ns.prevFar, Quiet: ns.quiet,
+			Episode: ns.episode, LastFlag: ns.lastFlag}
 		s.NumSeason = ns.season.snap()
 	}
 	s.Median, s.TailU, s.TailBeta = st.cal.median, st.cal.tailU, st.cal.tailBeta
@@ -286,6 +290,7 @@ func (d *Detector) Restore(r io.Reader) error {
 			if m := s.NumModel; m != nil {
 				ns.edges, ns.lo, ns.hi, ns.q1, ns.q3 = m.Edges, m.Lo, m.Hi, m.Q1, m.Q3
 				ns.c0, ns.c1, ns.n0, ns.ready, ns.prevFar, ns.quiet = m.C0, m.C1, m.N0, m.Ready, m.PrevFar, m.Quiet
+				ns.episode, ns.lastFlag = m.Episode, m.LastFlag
 			} else {
 				ns.rebuild()
 			}
