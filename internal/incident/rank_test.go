@@ -74,3 +74,16 @@ func TestCalleeCreditCapped(t *testing.T) {
 		}
 	}
 }
+
+// An edge_latency flag names the caller that saw the callee slow; a flag
+// that landed on the callee's own span (it completed the call's pair)
+// does not know its caller, and the title must not name the callee as
+// its own caller.
+func TestEdgeEvidenceNamesOnlyAKnownCaller(t *testing.T) {
+	var s svcState
+	s.addEvidence(&Anomaly{Signal: SignalTraces, Service: "orders", PeerService: "price", Reason: ReasonEdgeLatency}, 8)
+	s.addEvidence(&Anomaly{Signal: SignalTraces, Service: "price", PeerService: "price", Reason: ReasonEdgeLatency}, 8)
+	require.Len(t, s.Evidence, 2)
+	assert.Equal(t, "latency of calls to it from orders, 1 span", describe(s.Evidence[0]))
+	assert.Equal(t, "latency of calls to it, 1 span", describe(s.Evidence[1]))
+}

@@ -116,8 +116,11 @@ func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, coun
 
 func (s *svcState) addEvidence(a *Anomaly, maxGroups int) {
 	peer := ""
-	if a.Reason == ReasonEdgeLatency {
-		peer = a.Service // the caller that saw the blamed callee slow
+	if a.Reason == ReasonEdgeLatency && a.Service != a.blamed() {
+		// The caller that saw the blamed callee slow. A flag that landed on
+		// the callee's own span (it completed the call's pair) does not
+		// name its caller.
+		peer = a.Service
 	}
 	for i := range s.Evidence {
 		e := &s.Evidence[i]
@@ -252,6 +255,9 @@ func describe(e Evidence) string {
 	case ReasonLatency:
 		return fmt.Sprintf("slow operations, %d span%s%s", n, plural(n), q)
 	case ReasonEdgeLatency:
+		if e.PeerService == "" {
+			return fmt.Sprintf("latency of calls to it, %d span%s", n, plural(n))
+		}
 		return fmt.Sprintf("latency of calls to it from %s, %d span%s", e.PeerService, n, plural(n))
 	case ReasonValue:
 		return fmt.Sprintf("metric out of its range%s", q)
