@@ -380,16 +380,22 @@ func TestScoreCallIsLatencyAndError(t *testing.T) {
 	}
 }
 
+// draws returns n values of draw from a generator seeded with seed.
+func draws(seed uint64, n int, draw func(*rand.Rand) float64) []float64 {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	vs := make([]float64, n)
+	for i := range vs {
+		vs[i] = draw(r)
+	}
+	return vs
+}
+
 // BenchmarkScoreCall is the per-span cost of the latency path (duration and
 // error status of one call), beside BenchmarkScoreValue's numeric path.
 func BenchmarkScoreCall(b *testing.B) {
 	d, _ := New(DefaultConfig())
-	r := rand.New(rand.NewPCG(19, 20))
 	t0 := time.Unix(0, 0)
-	vs := make([]float64, 4096)
-	for i := range vs {
-		vs[i] = lognormal(r, 0.01, 0.3)
-	}
+	vs := draws(19, 4096, func(r *rand.Rand) float64 { return lognormal(r, 0.01, 0.3) })
 	for i := 0; i < 4096; i++ {
 		d.ScoreCall("op", t0, vs[i], false, uint64(i), attrs.ReasonLatency)
 	}
@@ -477,12 +483,8 @@ func TestLatencyEdgeShiftBelowTheTail(t *testing.T) {
 // compare with BenchmarkScoreCall in the same run.
 func BenchmarkScoreEdgeGap(b *testing.B) {
 	d, _ := New(DefaultConfig())
-	r := rand.New(rand.NewPCG(21, 22))
 	t0 := time.Unix(0, 0)
-	vs := make([]float64, 4096)
-	for i := range vs {
-		vs[i] = bimodalGap(r)
-	}
+	vs := draws(21, 4096, bimodalGap)
 	for i := 0; i < 4096; i++ {
 		d.ScoreLatency("edge", t0, vs[i], uint64(i/3), attrs.ReasonEdgeLatency)
 	}
