@@ -33,9 +33,9 @@ func syntheticStream(n, inject int) [][]byte {
 	return out
 }
 
-func scoreAll(t *testing.T, cfg Config, lines [][]byte) []Result {
+func scoreAll(t *testing.T, cfg Config, lines [][]byte, opts ...Option) []Result {
 	t.Helper()
-	d, err := New(cfg)
+	d, err := New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

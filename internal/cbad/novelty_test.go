@@ -43,19 +43,6 @@ func countFlags(rs []Result, from int) int {
 	return n
 }
 
-func scoreAllWith(t *testing.T, cfg Config, lines [][]byte, opts ...Option) []Result {
-	t.Helper()
-	d, err := New(cfg, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]Result, len(lines))
-	for i, l := range lines {
-		out[i] = d.Score("s", Record{Data: l})
-	}
-	return out
-}
-
 func withoutDiscovery() Option { return func(d *Detector) { d.noDiscovery = true } }
 
 // A stream that introduces a new kind every 20 records learns that this is
@@ -66,8 +53,8 @@ func TestRoutineNoveltyIsNotNews(t *testing.T) {
 	// The rate is measured once the stream has run discoveryMin records;
 	// from then on (record 500, a few hundred records later) its new
 	// error kinds are what it does.
-	with := countFlags(scoreAllWith(t, DefaultConfig(), lines), 500)
-	without := countFlags(scoreAllWith(t, DefaultConfig(), lines, withoutDiscovery()), 500)
+	with := countFlags(scoreAll(t, DefaultConfig(), lines), 500)
+	without := countFlags(scoreAll(t, DefaultConfig(), lines, withoutDiscovery()), 500)
 	t.Logf("flags of records 500..2000, a new ERROR kind every 20: %d with the discovery rate, %d without", with, without)
 	if with > 2 {
 		t.Fatalf("%d flags of 1500 records of a stream that introduces a new kind every 20, want <= 2", with)
@@ -82,12 +69,12 @@ func TestRoutineNoveltyIsNotNews(t *testing.T) {
 // usual novelties is still news.
 func TestNoveltyStillFlagged(t *testing.T) {
 	stable := syntheticStream(1500, 1200)
-	if r := scoreAllWith(t, DefaultConfig(), stable)[1200]; !r.Anomaly {
+	if r := scoreAll(t, DefaultConfig(), stable)[1200]; !r.Anomaly {
 		t.Fatalf("first never-seen ERROR line of a stable stream not flagged: %+v", r)
 	}
 	lines := diverseStream(1500)
 	lines[1203] = []byte("ERROR kernel panic: unable to mount root filesystem on unknown block device; stack follows: vfs mount root prepare namespace kernel init freeinit")
-	if r := scoreAllWith(t, DefaultConfig(), lines)[1203]; !r.Anomaly {
+	if r := scoreAll(t, DefaultConfig(), lines)[1203]; !r.Anomaly {
 		t.Fatalf("a record far beyond the diverse stream's novelties not flagged: %+v", r)
 	}
 }
@@ -295,7 +282,7 @@ func TestAdmittedErrorKindLosesSeverityWeight(t *testing.T) {
 		}
 		lines = append(lines, timedNormal(i))
 	}
-	rs := scoreAllWith(t, DefaultConfig(), lines)
+	rs := scoreAll(t, DefaultConfig(), lines)
 	d, _ := New(DefaultConfig())
 	for _, l := range lines {
 		d.Score("s", Record{Data: l})
@@ -304,7 +291,7 @@ func TestAdmittedErrorKindLosesSeverityWeight(t *testing.T) {
 		t.Fatalf("the recurring error kind was never admitted")
 	}
 	late := countFlags(rs, 1500)
-	kept := countFlags(scoreAllWith(t, DefaultConfig(), lines, func(d *Detector) { d.keepAdmittedSeverity = true }), 1500)
+	kept := countFlags(scoreAll(t, DefaultConfig(), lines, func(d *Detector) { d.keepAdmittedSeverity = true }), 1500)
 	t.Logf("flags on the last 60 copies of an admitted error kind: %d (weighing its severity still: %d)", late, kept)
 	if late > 15 || kept < 2*late+10 {
 		t.Fatalf("%d flags on the last 60 copies of an admitted error kind (%d with its severity), want <= 15 and far fewer", late, kept)
