@@ -41,6 +41,11 @@ const (
 	// PeerService is the other end of a call: on an edge-latency anomaly,
 	// the callee service as seen from the caller's span.
 	PeerService = "driftlock.peer.service"
+	// CallerService is the calling end of the call on an edge-latency
+	// anomaly, whichever of the call's two spans carries the flag (on the
+	// callee's own span the record's service.name is the callee's), so the
+	// anomaly names both ends.
+	CallerService = "driftlock.caller.service"
 	// Observed, ExpectedLow and ExpectedHigh explain a numeric anomaly: the
 	// value seen and the range the baseline expected.
 	Observed     = "driftlock.observed"

@@ -29,7 +29,7 @@ func Input(m *store.MemberAnomaly) incident.Anomaly {
 		s, _ := doc[k].(string)
 		return s
 	}
-	a.Reason, a.Kind, a.PeerService = str(attrs.Reason), str(attrs.Kind), str(attrs.PeerService)
+	a.Reason, a.Kind, a.PeerService, a.Caller = str(attrs.Reason), str(attrs.Kind), str(attrs.PeerService), str(attrs.CallerService)
 	if ep := str(attrs.Episode); ep != "" {
 		if t, err := time.Parse(time.RFC3339Nano, ep); err == nil {
 			a.Episode = t.UTC()

@@ -40,6 +40,9 @@ type Anomaly struct {
 	// (driftlock.peer.service); on an edge_latency anomaly the evidence is
 	// about the callee.
 	PeerService string
+	// Caller is the calling service of that call (driftlock.caller.service),
+	// whichever of the call's two spans carries the flag; "" when unknown.
+	Caller string
 	// TraceID (hex) links the record to its trace; "" when none.
 	TraceID string
 	// Severity is the record's severity text (logs), "" when none.
@@ -107,6 +110,21 @@ func (a *Anomaly) blamed() string {
 		return a.PeerService
 	}
 	return a.Service
+}
+
+// caller is the service whose call to the blamed callee an edge_latency
+// anomaly saw slow: the Caller the detector named, or else the record's
+// own service when that is not the callee (a flag on the caller's span);
+// "" when unknown (a flag on the callee's own span from a detector that
+// did not name the caller).
+func (a *Anomaly) caller() string {
+	if a.Caller != "" && a.Caller != a.blamed() {
+		return a.Caller
+	}
+	if a.Service != a.blamed() {
+		return a.Service
+	}
+	return ""
 }
 
 func (a *Anomaly) reason() string {

@@ -75,15 +75,19 @@ func TestCalleeCreditCapped(t *testing.T) {
 	}
 }
 
-// An edge_latency flag names the caller that saw the callee slow; a flag
-// that landed on the callee's own span (it completed the call's pair)
-// does not know its caller, and the title must not name the callee as
-// its own caller.
+// An edge_latency flag names the caller that saw the callee slow: the
+// caller the detector named, or the flagged span's service when that is
+// the caller's. A flag on the callee's own span without a named caller
+// does not know it, and the title must not name the callee as its own
+// caller.
 func TestEdgeEvidenceNamesOnlyAKnownCaller(t *testing.T) {
 	var s svcState
 	s.addEvidence(&Anomaly{Signal: SignalTraces, Service: "orders", PeerService: "price", Reason: ReasonEdgeLatency}, 8)
 	s.addEvidence(&Anomaly{Signal: SignalTraces, Service: "price", PeerService: "price", Reason: ReasonEdgeLatency}, 8)
-	require.Len(t, s.Evidence, 2)
+	// The detector names the caller on either span (driftlock.caller.service).
+	s.addEvidence(&Anomaly{Signal: SignalTraces, Service: "price", PeerService: "price", Caller: "travel", Reason: ReasonEdgeLatency}, 8)
+	require.Len(t, s.Evidence, 3)
 	assert.Equal(t, "latency of calls to it from orders, 1 span", describe(s.Evidence[0]))
 	assert.Equal(t, "latency of calls to it, 1 span", describe(s.Evidence[1]))
+	assert.Equal(t, "latency of calls to it from travel, 1 span", describe(s.Evidence[2]))
 }

@@ -116,11 +116,8 @@ func (c *Correlator) join(inc *incState, se *serviceEvidence, as []Anomaly, coun
 
 func (s *svcState) addEvidence(a *Anomaly, maxGroups int) {
 	peer := ""
-	if a.Reason == ReasonEdgeLatency && a.Service != a.blamed() {
-		// The caller that saw the blamed callee slow. A flag that landed on
-		// the callee's own span (it completed the call's pair) does not
-		// name its caller.
-		peer = a.Service
+	if a.Reason == ReasonEdgeLatency {
+		peer = a.caller()
 	}
 	for i := range s.Evidence {
 		e := &s.Evidence[i]

@@ -289,7 +289,7 @@ func replayDay(ctx context.Context, dir, replayed string, opt Options) (*Replaye
 }
 
 // cacheVersion changes when Replayed does.
-const cacheVersion = 2
+const cacheVersion = 3
 
 func (d *Replayed) save(path string) error {
 	b, err := json.Marshal(struct {

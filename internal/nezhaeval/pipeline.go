@@ -256,6 +256,7 @@ func annotation(m pcommon.Map, signal, service string, at time.Time) incident.An
 		Reason:      getStr(m, attrs.Reason),
 		Kind:        getStr(m, attrs.Kind),
 		PeerService: getStr(m, attrs.PeerService),
+		Caller:      getStr(m, attrs.CallerService),
 		Explanation: getStr(m, attrs.Explanation),
 	}
 	if ep := getStr(m, attrs.Episode); ep != "" {

@@ -272,7 +272,7 @@ func (ms *metricScope) emit(p *seriesPoint) {
 	}
 	if best >= 0 {
 		e.annotate(p.attrs, stream, &p.verdicts[best].r)
-		annotateNumbers(p.attrs, &p.verdicts[best].r, "")
+		annotateNumbers(p.attrs, &p.verdicts[best].r, callEnds{})
 		if e.annotAll || p.verdicts[best].r.Anomaly {
 			p.attrs.PutStr(attrStatistic, p.verdicts[best].stat)
 		}
@@ -313,7 +313,7 @@ func (b *metricsBatch) add(p *seriesPoint, stream string, v *verdict) {
 		if v.r.Reason != "" {
 			ca.PutStr(attrs.Reason, v.r.Reason)
 		}
-		annotateNumbers(ca, &v.r, "")
+		annotateNumbers(ca, &v.r, callEnds{})
 	} else {
 		c.SetIntValue(0)
 	}

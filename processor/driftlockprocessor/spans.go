@@ -23,7 +23,7 @@ import (
 // a numeric one adds driftlock.reason (latency, errors, edge_latency),
 // driftlock.observed and driftlock.expected.low/high (seconds, or for
 // errors the share of failed calls), and for an edge driftlock.peer.service
-// (the callee).
+// (the callee) and driftlock.caller.service (the caller).
 
 const serviceNameKey = "service.name"
 
@@ -43,11 +43,15 @@ func (e *engine) joinService(s *scratch, res pcommon.Map) string {
 	return e.keys.intern(s.key)
 }
 
+// callEnds names the two services of a call (empty when a verdict is not
+// about a call).
+type callEnds struct{ caller, callee string }
+
 // spanNumbers scores the numbers of one span and returns the verdict to
 // annotate: text when nothing numeric is more significant. svc is the
-// span's service (joinService). peer is the callee of an edge verdict, ""
-// otherwise.
-func (e *engine) spanNumbers(s *scratch, span ptrace.Span, svc, key string, text cbad.Result) (best cbad.Result, peer string) {
+// span's service (joinService). ends are the call's services for an edge
+// verdict, empty otherwise.
+func (e *engine) spanNumbers(s *scratch, span ptrace.Span, svc, key string, text cbad.Result) (best cbad.Result, ends callEnds) {
 	best = text
 	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp()) //nolint:gosec // unix nanoseconds fit int64 until 2262
 	tm := span.EndTimestamp().AsTime()
@@ -59,13 +63,13 @@ func (e *engine) spanNumbers(s *scratch, span ptrace.Span, svc, key string, text
 		best = moreTelling(moreTelling(best, lat), errs)
 	}
 	if e.join == nil || end < start {
-		return best, ""
+		return best, callEnds{}
 	}
 	sid, pid := span.SpanID(), span.ParentSpanID()
 	call, ok := e.join.observe(group, binary.BigEndian.Uint64(sid[:]),
 		binary.BigEndian.Uint64(pid[:]), svc, start, end)
 	if !ok {
-		return best, ""
+		return best, callEnds{}
 	}
 	s.key = append(s.key[:0], signalTraces...)
 	s.key = append(s.key, '/')
@@ -78,9 +82,9 @@ func (e *engine) spanNumbers(s *scratch, span ptrace.Span, svc, key string, text
 		// The call's gap explains a slow caller better than the caller's
 		// own duration does (which the gap is part of): the edge wins.
 		keepRecord(&r, &best)
-		return r, call.callee
+		return r, callEnds{caller: call.caller, callee: call.callee}
 	}
-	return best, ""
+	return best, callEnds{}
 }
 
 // subKey interns "<key>/<name><suffix>".
@@ -116,14 +120,15 @@ func keepRecord(dst, text *cbad.Result) {
 
 // annotateNumbers writes the numeric explanation of a flagged verdict (its
 // reason is written with the rest by annotate).
-func annotateNumbers(m pcommon.Map, r *cbad.Result, peer string) {
+func annotateNumbers(m pcommon.Map, r *cbad.Result, call callEnds) {
 	if !r.Anomaly || r.Reason == "" {
 		return
 	}
 	m.PutDouble(attrs.Observed, r.Observed)
 	m.PutDouble(attrs.ExpectedLow, r.ExpectedLow)
 	m.PutDouble(attrs.ExpectedHigh, r.ExpectedHigh)
-	if peer != "" {
-		m.PutStr(attrs.PeerService, peer)
+	if call.callee != "" {
+		m.PutStr(attrs.PeerService, call.callee)
+		m.PutStr(attrs.CallerService, call.caller)
 	}
 }

@@ -20,6 +20,7 @@ import (
 // spanVerdict is what a flagged span carries.
 type spanVerdict struct {
 	service, name, reason, peer string
+	caller                      string
 	seq                         int64
 	observed, high              float64
 	kind                        string
@@ -41,6 +42,9 @@ func spanVerdicts(td ptrace.Traces) []spanVerdict {
 				}
 				if v, ok := a.Get(attrs.PeerService); ok {
 					sv.peer = v.Str()
+				}
+				if v, ok := a.Get(attrs.CallerService); ok {
+					sv.caller = v.Str()
 				}
 				if v, ok := a.Get("seq"); ok {
 					sv.seq = v.Int()
@@ -106,11 +110,25 @@ func callRequests(rng *rand.Rand, from, n int, callee, gap func(i int) time.Dura
 }
 
 func runCalls(t *testing.T, n int, callee, gap func(i int) time.Duration) []spanVerdict {
+	return runCallsOrdered(t, n, false, callee, gap)
+}
+
+// runCallsOrdered is runCalls with, when parentsFirst, each batch's caller
+// resource before the callee's (a batch that arrives parents first: the
+// callee's span then completes each call's pair).
+func runCallsOrdered(t *testing.T, n int, parentsFirst bool, callee, gap func(i int) time.Duration) []spanVerdict {
 	sink := new(consumertest.TracesSink)
 	p := startTraces(t, testConfig(), sink)
 	rng := rand.New(rand.NewPCG(21, 21))
 	for from := 0; from < n; from += 50 {
-		require.NoError(t, p.ConsumeTraces(context.Background(), callRequests(rng, from, 50, callee, gap)))
+		td := callRequests(rng, from, 50, callee, gap)
+		if parentsFirst {
+			rss := td.ResourceSpans()
+			rss.At(0).CopyTo(rss.AppendEmpty()) // the callee's resource after the caller's
+			seen := 0
+			rss.RemoveIf(func(ptrace.ResourceSpans) bool { seen++; return seen == 1 })
+		}
+		require.NoError(t, p.ConsumeTraces(context.Background(), td))
 	}
 	var out []spanVerdict
 	for _, td := range sink.AllTraces() {
@@ -150,11 +168,34 @@ func TestDetectsSlowCallee(t *testing.T) {
 	assert.Equal(t, "frontend", first.service, "flagged on the caller's span")
 	assert.Equal(t, "GET /cart", first.name)
 	assert.Equal(t, "checkout", first.peer)
+	assert.Equal(t, "frontend", first.caller)
 	assert.Len(t, first.kind, 16, "a flagged span carries its template id whatever the reason")
 	assert.GreaterOrEqual(t, first.seq, int64(700))
 	assert.Less(t, first.seq, int64(706), "flagged within a few calls of the delay")
 	assert.Greater(t, first.observed, 0.2, "observed gap in seconds")
 	assert.Less(t, first.high, 0.01, "expected gap (the baseline's upper bound) stays at the normal few ms")
+}
+
+// When the caller's span arrives first, the callee's span completes the
+// call's pair and carries the flag: it names both ends of the call, so the
+// caller is not lost (the record's service.name is the callee's).
+func TestSlowCalleeFlaggedOnItsOwnSpanNamesTheCaller(t *testing.T) {
+	delayed := runCallsOrdered(t, 1000, true, func(int) time.Duration { return 5 * time.Millisecond }, func(i int) time.Duration {
+		if i >= 700 {
+			return 300 * time.Millisecond
+		}
+		return time.Millisecond
+	})
+	var edge []spanVerdict
+	for _, v := range delayed {
+		if v.reason == attrs.ReasonEdgeLatency {
+			edge = append(edge, v)
+		}
+	}
+	require.NotEmpty(t, edge, "the delay must be flagged on the edge: %+v", delayed)
+	assert.Equal(t, "checkout", edge[0].service, "flagged on the callee's span")
+	assert.Equal(t, "checkout", edge[0].peer)
+	assert.Equal(t, "frontend", edge[0].caller)
 }
 
 // TestDetectsSlowOperation: cpu contention in checkout slows its own

@@ -71,11 +71,11 @@ func (e *engine) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Tr
 					tm = end.AsTime()
 				}
 				r := e.det.Score(key, cbad.Record{Data: s.rec, Severity: spanSeverity(span), Time: tm})
-				r, peer := e.spanNumbers(s, span, svc, key, r)
+				r, call := e.spanNumbers(s, span, svc, key, r)
 				t.add(&r)
 				if e.wants(&r) {
 					e.annotate(attrs, key, &r)
-					annotateNumbers(attrs, &r, peer)
+					annotateNumbers(attrs, &r, call)
 				}
 			}
 		}
