@@ -166,14 +166,9 @@ func (d *Detector) scoreLatency(st *stream, t time.Time, v float64, group uint64
 		return res
 	}
 	// The exceedance level: the configured quantile, or "above every value"
-	// while the baseline is too short to have that quantile.
-	q := math.Max(cfg.LatencyQuantile, 1/float64(n+1))
-	// The index of the q-upper edge: values strictly above sorted[k] are
-	// exceedances, and at most floor(q(n+1)) baseline values are.
-	k := n - int(math.Floor(q*float64(n+1)))
-	if k >= n {
-		k = n - 1
-	}
+	// while the baseline is too short to have that quantile. Values
+	// strictly above sorted[k] are exceedances.
+	k := quantileIndex(n, math.Max(cfg.LatencyQuantile, 1/float64(n+1)))
 	hi := ls.sorted[k]
 	lo := ls.sorted[n-1-k]
 	med := ls.sorted[n/2]
@@ -181,7 +176,8 @@ func (d *Detector) scoreLatency(st *stream, t time.Time, v float64, group uint64
 	res.Median = math.Exp(med)
 	res.Score = (x - med) / math.Ln2 // doublings above the median
 	mask := uint64(1)<<uint(w) - 1
-	if x > ls.sorted[quantileIndex(n, shiftQuantile)] {
+	gap := reason == attrs.ReasonEdgeLatency // only gaps take the shift test
+	if gap && x > ls.sorted[quantileIndex(n, shiftQuantile)] {
 		ls.bulk |= 1
 	}
 	if x <= hi {
@@ -191,7 +187,7 @@ func (d *Detector) scoreLatency(st *stream, t time.Time, v float64, group uint64
 			ls.episode, ls.shifted = time.Time{}, false
 		}
 		if ls.bulk&1 != 0 {
-			return d.shiftTest(ls, &res, t, reason, n)
+			return d.shiftTest(ls, res, t, reason, n)
 		}
 		return res
 	}
@@ -201,29 +197,39 @@ func (d *Detector) scoreLatency(st *stream, t time.Time, v float64, group uint64
 	// shorter than this one: use their (larger) level, conservatively.
 	qw := math.Max(cfg.LatencyQuantile, 1/float64(max(n-w, 1)+1))
 	res.PValue = binomTail(w, c, qw)
-	if res.PValue >= cfg.LatencyPValue {
-		return d.shiftTest(ls, &res, t, reason, n)
-	}
-	// An episode: its slow calls in the window stay out of the baseline,
-	// and its flags carry its start (record time) until a whole window
-	// passes without a slow call.
-	ls.held |= ls.exceed & mask
-	if ls.episode.IsZero() {
-		ls.episode = t
-	}
-	res.Episode = ls.episode
-	if v >= cfg.LatencyMinRatio*res.ExpectedHigh && ls.quiet == 0 {
-		res.Anomaly = true
-		res.Reason = reason
-		ls.quiet = w
-		d.anomalies.Add(1)
+	if res.PValue < cfg.LatencyPValue &&
+		ls.proven(d, &res, t, reason, ls.exceed&mask, v >= cfg.LatencyMinRatio*res.ExpectedHigh) {
 		res.Explanation = fmt.Sprintf("%s %s: %d of the last %d calls above the expected %s (median %s); p=%.2g",
 			latencyWhat(reason), fmtSeconds(v), c, w, fmtSeconds(res.ExpectedHigh), fmtSeconds(res.Median), res.PValue)
 		return res
 	}
-	// Proven but small beside the tail (a 300 ms delay on a gap whose
-	// tail is 240 ms): the shift test may still show it.
-	return d.shiftTest(ls, &res, t, reason, n)
+	if gap {
+		// Not proven, or proven but small beside the tail (a 300 ms delay
+		// on a gap whose tail is 240 ms): the shift test may still show it.
+		return d.shiftTest(ls, res, t, reason, n)
+	}
+	return res
+}
+
+// proven records a slowdown the window proved: its slow calls (slow, bits
+// of the window) stay out of the baseline, and the verdict carries the
+// episode's start (record time) until a whole window passes without a
+// slow call. It reports whether the verdict is flagged: large enough
+// (large) and the first of its window of calls (one flag per window of an
+// episode).
+func (ls *latencyState) proven(d *Detector, res *Result, t time.Time, reason string, slow uint64, large bool) bool {
+	ls.held |= slow
+	if ls.episode.IsZero() {
+		ls.episode = t
+	}
+	res.Episode = ls.episode
+	if !large || ls.quiet > 0 {
+		return false
+	}
+	res.Anomaly, res.Reason = true, reason
+	ls.quiet = d.cfg.LatencyWindow
+	d.anomalies.Add(1)
+	return true
 }
 
 // shiftQuantile is the upper tail of the shift test: a call above the
@@ -237,57 +243,48 @@ func quantileIndex(n int, q float64) int {
 	return min(max(k, 0), n-1)
 }
 
-// shiftTest is the second look at a call gap (reason edge_latency) that is
-// slow but not in the tail: the bulk of the distribution moved. A
-// heavy-tailed gap (a median of 2 ms and a 99th percentile at 200 ms, the
-// delayed-ACK mode of TCP) hides a constant added delay of 100 ms below
-// its tail, where the exceedance count never sees it; but then nearly
-// every call lands above the usual upper quartile. Among the last 2 x
-// LatencyWindow requests (the latest call of each, within the last 64
-// calls), the count above the upper quartile is tested under
-// Binomial(requests, 1/4) at LatencyPValue, and the shift must be large:
-// the median of those calls at least LatencyMinRatio times the usual upper
-// quartile. Only gaps: a call's gap is network and queueing, which a
-// delay shifts as a whole, while a span's own duration also drifts with
-// the data it works on (a query over a table that grows all day), which
-// only the tail test judges. Flags share the exceedance test's episode and
-// its one flag per window.
-func (d *Detector) shiftTest(ls *latencyState, res *Result, t time.Time, reason string, n int) Result {
+// shiftTest is the second look at a call gap (reason edge_latency; the
+// caller checks) that is slow but not in the tail: the bulk of the
+// distribution moved. A heavy-tailed gap (a median of 2 ms and a 99th
+// percentile at 200 ms, the delayed-ACK mode of TCP) hides a constant
+// added delay of 100 ms below its tail, where the exceedance count never
+// sees it; but then nearly every call lands above the usual upper
+// quartile. Among the last 2 x LatencyWindow requests (the latest call of
+// each, within the last 64 calls), the count above the upper quartile is
+// tested under Binomial(requests, 1/4) at LatencyPValue, and the shift
+// must be large: the median of those calls at least LatencyMinRatio times
+// the usual upper quartile. Only gaps: a call's gap is network and
+// queueing, which a delay shifts as a whole, while a span's own duration
+// also drifts with the data it works on (a query over a table that grows
+// all day), which only the tail test judges. Flags share the exceedance
+// test's episode and its one flag per window.
+func (d *Detector) shiftTest(ls *latencyState, res Result, t time.Time, reason string, n int) Result {
 	cfg := &d.cfg
 	w := cfg.LatencyWindow
 	ws := min(2*w, 64)
-	if reason != attrs.ReasonEdgeLatency || ls.calls < uint64(ws) {
-		return *res
+	if ls.calls < uint64(ws) {
+		return res
 	}
 	var vals [64]float64
 	c, trials := ls.requestVotes(ws, &vals)
 	if trials < w {
-		return *res
+		return res
 	}
 	p75 := ls.sorted[quantileIndex(n, shiftQuantile)]
 	if med := medianOf(vals[:trials]); med < p75+math.Log(cfg.LatencyMinRatio) {
-		return *res
+		return res
 	}
 	p := binomTail(trials, c, math.Max(shiftQuantile, 1/float64(max(n-ws, 1)+1)))
 	if p >= cfg.LatencyPValue {
-		return *res
+		return res
 	}
 	res.PValue = min(res.PValue, p)
-	ls.held |= ls.bulk & (uint64(1)<<uint(w) - 1)
 	ls.shifted = true
-	if ls.episode.IsZero() {
-		ls.episode = t
-	}
-	res.Episode = ls.episode
-	if ls.quiet == 0 {
-		res.Anomaly = true
-		res.Reason = reason
-		ls.quiet = w
-		d.anomalies.Add(1)
+	if ls.proven(d, &res, t, reason, ls.bulk&(uint64(1)<<uint(w)-1), true) {
 		res.Explanation = fmt.Sprintf("%s %s: %d of the last %d requests above the usual upper quartile %s (median %s); p=%.2g",
 			latencyWhat(reason), fmtSeconds(res.Observed), c, trials, fmtSeconds(math.Exp(p75)), fmtSeconds(res.Median), p)
 	}
-	return *res
+	return res
 }
 
 // medianOf returns the median of xs, sorting it in place (a few values:
