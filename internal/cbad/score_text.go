@@ -47,11 +47,15 @@ func (d *Detector) scoreText(st *stream, sc *scratch, rec Record) Result {
 		sev = severityFromTokens(sc.canon)
 	}
 	lr := 1.0
-	if cfg.UseSeverity && (d.keepAdmittedSeverity || !st.novelty.admittedKind(sc.kind)) {
+	if cfg.UseSeverity {
+		lr = severityLikelihood(sev)
 		// A kind the stream admitted to its baseline (a recurring error
 		// that is the new normal) is weighed by its cost alone: its
 		// severity was the evidence that kept it out, and was used up.
-		lr = severityLikelihood(sev)
+		// (Looked up only when severity weighs: not for INFO records.)
+		if lr != 1 && !d.keepAdmittedSeverity && st.novelty.admittedKind(sc.kind) {
+			lr = 1
+		}
 	}
 
 	// Until the baseline holds Warmup records nothing is flagged. After
