@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
+	"github.com/driftlock/driftlock/internal/every"
 	"github.com/driftlock/driftlock/internal/servicegraph"
 	"github.com/driftlock/driftlock/internal/store"
 )
@@ -59,16 +60,7 @@ func (g *graphWriter) start() {
 	g.stopLoop, g.done = cancel, make(chan struct{})
 	go func() {
 		defer close(g.done)
-		t := time.NewTicker(g.interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				g.flush(ctx)
-			}
-		}
+		every.Tick(ctx, g.interval, g.flush)
 	}()
 }
 

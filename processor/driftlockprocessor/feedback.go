@@ -8,6 +8,8 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.uber.org/zap"
+
+	"github.com/driftlock/driftlock/internal/every"
 )
 
 // Triage feedback: records a person marked false_positive in the anomaly
@@ -69,16 +71,7 @@ func (f *feedback) start(ctx context.Context, host component.Host) error {
 
 func (f *feedback) loop(ctx context.Context, iv time.Duration) {
 	defer close(f.done)
-	t := time.NewTicker(iv)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f.tick(ctx, iv)
-		}
-	}
+	every.Tick(ctx, iv, func(ctx context.Context) { f.tick(ctx, iv) })
 }
 
 // tick runs one pull bounded by the interval, unless a server asked us to
