@@ -152,22 +152,30 @@ func TestHabitualBurstsOfAnInfoKind(t *testing.T) {
 	}
 	info, errs := run()
 	t.Logf("burst flags per day: info %v, errors %v", info, errs)
-	if info[0] == 0 {
-		t.Fatalf("the first burst of an INFO kind was not flagged: %v", info)
-	}
-	for day := 2; day < len(info); day++ {
-		if info[day] != 0 {
-			t.Fatalf("day %d: a nightly burst was flagged again (%v): it is a habit by now", day, info)
-		}
-	}
 	for day, n := range errs {
 		if n == 0 {
 			t.Fatalf("day %d: the error storm was not flagged (%v): errors are news however often", day, errs)
 		}
 	}
 	infoOff, _ := run(func(d *Detector) { d.rp.noRoutine = true })
-	if infoOff[len(infoOff)-1] == 0 {
-		t.Fatalf("without the habit test the last nightly burst got no flag (%v): the test does not measure the mechanism", infoOff)
+	assertBecomesHabit(t, "nightly burst of an INFO kind", info, infoOff, 0, 2)
+}
+
+// assertBecomesHabit checks a daily burst's flags per day: flagged on day
+// first, never from day habitFrom on (a habit by then), and flagged on the
+// last day with the habit test off (so the test measures the mechanism).
+func assertBecomesHabit(t *testing.T, what string, flags, withoutHabit []int, first, habitFrom int) {
+	t.Helper()
+	if flags[first] == 0 {
+		t.Fatalf("the first %s was not flagged: %v", what, flags)
+	}
+	for day := habitFrom; day < len(flags); day++ {
+		if flags[day] != 0 {
+			t.Fatalf("day %d: a %s was flagged again (%v): it is a habit by now", day, what, flags)
+		}
+	}
+	if withoutHabit[len(withoutHabit)-1] == 0 {
+		t.Fatalf("without the habit test the last %s got no flag (%v): the test does not measure the mechanism", what, withoutHabit)
 	}
 }
 
@@ -257,17 +265,7 @@ func TestDebutBurstsBecomeAHabit(t *testing.T) {
 	flags := run()
 	all := run(func(d *Detector) { d.rp.noRoutine = true })
 	t.Logf("debut-burst flags per day: %v (without the habit: %v)", flags, all)
-	if flags[1] == 0 {
-		t.Fatalf("the stream's first debut burst was not flagged: %v", flags)
-	}
-	for day := 3; day < len(flags); day++ {
-		if flags[day] != 0 {
-			t.Fatalf("day %d: a debut burst flagged although the stream has the habit (%v)", day, flags)
-		}
-	}
-	if all[len(all)-1] == 0 {
-		t.Fatalf("without the habit the last debut burst got no flag (%v): the test does not measure the mechanism", all)
-	}
+	assertBecomesHabit(t, "debut burst", flags, all, 1, 3)
 }
 
 // A recurring error kind that the stream admitted to its baseline is
