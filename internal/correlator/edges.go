@@ -1,12 +1,12 @@
 package correlator
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"time"
 
 	"github.com/driftlock/driftlock/internal/incident"
+	"github.com/driftlock/driftlock/internal/servicegraph"
 	"github.com/driftlock/driftlock/internal/store"
 )
 
@@ -36,7 +36,7 @@ const edgeMinInterval = time.Second
 // edgeFeed holds the stored edges not yet given to the correlator.
 type edgeFeed struct {
 	since    time.Time           // database time: read updated_at > since
-	pending  []store.ServiceEdge // by first_seen, one per pair
+	pending  []servicegraph.Edge // by first seen, one per pair
 	lastRead time.Time           // wall time of the last read
 }
 
@@ -60,26 +60,14 @@ func (f *edgeFeed) load(ctx context.Context, st *store.Store, now time.Time) err
 	if len(edges) == 0 {
 		return nil
 	}
-	// One entry per pair: the widest range read.
-	all := append(f.pending, edges...)
-	slices.SortFunc(all, func(a, b store.ServiceEdge) int {
-		return cmp.Or(cmp.Compare(a.Caller, b.Caller), cmp.Compare(a.Callee, b.Callee))
-	})
-	merged := all[:0]
-	for _, e := range all {
-		if n := len(merged) - 1; n >= 0 && merged[n].Caller == e.Caller && merged[n].Callee == e.Callee {
-			m := &merged[n]
-			if e.FirstSeen.Before(m.FirstSeen) {
-				m.FirstSeen = e.FirstSeen
-			}
-			if e.LastSeen.After(m.LastSeen) {
-				m.LastSeen = e.LastSeen
-			}
-			continue
-		}
-		merged = append(merged, e)
+	// One entry per pair: the widest range read (servicegraph.Merge; the
+	// stored calls are running totals, which the correlator does not use).
+	all := f.pending
+	for _, e := range edges {
+		all = append(all, servicegraph.Edge{Caller: e.Caller, Callee: e.Callee, First: e.FirstSeen, Last: e.LastSeen})
 	}
-	slices.SortStableFunc(merged, func(a, b store.ServiceEdge) int { return a.FirstSeen.Compare(b.FirstSeen) })
+	merged := servicegraph.Merge(nil, all)
+	slices.SortStableFunc(merged, func(a, b servicegraph.Edge) int { return a.First.Compare(b.First) })
 	f.pending = merged
 	return nil
 }
@@ -90,9 +78,9 @@ func (f *edgeFeed) due(now time.Time) bool { return now.Sub(f.lastRead) >= edgeM
 // giveUpTo gives c the pending edges first seen at or before t.
 func (f *edgeFeed) giveUpTo(c *incident.Correlator, t time.Time) {
 	n := 0
-	for n < len(f.pending) && !f.pending[n].FirstSeen.After(t) {
+	for n < len(f.pending) && !f.pending[n].First.After(t) {
 		e := &f.pending[n]
-		c.AddEdge(e.Caller, e.Callee, e.LastSeen)
+		c.AddEdge(e.Caller, e.Callee, e.Last)
 		n++
 	}
 	if n > 0 {
